@@ -1,0 +1,21 @@
+// Subcommand registry: each app/rngfree/cmd_*.cpp registers itself with one static
+// RegisterCommand, so subcommands are added without touching main.cpp. `parent` is "" for a
+// top-level subcommand or the name of a top-level one ("bench") for nested ones.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace rngfree::app {
+
+using CommandSetup = std::function<void(CLI::App& parent)>;
+
+struct RegisterCommand {
+  RegisterCommand(std::string parent, std::string name, CommandSetup setup);
+};
+
+// Sets up the whole command tree under `root` (used by main).
+void setup_commands(CLI::App& root);
+
+}  // namespace rngfree::app

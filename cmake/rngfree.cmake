@@ -1,0 +1,49 @@
+# Shared compile settings: warnings on, IEEE arithmetic (never -ffast-math), optional sanitizers.
+add_library(rngfree_options INTERFACE)
+target_compile_options(rngfree_options INTERFACE -Wall -Wextra -Wpedantic -Wno-unused-parameter
+  $<$<CONFIG:Release>:-O3> -fno-fast-math)
+target_compile_definitions(rngfree_options INTERFACE RNGFREE_VERSION="${PROJECT_VERSION}")
+if(RNGFREE_NATIVE)
+  target_compile_options(rngfree_options INTERFACE -march=native)
+endif()
+if(RNGFREE_SANITIZE)
+  target_compile_options(rngfree_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
+    -fno-sanitize-recover=undefined)
+  target_link_options(rngfree_options INTERFACE -fsanitize=address,undefined)
+endif()
+
+# rngfree_module(NAME DIR [DEPS ...]): a library from src/DIR/*.cpp, public headers in include/.
+function(rngfree_module name dir)
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${dir}/*.cpp)
+  if(NOT srcs)  # a module not written yet: headers only
+    add_library(${name} INTERFACE)
+    target_include_directories(${name} INTERFACE ${PROJECT_SOURCE_DIR}/include)
+    target_link_libraries(${name} INTERFACE rngfree_options ${ARGN})
+    return()
+  endif()
+  add_library(${name} STATIC ${srcs})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(${name} PUBLIC rngfree_options ${ARGN})
+  set_target_properties(${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+endfunction()
+
+# rngfree_tests(MODULE LIBS...): tests/MODULE/*_test.cpp -> test_MODULE (label MODULE),
+# tests/MODULE/*_exhaustive.cpp -> test_MODULE_exhaustive (labels MODULE;exhaustive, not in the default run).
+function(rngfree_tests module)
+  file(GLOB fast CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/${module}/*_test.cpp)
+  file(GLOB slow CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/${module}/*_exhaustive.cpp)
+  if(fast)
+    add_executable(test_${module} ${fast})
+    target_link_libraries(test_${module} PRIVATE ${ARGN} GTest::gtest GTest::gtest_main)
+    target_compile_definitions(test_${module} PRIVATE RNGFREE_SHARED_DIR="${RNGFREE_SHARED_DIR}"
+      RNGFREE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" RNGFREE_BINARY_DIR="${PROJECT_BINARY_DIR}")
+    gtest_discover_tests(test_${module} PROPERTIES LABELS "${module}" DISCOVERY_TIMEOUT 60)
+  endif()
+  if(slow)
+    add_executable(test_${module}_exhaustive ${slow})
+    target_link_libraries(test_${module}_exhaustive PRIVATE ${ARGN} GTest::gtest GTest::gtest_main)
+    target_compile_definitions(test_${module}_exhaustive PRIVATE RNGFREE_SHARED_DIR="${RNGFREE_SHARED_DIR}"
+      RNGFREE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" RNGFREE_BINARY_DIR="${PROJECT_BINARY_DIR}")
+    gtest_discover_tests(test_${module}_exhaustive PROPERTIES LABELS "${module};exhaustive" DISCOVERY_TIMEOUT 60)
+  endif()
+endfunction()

@@ -1,0 +1,39 @@
+// Quantize kernels: FP32 in, FP32 out, every output representable in the format. For SR the
+// random bits are data: word i's low R bits are the random bits of element i. Results are
+// identical for every thread count. fixed:WL:dyn scales per call (the span is the tensor);
+// bfp:M:B groups consecutive elements of the span into blocks of B (the last may be shorter).
+#pragma once
+#include <cstdint>
+#include <span>
+
+#include "rngfree/format.hpp"
+#include "rngfree/rounding.hpp"
+
+namespace rngfree {
+
+struct QuantizeOptions {
+  int threads = 0;  // 0: all threads (OpenMP default); results never depend on it
+};
+
+// out[i] = Q(in[i]). in and out may be the same span (in place); otherwise they must not overlap.
+// random: required (size >= in.size()) iff rounding is stochastic, ignored otherwise.
+void quantize(std::span<const float> in, std::span<float> out, const Format& format,
+              const Rounding& rounding, std::span<const uint32_t> random = {},
+              const QuantizeOptions& options = {});
+
+inline void quantize_inplace(std::span<float> x, const Format& format, const Rounding& rounding,
+                             std::span<const uint32_t> random = {}, const QuantizeOptions& options = {}) {
+  quantize(x, x, format, rounding, random, options);
+}
+
+// One value through the plain reference implementation (exact integer arithmetic, no SIMD) —
+// the spec that the fast kernels are tested against. For fixed:WL:dyn and bfp the scale must be
+// given: `step_exponent` is log2 of the step (fixed:dyn: -FL; bfp: e+1-M).
+float quantize_reference(float x, const Format& format, const Rounding& rounding, uint32_t random,
+                         int step_exponent = 0);
+
+// The power-of-two step exponent that fixed:WL:dyn (whole span) or bfp (one block) would pick.
+// Returns a value that makes every element exact (e.g. INT32_MIN/2) when max finite |x| is 0.
+int dynamic_step_exponent(std::span<const float> x, const Format& format);
+
+}  // namespace rngfree

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian (bookworm) packages rngfree needs. Idempotent: quiet when nothing is missing.
+# Uses sudo when not root. Nothing else is downloaded, at install or at run time.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config git
+  libgtest-dev libbenchmark-dev
+  libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
+  libfftw3-dev
+  libtorch-dev libopenblas0-pthread libopenblas-dev
+  dataset-fashion-mnist
+)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "Installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+echo "Installed ${#missing[@]} packages."
