@@ -1,0 +1,73 @@
+// RandomSource: fills spans of 32-bit words for stochastic rounding (DESIGN.md "Random sources").
+// The generator baselines (lfsr:W, xorshift32, xoshiro128pp, philox, mt19937) are seeded exactly as
+// docs/random.md defines (issue 3), give every rounding site its own stream, and produce the same
+// words for any thread count. save_state/load_state make a checkpointed run continue bit-identically.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rngfree::random {
+
+// A stream of 32-bit words for one rounding site. fill() writes the next out.size() words of the
+// stream: calling fill(a) then fill(b) gives the same words as one fill of a.size()+b.size().
+class RandomSource {
+ public:
+  virtual ~RandomSource() = default;
+  // The spec that make_generator() accepts to rebuild this generator, e.g. "philox", "lfsr:32:16".
+  virtual std::string name() const = 0;
+  // Next out.size() words of this site's stream; deterministic, identical for any thread count.
+  virtual void fill(std::span<uint32_t> out) = 0;
+  // Opaque printable text (ASCII, no newlines) holding the whole state: after
+  // load_state(save_state()) the stream continues bit-identically. load_state throws
+  // rngfree::Error when the text is not a state of this generator (name and layout checked).
+  virtual std::string save_state() const = 0;
+  virtual void load_state(std::string_view state) = 0;
+  virtual std::unique_ptr<RandomSource> clone() const = 0;
+};
+
+// Generator specs (docs/random.md has the exact definitions):
+//   "philox"                   Philox4x32-10, counter based (site = high 64 bits of the counter)
+//   "mt19937"                  std::mt19937(seed) for site 0
+//   "xoshiro128pp[:L]"         xoshiro128++; L interleaved lanes (1..64, default 1), lane j = lane 0
+//                              jumped j·2^64 steps; word i comes from lane i mod L
+//   "xorshift32[:L]"           xorshift32 (13,17,5); L lanes (1..64, default 1) seeded from SplitMix64
+//   "lfsr:W[:L]"               maximal-length Galois LFSR of W bits (3..64), a bank of L lanes
+//                              (1..64, default 16); word i = low 32 bits of lane (i mod L)'s state
+//                              after one more step
+// With L = 1 (and for site 0) the stream is exactly the issue's single-stream definition.
+// Bad spec (unknown name, out-of-range W or L) -> rngfree::Error naming the allowed values.
+std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t seed, uint64_t site = 0);
+
+// The generator names for help texts: "philox", "mt19937", "xoshiro128pp[:L]", ...
+std::vector<std::string> generator_specs();
+
+// Seed of rounding site `site` for the seeded (non-counter) generators: seed itself for site 0,
+// otherwise splitmix64_mix(splitmix64_mix(site) ^ seed) — injective in site for a fixed seed.
+uint64_t site_seed(uint64_t seed, uint64_t site);
+
+// SplitMix64 (Steele, Lea, Flood 2014; Vigna's reference splitmix64.c): state += 0x9e3779b97f4a7c15,
+// output = mix(state). Used for seeding only.
+struct SplitMix64 {
+  uint64_t state;
+  explicit SplitMix64(uint64_t seed) : state(seed) {}
+  uint64_t next();
+};
+uint64_t splitmix64_mix(uint64_t z);  // the output function of SplitMix64 (a bijection)
+
+// The lane-0 sequence that `rngfree random` prints for a single site: the first count words of the
+// stream with one lane (for lfsr:W: the successive W-bit states of lane 0, as 64-bit values).
+std::vector<uint64_t> reference_sequence(std::string_view spec, uint64_t seed, int64_t count);
+
+// LFSR taps: the Galois feedback mask of the maximal-length polynomial used for lfsr:W
+// (bit k-1 set for each tap k of the published tap list). W in 3..64, else rngfree::Error.
+uint64_t lfsr_galois_mask(int width);
+// One step of a W-bit Galois LFSR (right shift; feedback mask applied when the output bit is 1).
+inline uint64_t lfsr_step(uint64_t state, uint64_t mask) {
+  return (state >> 1) ^ ((0 - (state & 1)) & mask);
+}
+
+}  // namespace rngfree::random
