@@ -31,11 +31,17 @@ struct Format {
   // kFixed / kFixedDynamic. word_length WL in 2..32 (sign included); fraction_length FL in -64..64
   // (kFixed only): step = 2^-FL, values k·step for k in [-2^(WL-1), 2^(WL-1)-1]. Where WL > 25 the
   // top of that range is not an FP32 value; saturation then goes to the largest FP32 value on the grid.
+  // Values outside the range (infinities too) saturate. kFixedDynamic: per call (the span is the
+  // tensor), e = floor(log2(max finite |x|)), FL = WL-2-e (so max|x| < 2^(WL-1)·step), then as
+  // fixed:WL:FL; a span without a nonzero finite value is returned unchanged.
   int word_length = 0;
   int fraction_length = 0;
 
-  // kBlockFloat. block_mantissa_bits M >= 1 (magnitude bits, sign separate), block_size B >= 1.
-  // Per block: e = floor(log2(max finite |x|)), step = 2^(e+1-M), magnitudes k·step, k in 0..2^M-1.
+  // kBlockFloat. block_mantissa_bits M in 1..24 (magnitude bits, sign separate; FP32 carries 24
+  // significant bits), block_size B in 1..2^40.
+  // Per block: e = floor(log2(max finite |x|)), step = 2^(e+1-M), magnitudes k·step, k in 0..2^M-1
+  // (saturating at (2^M-1)·step; infinities saturate too). A block without a nonzero finite value
+  // is returned unchanged.
   int block_mantissa_bits = 0;
   int64_t block_size = 0;
 
@@ -45,7 +51,15 @@ struct Format {
   // Canonical spelling (aliases print as their alias), parse(f.name()) == f.
   std::string name() const;
 
+  // Throws rngfree::Error naming the field if any field is out of range (for hand-built Formats).
+  void validate() const;
+
   bool is_float() const { return kind == FormatKind::kFloat; }
+  // kFloat only: bias 2^(E-1)-1, smallest normal exponent 1-bias, largest exponent (bias; bias+1
+  // for e4m3).
+  int bias() const;
+  int min_exponent() const;
+  int max_exponent() const;
   // kFloat only: largest finite value, smallest normal, smallest subnormal (FP32, exact).
   float max_value() const;
   float min_normal() const;

@@ -3,6 +3,7 @@
 // identical for every thread count. fixed:WL:dyn scales per call (the span is the tensor);
 // bfp:M:B groups consecutive elements of the span into blocks of B (the last may be shorter).
 #pragma once
+#include <climits>
 #include <cstdint>
 #include <span>
 
@@ -26,6 +27,10 @@ inline void quantize_inplace(std::span<float> x, const Format& format, const Rou
   quantize(x, x, format, rounding, random, options);
 }
 
+// The step exponent meaning "no scale, every element is exact": dynamic_step_exponent's answer for
+// a span (fixed:dyn) or block (bfp) without a nonzero finite value, which is returned unchanged.
+inline constexpr int kNoScaleStepExponent = INT32_MIN / 2;
+
 // One value through the plain reference implementation (exact integer arithmetic, no SIMD) —
 // the spec that the fast kernels are tested against. For fixed:WL:dyn and bfp the scale must be
 // given: `step_exponent` is log2 of the step (fixed:dyn: -FL; bfp: e+1-M).
@@ -33,7 +38,8 @@ float quantize_reference(float x, const Format& format, const Rounding& rounding
                          int step_exponent = 0);
 
 // The power-of-two step exponent that fixed:WL:dyn (whole span) or bfp (one block) would pick.
-// Returns a value that makes every element exact (e.g. INT32_MIN/2) when max finite |x| is 0.
+// Returns kNoScaleStepExponent when max finite |x| is 0 (every element is then left unchanged).
+// For kFixed it returns -FL; for kFloat it throws rngfree::Error.
 int dynamic_step_exponent(std::span<const float> x, const Format& format);
 
 }  // namespace rngfree

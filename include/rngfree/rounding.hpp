@@ -28,6 +28,8 @@ struct Rounding {
   // Parses "nearest-even", "nearest-away", "toward-zero", "up", "down", "stochastic:R".
   static Rounding parse(std::string_view spec);
   std::string name() const;
+  // Throws rngfree::Error if random_bits is out of range for kStochastic (for hand-built Roundings).
+  void validate() const;
   bool is_stochastic() const { return kind == RoundingKind::kStochastic; }
   bool operator==(const Rounding&) const = default;
 };

@@ -1,0 +1,372 @@
+// Fast quantize kernels: branch-free 32-bit integer arithmetic on the FP32 bit pattern, one loop per
+// rounding mode, vectorized by the compiler for AVX-512, AVX2 and a portable baseline chosen at run
+// time (__builtin_cpu_supports). OpenMP with a static partition; every element's result depends
+// only on its own input and random word (and, for fixed:dyn / bfp, on an exact max), so results are
+// identical for any thread count. Tested equal to quantize_reference (the spec) in tests/core/.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+
+#include <omp.h>
+
+#include "quantize_internal.hpp"
+#include "rngfree/error.hpp"
+#include "rngfree/quantize.hpp"
+
+namespace rngfree {
+namespace {
+
+constexpr int64_t kParallelThreshold = 32768;  // below this, no OpenMP region (call overhead)
+constexpr int64_t kChunk = 8192;               // static partition unit
+
+// One element of a float-like grid. With be_eff = max(biased exponent of x, 1), the number of
+// FP32 fraction bits below the kept precision is s = c + max(0, t - be_eff):
+//   float:E:M   c = 23-M, t = emin+127        (quantum 2^(max(e,emin)-M))
+//   fixed, bfp  c = 0,    t = 150+step_exp    (quantum 2^step_exp)
+// Within one FP32 binade the value is linear in the bit pattern, so for s <= 23 the rounded pattern
+// is (u & ~mask) + (inc << s) (a carry into the exponent field is the next binade's first value);
+// for s >= 24, |x| < quantum and the result is 0 or the quantum (quantum_bits).
+struct Params {
+  int32_t c = 0;
+  int32_t t = 0;
+  uint32_t quantum_bits = 0;
+  uint32_t limit_pos = 0, limit_neg = 0;  // magnitude patterns above which the result overflows
+  uint32_t over_pos = 0, over_neg = 0;    // magnitude patterns that replace an overflow
+  uint32_t keep_inf = 0;                  // all-ones: an infinite input gives inf_bits (IEEE formats)
+  uint32_t inf_bits = 0;
+  int r_bits = 0;                         // stochastic only
+};
+
+template <RoundingKind kMode, bool kTwosComplementSr>
+[[gnu::always_inline]] inline uint32_t quantize_bits(uint32_t b, uint32_t word, const Params& p) {
+  const uint32_t u = b & 0x7FFFFFFFu;
+  const uint32_t neg = b >> 31;
+  const int32_t be = static_cast<int32_t>(u >> 23);
+  const int32_t be_eff = be > 1 ? be : 1;
+  int32_t d = p.t - be_eff;
+  d = d > 0 ? d : 0;
+  const int32_t s = p.c + d;
+  const uint32_t sc = static_cast<uint32_t>(s < 31 ? s : 31);
+  const uint32_t sig = be != 0 ? ((u & 0x7FFFFFu) | 0x800000u) : u;
+  const uint32_t mask = (1u << sc) - 1u;
+  const uint32_t rem = sig & mask;
+  // frac·2^32, exact for s <= 32; for s > 32 truncated (then frac < 2^-8 and `lost` holds the rest).
+  const int32_t t1 = s > 1 ? s - 1 : 0;
+  const uint32_t up_shift = static_cast<uint32_t>(t1 <= 31 ? 31 - t1 : 0);
+  const int32_t dn = t1 - 31;
+  const uint32_t down_shift = static_cast<uint32_t>(dn <= 0 ? 0 : (dn < 31 ? dn : 31));
+  const uint32_t frac32 = t1 <= 31 ? (rem << up_shift) : (rem >> down_shift);
+  const uint32_t inexact = rem != 0 ? 1u : 0u;
+
+  uint32_t inc = 0;
+  if constexpr (kMode == RoundingKind::kNearestEven) {
+    const uint32_t odd = ((d == 0 ? u : sig) >> sc) & 1u;
+    inc = (frac32 > 0x80000000u) | ((frac32 == 0x80000000u) & odd);
+  } else if constexpr (kMode == RoundingKind::kNearestAway) {
+    inc = frac32 >= 0x80000000u ? 1u : 0u;
+  } else if constexpr (kMode == RoundingKind::kTowardZero) {
+    inc = 0;
+  } else if constexpr (kMode == RoundingKind::kUp) {
+    inc = (neg ^ 1u) & inexact;
+  } else if constexpr (kMode == RoundingKind::kDown) {
+    inc = neg & inexact;
+  } else {
+    const uint32_t top_mask = 0xFFFFFFFFu << (32 - p.r_bits);
+    const uint32_t r = word << (32 - p.r_bits);
+    if constexpr (kTwosComplementSr) {
+      // Negative x: the two's complement fraction is 1 - frac; its top bits are those of
+      // 2^32 - ceil(frac·2^32). The magnitude grows iff the value does not round up.
+      const int32_t ls = s - 32;
+      const uint32_t lost_shift = static_cast<uint32_t>(ls <= 0 ? 0 : (ls < 31 ? ls : 31));
+      const uint32_t lost = (s > 32 && (rem & ((1u << lost_shift) - 1u)) != 0) ? 1u : 0u;
+      const uint32_t frac_twos = inexact != 0 ? (~frac32 + (lost ^ 1u)) : 0u;
+      const uint32_t f = (neg != 0 ? frac_twos : frac32) & top_mask;
+      const uint32_t carry = (f + r) < f ? 1u : 0u;
+      inc = neg != 0 ? (inexact & (carry ^ 1u)) : carry;
+    } else {
+      const uint32_t f = frac32 & top_mask;
+      inc = (f + r) < f ? 1u : 0u;
+    }
+  }
+
+  uint32_t res = s <= 23 ? ((u & ~mask) + (inc << sc)) : (inc != 0 ? p.quantum_bits : 0u);
+  const uint32_t limit = neg != 0 ? p.limit_neg : p.limit_pos;
+  const uint32_t over = neg != 0 ? p.over_neg : p.over_pos;
+  res = res > limit ? over : res;
+  res = (p.keep_inf != 0 && u == 0x7F800000u) ? p.inf_bits : res;
+  res |= b & 0x80000000u;
+  return u > 0x7F800000u ? b : res;  // NaN stays the same NaN
+}
+
+struct LoopArgs {
+  const float* in;
+  float* out;
+  const uint32_t* random;  // null unless stochastic
+  int64_t n;
+  RoundingKind mode;
+  bool twos_complement_sr;
+  const Params* params;
+};
+
+template <RoundingKind kMode, bool kTwos>
+[[gnu::always_inline]] inline void loop(const LoopArgs& a) {
+  const Params p = *a.params;
+  const float* __restrict in = a.in;
+  float* out = a.out;
+  const int64_t n = a.n;
+  if constexpr (kMode == RoundingKind::kStochastic) {
+    const uint32_t* __restrict random = a.random;
+    for (int64_t i = 0; i < n; ++i) {
+      out[i] = std::bit_cast<float>(quantize_bits<kMode, kTwos>(std::bit_cast<uint32_t>(in[i]), random[i], p));
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      out[i] = std::bit_cast<float>(quantize_bits<kMode, false>(std::bit_cast<uint32_t>(in[i]), 0, p));
+    }
+  }
+}
+
+[[gnu::always_inline]] inline void run_loop(const LoopArgs& a) {
+  switch (a.mode) {
+    case RoundingKind::kNearestEven: return loop<RoundingKind::kNearestEven, false>(a);
+    case RoundingKind::kNearestAway: return loop<RoundingKind::kNearestAway, false>(a);
+    case RoundingKind::kTowardZero: return loop<RoundingKind::kTowardZero, false>(a);
+    case RoundingKind::kUp: return loop<RoundingKind::kUp, false>(a);
+    case RoundingKind::kDown: return loop<RoundingKind::kDown, false>(a);
+    case RoundingKind::kStochastic:
+      if (a.twos_complement_sr) return loop<RoundingKind::kStochastic, true>(a);
+      return loop<RoundingKind::kStochastic, false>(a);
+  }
+}
+
+// Largest finite |x| as a bit pattern (0 if none): bit patterns of non-negative floats are ordered.
+[[gnu::always_inline]] inline uint32_t max_finite_bits(const float* x, int64_t n) {
+  uint32_t m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t u = std::bit_cast<uint32_t>(x[i]) & 0x7FFFFFFFu;
+    const uint32_t v = u < 0x7F800000u ? u : 0u;
+    m = v > m ? v : m;
+  }
+  return m;
+}
+
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void run_loop_avx512(const LoopArgs& a) { run_loop(a); }
+[[gnu::target("avx2")]] void run_loop_avx2(const LoopArgs& a) { run_loop(a); }
+void run_loop_portable(const LoopArgs& a) { run_loop(a); }
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] uint32_t max_finite_bits_avx512(const float* x, int64_t n) {
+  return max_finite_bits(x, n);
+}
+[[gnu::target("avx2")]] uint32_t max_finite_bits_avx2(const float* x, int64_t n) { return max_finite_bits(x, n); }
+uint32_t max_finite_bits_portable(const float* x, int64_t n) { return max_finite_bits(x, n); }
+
+enum class Isa { kPortable, kAvx2, kAvx512 };
+
+Isa detect_isa() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    return Isa::kAvx512;
+  }
+  if (__builtin_cpu_supports("avx2")) return Isa::kAvx2;
+  return Isa::kPortable;
+}
+
+const Isa kIsa = detect_isa();
+
+void run_span(const LoopArgs& a) {
+  switch (kIsa) {
+    case Isa::kAvx512: return run_loop_avx512(a);
+    case Isa::kAvx2: return run_loop_avx2(a);
+    case Isa::kPortable: return run_loop_portable(a);
+  }
+}
+
+uint32_t max_finite_bits_span(const float* x, int64_t n) {
+  switch (kIsa) {
+    case Isa::kAvx512: return max_finite_bits_avx512(x, n);
+    case Isa::kAvx2: return max_finite_bits_avx2(x, n);
+    case Isa::kPortable: return max_finite_bits_portable(x, n);
+  }
+  return 0;
+}
+
+int thread_count(const QuantizeOptions& options) {
+  return options.threads > 0 ? options.threads : omp_get_max_threads();
+}
+
+// Runs the loop over [0, n), split into a static partition of chunks when n is large.
+void run_parallel(const LoopArgs& a, int threads) {
+  if (a.n < kParallelThreshold || threads <= 1) return run_span(a);
+  const int64_t chunks = (a.n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t c = 0; c < chunks; ++c) {
+    LoopArgs part = a;
+    const int64_t begin = c * kChunk;
+    part.in = a.in + begin;
+    part.out = a.out + begin;
+    part.random = a.random != nullptr ? a.random + begin : nullptr;
+    part.n = std::min(kChunk, a.n - begin);
+    run_span(part);
+  }
+}
+
+uint32_t max_finite_bits_parallel(const float* x, int64_t n, int threads) {
+  if (n < kParallelThreshold || threads <= 1) return max_finite_bits_span(x, n);
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  uint32_t m = 0;
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(max : m)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kChunk;
+    m = std::max(m, max_finite_bits_span(x + begin, std::min(kChunk, n - begin)));
+  }
+  return m;
+}
+
+uint32_t bits_of(double v) { return std::bit_cast<uint32_t>(static_cast<float>(v)); }
+
+uint32_t power_of_two_bits(int exponent) {
+  if (exponent < -149 || exponent > 127) return 0;  // never used: see Params
+  return bits_of(std::ldexp(1.0, exponent));
+}
+
+Params float_params(const Format& f, const Rounding& r) {
+  Params p;
+  p.c = 23 - f.mantissa_bits;
+  p.t = f.min_exponent() + 127;
+  p.quantum_bits = power_of_two_bits(f.min_exponent() - f.mantissa_bits);
+  const uint32_t max_bits = bits_of(f.max_value());
+  p.limit_pos = p.limit_neg = max_bits;
+  p.over_pos = p.over_neg = max_bits;
+  p.r_bits = r.random_bits;
+  if (f.ieee_overflow) {
+    // IEEE 754 §7.4: overflow gives ±inf, except that modes rounding toward zero give ±max.
+    const uint32_t inf = f.e4m3fn ? 0x7FC00000u : 0x7F800000u;  // e4m3 has no infinity: NaN
+    p.over_pos = (r.kind == RoundingKind::kTowardZero || r.kind == RoundingKind::kDown) ? max_bits : inf;
+    p.over_neg = (r.kind == RoundingKind::kTowardZero || r.kind == RoundingKind::kUp) ? max_bits : inf;
+    p.keep_inf = 0xFFFFFFFFu;
+    p.inf_bits = inf;
+  }
+  return p;
+}
+
+Params fixed_params(int word_length, int step_exponent, const Rounding& r) {
+  Params p;
+  p.c = 0;
+  p.t = 150 + step_exponent;
+  p.quantum_bits = power_of_two_bits(step_exponent);
+  p.limit_pos = p.over_pos = bits_of(detail::fixed_grid_floor(std::ldexp(1.0, word_length - 1) - 1.0, step_exponent));
+  p.limit_neg = p.over_neg = bits_of(detail::fixed_grid_floor(std::ldexp(1.0, word_length - 1), step_exponent));
+  p.r_bits = r.random_bits;
+  return p;
+}
+
+Params block_params(int mantissa_bits, int step_exponent, const Rounding& r) {
+  Params p;
+  p.c = 0;
+  p.t = 150 + step_exponent;
+  p.quantum_bits = power_of_two_bits(step_exponent);
+  p.limit_pos = p.limit_neg = p.over_pos = p.over_neg =
+      bits_of(std::ldexp(std::ldexp(1.0, mantissa_bits) - 1.0, step_exponent));
+  p.r_bits = r.random_bits;
+  return p;
+}
+
+// floor(log2(v)) for a positive finite FP32 bit pattern.
+int floor_log2_bits(uint32_t u) {
+  const int be = static_cast<int>(u >> 23);
+  return be != 0 ? be - 127 : static_cast<int>(std::bit_width(u)) - 1 - 149;
+}
+
+int step_exponent_from_max(uint32_t max_bits, const Format& format) {
+  if (max_bits == 0) return kNoScaleStepExponent;
+  const int e = floor_log2_bits(max_bits);
+  if (format.kind == FormatKind::kFixedDynamic) return e + 2 - format.word_length;  // -FL, FL = WL-2-e
+  return e + 1 - format.block_mantissa_bits;                                        // bfp
+}
+
+void copy_if_needed(const float* in, float* out, int64_t n) {
+  if (in != out) std::copy(in, in + n, out);
+}
+
+}  // namespace
+
+int dynamic_step_exponent(std::span<const float> x, const Format& format) {
+  switch (format.kind) {
+    case FormatKind::kFixed: return -format.fraction_length;
+    case FormatKind::kFixedDynamic:
+    case FormatKind::kBlockFloat:
+      return step_exponent_from_max(max_finite_bits_span(x.data(), static_cast<int64_t>(x.size())), format);
+    case FormatKind::kFloat: break;
+  }
+  throw Error("dynamic_step_exponent: format " + format.name() + " has no step; allowed: fixed, fixed:WL:dyn, bfp");
+}
+
+void quantize(std::span<const float> in, std::span<float> out, const Format& format, const Rounding& rounding,
+              std::span<const uint32_t> random, const QuantizeOptions& options) {
+  format.validate();
+  rounding.validate();
+  RNGFREE_CHECK(out.size() == in.size(), "quantize: out.size() must equal in.size()");
+  const bool stochastic = rounding.is_stochastic();
+  RNGFREE_CHECK(!stochastic || random.size() >= in.size(),
+                "quantize: stochastic rounding needs one random word per element (random.size() >= in.size())");
+  const float* src = in.data();
+  float* dst = out.data();
+  const int64_t n = static_cast<int64_t>(in.size());
+  RNGFREE_CHECK(src == dst || n == 0 || src + n <= dst || dst + n <= src, "quantize: in and out overlap without being the same");
+  if (n == 0) return;
+  const int threads = thread_count(options);
+
+  LoopArgs a{src, dst, stochastic ? random.data() : nullptr, n, rounding.kind, false, nullptr};
+  switch (format.kind) {
+    case FormatKind::kFloat: {
+      const Params p = float_params(format, rounding);
+      a.params = &p;
+      return run_parallel(a, threads);
+    }
+    case FormatKind::kFixed: {
+      const Params p = fixed_params(format.word_length, -format.fraction_length, rounding);
+      a.params = &p;
+      a.twos_complement_sr = true;
+      return run_parallel(a, threads);
+    }
+    case FormatKind::kFixedDynamic: {
+      const int se = step_exponent_from_max(max_finite_bits_parallel(src, n, threads), format);
+      if (se == kNoScaleStepExponent) return copy_if_needed(src, dst, n);
+      const Params p = fixed_params(format.word_length, se, rounding);
+      a.params = &p;
+      a.twos_complement_sr = true;
+      return run_parallel(a, threads);
+    }
+    case FormatKind::kBlockFloat: {
+      const int64_t block = format.block_size;
+      const int64_t blocks = (n + block - 1) / block;
+      auto one_block = [&](int64_t b, int inner_threads) {
+        const int64_t begin = b * block;
+        const int64_t len = std::min(block, n - begin);
+        const float* bin = src + begin;
+        float* bout = dst + begin;
+        const int se = step_exponent_from_max(max_finite_bits_parallel(bin, len, inner_threads), format);
+        if (se == kNoScaleStepExponent) return copy_if_needed(bin, bout, len);
+        const Params p = block_params(format.block_mantissa_bits, se, rounding);
+        LoopArgs ba = a;
+        ba.in = bin;
+        ba.out = bout;
+        ba.random = a.random != nullptr ? a.random + begin : nullptr;
+        ba.n = len;
+        ba.params = &p;
+        run_parallel(ba, inner_threads);
+      };
+      if (block >= kParallelThreshold || n < kParallelThreshold || threads <= 1) {
+        for (int64_t b = 0; b < blocks; ++b) one_block(b, threads);
+      } else {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t b = 0; b < blocks; ++b) one_block(b, 1);
+      }
+      return;
+    }
+  }
+  RNGFREE_CHECK(false, "unknown format kind");
+}
+
+}  // namespace rngfree

@@ -1,0 +1,176 @@
+// Fast kernels vs the reference (the spec): every format family and rounding mode on random bit
+// patterns, values near the grid (ties, carries, subnormal boundaries, overflow) and specials; and
+// results independent of the thread count. The reference itself is checked against exact tables in
+// quantize_table_test.cpp.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rngfree/quantize.hpp"
+
+namespace rngfree {
+namespace {
+
+const char* const kFormats[] = {
+    "fp16", "bf16", "tf32", "e5m2", "e4m3", "fp16:ieee", "bf16:ieee", "e5m2:ieee", "e4m3:ieee", "float:2:0",
+    "float:2:1", "float:3:0:ieee", "float:8:23", "float:8:0", "float:8:22", "float:4:23", "float:6:5:ieee",
+    "fixed:8:4", "fixed:2:0", "fixed:16:12", "fixed:32:0", "fixed:32:31", "fixed:26:-3", "fixed:8:64",
+    "fixed:8:-64", "fixed:12:40", "fixed:4:-10", "fixed:8:dyn", "fixed:2:dyn", "fixed:32:dyn", "fixed:25:dyn",
+    "bfp:8:16", "bfp:1:4", "bfp:24:3", "bfp:4:1", "bfp:3:1000"};
+const char* const kRoundings[] = {"nearest-even", "nearest-away", "toward-zero", "up", "down",
+                                  "stochastic:1", "stochastic:2", "stochastic:8", "stochastic:16",
+                                  "stochastic:23", "stochastic:31", "stochastic:32"};
+
+bool same_bits_or_both_nan(float a, float b) {
+  if (std::isnan(a) && std::isnan(b)) return true;
+  return std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b);
+}
+
+// A mix of inputs that exercises every path of a kernel for `format`.
+std::vector<float> make_inputs(const Format& format, std::mt19937_64& rng, size_t count) {
+  std::vector<float> v;
+  const float specials[] = {0.0f, -0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                            std::bit_cast<float>(0x7F800001u), std::numeric_limits<float>::max(),
+                            -std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(),
+                            std::numeric_limits<float>::min(), 1.0f, -1.0f, 0.5f, 1.5f, 2.5f, -2.5f, 448.0f, 464.0f,
+                            480.0f, 57344.0f, 61440.0f, 65504.0f, 65520.0f, -65520.0f};
+  for (float s : specials) v.push_back(s);
+  // The scale of the interesting region: around the format's range or step.
+  int lo_exp = -30, hi_exp = 30;
+  if (format.kind == FormatKind::kFloat) {
+    lo_exp = format.min_exponent() - format.mantissa_bits - 3;
+    hi_exp = format.max_exponent() + 3;
+  } else if (format.kind == FormatKind::kFixed) {
+    lo_exp = -format.fraction_length - 4;
+    hi_exp = -format.fraction_length + format.word_length + 3;
+  }
+  lo_exp = std::max(lo_exp, -149);
+  hi_exp = std::min(hi_exp, 127);
+  std::uniform_int_distribution<int> exp_dist(lo_exp, hi_exp);
+  std::uniform_int_distribution<uint32_t> word;
+  while (v.size() < count) {
+    const uint32_t w = word(rng);
+    switch (w % 4) {
+      case 0:  // any bit pattern
+        v.push_back(std::bit_cast<float>(word(rng)));
+        break;
+      case 1: {  // random significand in the interesting range
+        const float m = 1.0f + static_cast<float>(word(rng) >> 9) * 0x1p-23f;
+        v.push_back(std::ldexp(w & 0x10 ? -m : m, exp_dist(rng)));
+        break;
+      }
+      case 2: {  // few significant bits: exact values, ties and near-ties
+        const int bits = 1 + static_cast<int>((w >> 8) % 14);
+        const uint32_t sig = (word(rng) >> (32 - bits)) | 1u;
+        float x = std::ldexp(static_cast<float>(sig), exp_dist(rng) - bits);
+        if (w & 0x20) x = std::nextafter(x, (w & 0x40) ? 0.0f : std::numeric_limits<float>::infinity());
+        v.push_back(w & 0x10 ? -x : x);
+        break;
+      }
+      default: {  // FP32 subnormals and tiny values
+        v.push_back(std::bit_cast<float>((word(rng) & 0x80FFFFFFu)));
+        break;
+      }
+    }
+  }
+  return v;
+}
+
+// The step exponent computed independently (std::ilogb of the largest finite magnitude).
+int independent_step_exponent(std::span<const float> x, const Format& format) {
+  float max = 0;
+  for (float v : x) {
+    if (std::isfinite(v)) max = std::max(max, std::fabs(v));
+  }
+  if (max == 0) return kNoScaleStepExponent;
+  const int e = std::ilogb(max);
+  return format.kind == FormatKind::kFixedDynamic ? e + 2 - format.word_length : e + 1 - format.block_mantissa_bits;
+}
+
+TEST(QuantizeKernel, EqualsReferenceForEveryFormatAndMode) {
+  std::mt19937_64 rng(12345);
+  for (const char* fs : kFormats) {
+    const Format format = Format::parse(fs);
+    for (const char* rs : kRoundings) {
+      const Rounding rounding = Rounding::parse(rs);
+      // fixed:dyn: the whole span is one tensor; use spans of varied scale.
+      for (int trial = 0; trial < 3; ++trial) {
+        std::vector<float> in = make_inputs(format, rng, 6000);
+        if (trial == 1) in.resize(37);  // small span, serial path
+        if (trial == 2 && format.kind == FormatKind::kFixedDynamic) {
+          for (float& x : in) {
+            if (!std::isfinite(x) || std::fabs(x) > 1e3f) x = 0.25f;
+          }
+        }
+        std::vector<uint32_t> random(in.size());
+        for (auto& r : random) r = static_cast<uint32_t>(rng());
+        std::vector<float> out(in.size());
+        quantize(in, out, format, rounding, random);
+        int failures = 0;
+        const int64_t block = format.kind == FormatKind::kBlockFloat ? format.block_size : static_cast<int64_t>(in.size());
+        for (size_t i = 0; i < in.size(); ++i) {
+          int se = 0;
+          if (format.kind == FormatKind::kFixedDynamic || format.kind == FormatKind::kBlockFloat) {
+            const size_t begin = i / block * block;
+            const size_t len = std::min<size_t>(block, in.size() - begin);
+            se = independent_step_exponent(std::span<const float>(in).subspan(begin, len), format);
+          }
+          const float expected = quantize_reference(in[i], format, rounding, random[i], se);
+          if (!same_bits_or_both_nan(out[i], expected) && ++failures <= 5) {
+            ADD_FAILURE() << fs << " " << rs << " x=" << std::hexfloat << in[i] << " r=" << random[i]
+                          << " fast=" << out[i] << " reference=" << expected << std::defaultfloat;
+          }
+        }
+        ASSERT_EQ(failures, 0) << fs << " " << rs;
+        // In place gives the same.
+        std::vector<float> inplace = in;
+        quantize_inplace(inplace, format, rounding, random);
+        for (size_t i = 0; i < in.size(); ++i) ASSERT_TRUE(same_bits_or_both_nan(inplace[i], out[i])) << fs << " " << rs;
+      }
+    }
+  }
+}
+
+TEST(QuantizeKernel, ResultsDoNotDependOnThreadCount) {
+  std::mt19937_64 rng(7);
+  for (const char* fs : {"bf16", "e4m3", "fixed:8:dyn", "bfp:6:16", "bfp:6:100000", "fixed:12:6"}) {
+    const Format format = Format::parse(fs);
+    std::vector<float> in = make_inputs(format, rng, 300000);
+    std::vector<uint32_t> random(in.size());
+    for (auto& r : random) r = static_cast<uint32_t>(rng());
+    for (const char* rs : {"nearest-even", "stochastic:16"}) {
+      const Rounding rounding = Rounding::parse(rs);
+      std::vector<float> one(in.size()), many(in.size()), three(in.size());
+      quantize(in, one, format, rounding, random, {.threads = 1});
+      quantize(in, many, format, rounding, random, {.threads = 0});
+      quantize(in, three, format, rounding, random, {.threads = 3});
+      EXPECT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * sizeof(float))) << fs << " " << rs;
+      EXPECT_EQ(0, std::memcmp(one.data(), three.data(), one.size() * sizeof(float))) << fs << " " << rs;
+    }
+  }
+}
+
+TEST(QuantizeKernel, DynamicStepExponentMatchesDefinition) {
+  const Format dyn = Format::parse("fixed:8:dyn");
+  // max |x| = 3.0: e = 1, FL = 8-2-1 = 5, step exponent -5.
+  const std::vector<float> x = {0.5f, -3.0f, 1.0f, std::numeric_limits<float>::infinity()};
+  EXPECT_EQ(dynamic_step_exponent(x, dyn), -5);
+  const Format bfp = Format::parse("bfp:4:8");
+  // e = 1, step exponent e+1-M = -2.
+  EXPECT_EQ(dynamic_step_exponent(x, bfp), -2);
+  const std::vector<float> zeros = {0.0f, -0.0f, std::numeric_limits<float>::quiet_NaN()};
+  EXPECT_EQ(dynamic_step_exponent(zeros, dyn), kNoScaleStepExponent);
+  // Smallest subnormal: e = -149.
+  const std::vector<float> tiny = {std::numeric_limits<float>::denorm_min()};
+  EXPECT_EQ(dynamic_step_exponent(tiny, bfp), -149 + 1 - 4);
+}
+
+}  // namespace
+}  // namespace rngfree
