@@ -3,6 +3,7 @@
 // docs/random.md defines (issue 3), give every rounding site its own stream, and produce the same
 // words for any thread count. save_state/load_state make a checkpointed run continue bit-identically.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -69,5 +70,11 @@ uint64_t lfsr_galois_mask(int width);
 inline uint64_t lfsr_step(uint64_t state, uint64_t mask) {
   return (state >> 1) ^ ((0 - (state & 1)) & mask);
 }
+
+// One Philox4x32-10 block (scalar reference; Random123's philox4x32_R(10, ctr, key)).
+std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
+
+// xoshiro128's jump(): the state 2^64 steps ahead (Blackman & Vigna's reference code).
+std::array<uint32_t, 4> xoshiro128_jump(std::array<uint32_t, 4> state);
 
 }  // namespace rngfree::random

@@ -1,0 +1,496 @@
+// The generator baselines behind make_generator (include/rngfree/random/random_source.hpp), with the
+// exact seeding of issue 3 / docs/random.md: Philox4x32-10 (Salmon et al., SC 2011), MT19937
+// (Matsumoto & Nishimura 1998, = std::mt19937), xoshiro128++ (Blackman & Vigna 2018), xorshift32
+// (Marsaglia 2003, shifts 13,17,5) and banks of maximal-length Galois LFSRs (taps: Xilinx XAPP052).
+#include <fmt/core.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels.hpp"
+#include "rngfree/error.hpp"
+#include "rngfree/random/random_source.hpp"
+
+namespace rngfree::random {
+
+// ---- Seeding ------------------------------------------------------------------------------------
+uint64_t splitmix64_mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+uint64_t SplitMix64::next() {
+  state += 0x9e3779b97f4a7c15ull;
+  return splitmix64_mix(state);
+}
+uint64_t site_seed(uint64_t seed, uint64_t site) {
+  return site == 0 ? seed : splitmix64_mix(splitmix64_mix(site) ^ seed);
+}
+
+// Maximal-length taps for W = 3..64 from Xilinx XAPP052 (Alfke 1996), table 3. Each list is the
+// polynomial x^W + sum x^(t) ... as the app note writes it; the Galois mask sets bit t-1 for every
+// tap t. tests/random verify that every polynomial is primitive (and the period exhaustively for W<=20).
+uint64_t lfsr_galois_mask(int width) {
+  static const std::vector<std::vector<int>> kTaps = {
+      {3, 2},          {4, 3},          {5, 3},          {6, 5},          {7, 6},
+      {8, 6, 5, 4},    {9, 5},          {10, 7},         {11, 9},         {12, 6, 4, 1},
+      {13, 4, 3, 1},   {14, 5, 3, 1},   {15, 14},        {16, 15, 13, 4}, {17, 14},
+      {18, 11},        {19, 6, 2, 1},   {20, 17},        {21, 19},        {22, 21},
+      {23, 18},        {24, 23, 22, 17}, {25, 22},       {26, 6, 2, 1},   {27, 5, 2, 1},
+      {28, 25},        {29, 27},        {30, 6, 4, 1},   {31, 28},        {32, 22, 2, 1},
+      {33, 20},        {34, 27, 2, 1},  {35, 33},        {36, 25},        {37, 5, 4, 3, 2, 1},
+      {38, 6, 5, 1},   {39, 35},        {40, 38, 21, 19}, {41, 38},       {42, 41, 20, 19},
+      {43, 42, 38, 37}, {44, 43, 18, 17}, {45, 44, 42, 41}, {46, 45, 26, 25}, {47, 42},
+      {48, 47, 21, 20}, {49, 40},       {50, 49, 24, 23}, {51, 50, 36, 35}, {52, 49},
+      {53, 52, 38, 37}, {54, 53, 18, 17}, {55, 31},     {56, 55, 35, 34}, {57, 50},
+      {58, 39},        {59, 58, 38, 37}, {60, 59},      {61, 60, 46, 45}, {62, 61, 6, 5},
+      {63, 62},        {64, 63, 61, 60}};
+  if (width < 3 || width > 64) {
+    throw Error(fmt::format("lfsr width W = {}: allowed 3..64", width));
+  }
+  const auto& taps = kTaps[static_cast<size_t>(width - 3)];
+  RNGFREE_CHECK(taps.front() == width, "LFSR tap table out of order");
+  uint64_t mask = 0;
+  for (int t : taps) mask |= uint64_t{1} << (t - 1);
+  return mask;
+}
+
+namespace {
+
+// ---- Specs --------------------------------------------------------------------------------------
+enum class GenKind { kPhilox, kMt19937, kXoshiro, kXorshift, kLfsr };
+struct GenSpec {
+  GenKind kind;
+  int width = 0;  // lfsr
+  int lanes = 1;
+};
+
+const char* kAllowed =
+    "allowed: philox, mt19937, xoshiro128pp[:L], xorshift32[:L], lfsr:W[:L] "
+    "(W = 3..64; L = lanes, a power of two 1..64)";
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  for (;;) {
+    const size_t p = s.find(sep, start);
+    parts.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
+    if (p == std::string_view::npos) break;
+    start = p + 1;
+  }
+  return parts;
+}
+
+int parse_int(std::string_view spec, std::string_view field, std::string_view text, int lo, int hi) {
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size() || v < lo || v > hi) {
+    throw Error(fmt::format("random source '{}': {} = '{}' is not an integer in {}..{}; {}", spec, field, text,
+                            lo, hi, kAllowed));
+  }
+  return v;
+}
+int parse_lanes(std::string_view spec, std::string_view text) {
+  const int lanes = parse_int(spec, "lanes L", text, 1, 64);
+  if ((lanes & (lanes - 1)) != 0) {
+    throw Error(fmt::format("random source '{}': lanes L = {} is not a power of two; {}", spec, lanes, kAllowed));
+  }
+  return lanes;
+}
+
+GenSpec parse_spec(std::string_view spec) {
+  const auto parts = split(spec, ':');
+  const std::string_view head = parts[0];
+  GenSpec g{};
+  if (head == "philox" || head == "mt19937") {
+    if (parts.size() != 1) {
+      throw Error(fmt::format("random source '{}': {} takes no parameters; {}", spec, head, kAllowed));
+    }
+    g.kind = head == "philox" ? GenKind::kPhilox : GenKind::kMt19937;
+    return g;
+  }
+  if (head == "xoshiro128pp" || head == "xorshift32") {
+    if (parts.size() > 2) throw Error(fmt::format("random source '{}': too many fields; {}", spec, kAllowed));
+    g.kind = head == "xoshiro128pp" ? GenKind::kXoshiro : GenKind::kXorshift;
+    g.lanes = parts.size() == 2 ? parse_lanes(spec, parts[1]) : 1;
+    return g;
+  }
+  if (head == "lfsr") {
+    if (parts.size() < 2 || parts.size() > 3) {
+      throw Error(fmt::format("random source '{}': lfsr needs a width, lfsr:W[:L]; {}", spec, kAllowed));
+    }
+    g.kind = GenKind::kLfsr;
+    g.width = parse_int(spec, "width W", parts[1], 3, 64);
+    g.lanes = parts.size() == 3 ? parse_lanes(spec, parts[2]) : 16;
+    return g;
+  }
+  throw Error(fmt::format("random source '{}': unknown generator; {}", spec, kAllowed));
+}
+
+// ---- State text: "<name> <hex> <hex> ..." ----------------------------------------------------------
+std::string hex_tokens(const std::string& name, const std::vector<uint64_t>& v) {
+  std::string s = name;
+  for (uint64_t x : v) s += fmt::format(" {:x}", x);
+  return s;
+}
+std::vector<uint64_t> parse_state(std::string_view state, const std::string& name, size_t count) {
+  auto parts = split(state, ' ');
+  if (parts.empty() || parts[0] != name || parts.size() != count + 1) {
+    throw Error(fmt::format("random source state '{}': not a state of generator '{}' (expected '{}' and {} hex "
+                            "numbers)",
+                            state.substr(0, 60), name, name, count));
+  }
+  std::vector<uint64_t> v(count);
+  for (size_t i = 0; i < count; ++i) {
+    const auto t = parts[i + 1];
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v[i], 16);
+    if (ec != std::errc() || ptr != t.data() + t.size()) {
+      throw Error(fmt::format("random source state for '{}': field {} = '{}' is not a hex number", name, i + 1, t));
+    }
+  }
+  return v;
+}
+
+// ---- Philox: counter-based, parallel fill ----------------------------------------------------------
+class PhiloxSource final : public RandomSource {
+ public:
+  PhiloxSource(uint64_t seed, uint64_t site) : key_(seed), site_(site) {}
+  std::string name() const override { return "philox"; }
+  void fill(std::span<uint32_t> out) override {
+    const auto k0 = static_cast<uint32_t>(key_), k1 = static_cast<uint32_t>(key_ >> 32);
+    size_t i = 0;
+    const size_t n = out.size();
+    if (pos_ % 4 != 0 && n > 0) {  // finish the current block
+      uint32_t block[4];
+      detail::philox_blocks(pos_ / 4, site_, k0, k1, block, 1);
+      for (uint64_t w = pos_ % 4; w < 4 && i < n; ++w) out[i++] = block[w];
+    }
+    const uint64_t first = (pos_ + i) / 4;
+    const auto blocks = static_cast<int64_t>((n - i) / 4);
+    constexpr int64_t kChunk = 4096;        // blocks per task: 64 KiB of words
+    constexpr int64_t kParallel = 1 << 16;  // blocks (1 MiB of words) before threads pay off
+    uint32_t* base = out.data() + i;
+    if (blocks >= kParallel && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static)
+      for (int64_t c = 0; c < blocks; c += kChunk) {
+        detail::philox_blocks(first + static_cast<uint64_t>(c), site_, k0, k1, base + 4 * c,
+                              std::min(kChunk, blocks - c));
+      }
+    } else if (blocks > 0) {
+      detail::philox_blocks(first, site_, k0, k1, base, blocks);
+    }
+    i += static_cast<size_t>(blocks) * 4;
+    if (i < n) {
+      uint32_t block[4];
+      detail::philox_blocks((pos_ + i) / 4, site_, k0, k1, block, 1);
+      for (int w = 0; i < n; ++w) out[i++] = block[w];
+    }
+    pos_ += n;
+  }
+  std::string save_state() const override { return hex_tokens(name(), {key_, site_, pos_}); }
+  void load_state(std::string_view state) override {
+    const auto v = parse_state(state, name(), 3);
+    key_ = v[0], site_ = v[1], pos_ = v[2];
+  }
+  std::unique_ptr<RandomSource> clone() const override { return std::make_unique<PhiloxSource>(*this); }
+
+ private:
+  uint64_t key_, site_;
+  uint64_t pos_ = 0;  // words of this site's stream already produced
+};
+
+// ---- MT19937 ------------------------------------------------------------------------------------------
+class MtSource final : public RandomSource {
+ public:
+  MtSource(uint64_t seed, uint64_t site) {
+    if (site == 0) {  // std::mt19937(seed): the seed is taken modulo 2^32
+      mt_[0] = static_cast<uint32_t>(seed);
+      for (uint32_t i = 1; i < kN; ++i) mt_[i] = 1812433253u * (mt_[i - 1] ^ (mt_[i - 1] >> 30)) + i;
+    } else {  // std::mt19937(std::seed_seq{lo32, hi32}) of the site's seed ([rand.eng.mers] seed(q))
+      const uint64_t s = site_seed(seed, site);
+      std::seed_seq seq{static_cast<uint32_t>(s), static_cast<uint32_t>(s >> 32)};
+      seq.generate(mt_.begin(), mt_.end());
+      bool zero = (mt_[0] & 0x80000000u) == 0;
+      for (uint32_t i = 1; i < kN && zero; ++i) zero = mt_[i] == 0;
+      if (zero) mt_[0] = 0x80000000u;
+    }
+  }
+  std::string name() const override { return "mt19937"; }
+  void fill(std::span<uint32_t> out) override {
+    size_t i = 0;
+    const size_t n = out.size();
+    while (idx_ < kN && i < n) out[i++] = out_[idx_++];
+    while (n - i >= kN) {  // whole blocks straight into out
+      detail::mt19937_block(mt_.data(), out.data() + i);
+      i += kN;
+    }
+    if (i < n) {
+      detail::mt19937_block(mt_.data(), out_.data());
+      idx_ = 0;
+      while (i < n) out[i++] = out_[idx_++];
+    }
+  }
+  std::string save_state() const override {
+    std::vector<uint64_t> v(mt_.begin(), mt_.end());
+    v.push_back(idx_);
+    return hex_tokens(name(), v);
+  }
+  void load_state(std::string_view state) override {
+    const auto v = parse_state(state, name(), kN + 1);
+    if (v[kN] > kN) throw Error(fmt::format("random source state for 'mt19937': index {} > 624", v[kN]));
+    for (uint32_t i = 0; i < kN; ++i) mt_[i] = static_cast<uint32_t>(v[i]);
+    idx_ = static_cast<uint32_t>(v[kN]);
+    // out_ is the tempering of the current (twisted) state: recompute it.
+    if (idx_ < kN) {
+      for (uint32_t i = 0; i < kN; ++i) {
+        uint32_t y = mt_[i];
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9D2C5680u;
+        y ^= (y << 15) & 0xEFC60000u;
+        y ^= y >> 18;
+        out_[i] = y;
+      }
+    }
+  }
+  std::unique_ptr<RandomSource> clone() const override { return std::make_unique<MtSource>(*this); }
+
+ private:
+  static constexpr uint32_t kN = 624;
+  std::array<uint32_t, kN> mt_{};
+  std::array<uint32_t, kN> out_{};  // tempered words of the current block
+  uint32_t idx_ = kN;               // next unread word of out_ (kN: none left, twist next)
+};
+
+// ---- Banks of lanes: word i of the stream is lane (i mod L)'s word of row floor(i / L) ---------------
+class BankSource : public RandomSource {
+ public:
+  explicit BankSource(int lanes) : lanes_(lanes), row_(static_cast<size_t>(lanes)), row_pos_(lanes) {}
+  void fill(std::span<uint32_t> out) final {
+    size_t i = 0;
+    const size_t n = out.size();
+    while (row_pos_ < lanes_ && i < n) out[i++] = row_[static_cast<size_t>(row_pos_++)];
+    const auto full = static_cast<int64_t>((n - i) / static_cast<size_t>(lanes_));
+    if (full > 0) {
+      rows(out.data() + i, full);
+      i += static_cast<size_t>(full * lanes_);
+    }
+    if (i < n) {
+      rows(row_.data(), 1);
+      row_pos_ = 0;
+      while (i < n) out[i++] = row_[static_cast<size_t>(row_pos_++)];
+    }
+  }
+  std::string save_state() const final {
+    std::vector<uint64_t> v = lane_state();
+    v.push_back(static_cast<uint64_t>(row_pos_));
+    v.insert(v.end(), row_.begin(), row_.end());
+    return hex_tokens(name(), v);
+  }
+  void load_state(std::string_view state) final {
+    const size_t k = lane_state().size();
+    const auto v = parse_state(state, name(), k + 1 + static_cast<size_t>(lanes_));
+    if (v[k] > static_cast<uint64_t>(lanes_)) {
+      throw Error(fmt::format("random source state for '{}': row position {} > {}", name(), v[k], lanes_));
+    }
+    set_lane_state(std::vector<uint64_t>(v.begin(), v.begin() + static_cast<ptrdiff_t>(k)));
+    row_pos_ = static_cast<int>(v[k]);
+    for (int j = 0; j < lanes_; ++j) row_[static_cast<size_t>(j)] = static_cast<uint32_t>(v[k + 1 + static_cast<size_t>(j)]);
+  }
+
+ protected:
+  virtual void rows(uint32_t* out, int64_t n) = 0;
+  virtual std::vector<uint64_t> lane_state() const = 0;
+  virtual void set_lane_state(const std::vector<uint64_t>& v) = 0;
+  std::string lanes_suffix(int default_lanes) const {
+    return lanes_ == default_lanes ? std::string() : fmt::format(":{}", lanes_);
+  }
+  int lanes_;
+
+ private:
+  std::vector<uint32_t> row_;  // the current row
+  int row_pos_;                // next unread word of row_ (lanes_: none)
+};
+
+inline uint32_t rotl32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+class XoshiroSource final : public BankSource {
+ public:
+  XoshiroSource(uint64_t seed, uint64_t site, int lanes) : BankSource(lanes) {
+    SplitMix64 sm(site_seed(seed, site));
+    const uint64_t z1 = sm.next(), z2 = sm.next();
+    std::array<uint32_t, 4> s = {static_cast<uint32_t>(z1), static_cast<uint32_t>(z1 >> 32),
+                                 static_cast<uint32_t>(z2), static_cast<uint32_t>(z2 >> 32)};
+    for (auto* v : {&s0_, &s1_, &s2_, &s3_}) v->resize(static_cast<size_t>(lanes));
+    for (int j = 0; j < lanes; ++j) {
+      if (j > 0) s = jump(s);  // lane j = lane 0 advanced j·2^64 steps
+      s0_[static_cast<size_t>(j)] = s[0], s1_[static_cast<size_t>(j)] = s[1];
+      s2_[static_cast<size_t>(j)] = s[2], s3_[static_cast<size_t>(j)] = s[3];
+    }
+  }
+  // xoshiro128++'s jump(): advances the state by 2^64 steps (Blackman & Vigna's reference code).
+  static std::array<uint32_t, 4> jump(std::array<uint32_t, 4> s) {
+    static constexpr uint32_t kJump[] = {0x8764000b, 0xf542d2d3, 0x6fa035c3, 0x77f2db5b};
+    std::array<uint32_t, 4> acc{};
+    for (uint32_t word : kJump) {
+      for (int b = 0; b < 32; ++b) {
+        if (word & (1u << b)) {
+          for (int k = 0; k < 4; ++k) acc[static_cast<size_t>(k)] ^= s[static_cast<size_t>(k)];
+        }
+        const uint32_t t = s[1] << 9;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = rotl32(s[3], 11);
+      }
+    }
+    return acc;
+  }
+  std::string name() const override { return "xoshiro128pp" + lanes_suffix(1); }
+  std::unique_ptr<RandomSource> clone() const override { return std::make_unique<XoshiroSource>(*this); }
+
+ protected:
+  void rows(uint32_t* out, int64_t n) override {
+    detail::xoshiro_rows(s0_.data(), s1_.data(), s2_.data(), s3_.data(), lanes_, out, n);
+  }
+  std::vector<uint64_t> lane_state() const override {
+    std::vector<uint64_t> v;
+    for (const auto* s : {&s0_, &s1_, &s2_, &s3_}) v.insert(v.end(), s->begin(), s->end());
+    return v;
+  }
+  void set_lane_state(const std::vector<uint64_t>& v) override {
+    size_t k = 0;
+    for (auto* s : {&s0_, &s1_, &s2_, &s3_}) {
+      for (auto& x : *s) x = static_cast<uint32_t>(v[k++]);
+    }
+  }
+
+ private:
+  std::vector<uint32_t> s0_, s1_, s2_, s3_;
+};
+
+class XorshiftSource final : public BankSource {
+ public:
+  XorshiftSource(uint64_t seed, uint64_t site, int lanes) : BankSource(lanes), s_(static_cast<size_t>(lanes)) {
+    SplitMix64 sm(site_seed(seed, site));
+    for (auto& x : s_) {  // lane j: lo32 of the (j+1)-th SplitMix64 output, 1 if 0
+      x = static_cast<uint32_t>(sm.next());
+      if (x == 0) x = 1;
+    }
+  }
+  std::string name() const override { return "xorshift32" + lanes_suffix(1); }
+  std::unique_ptr<RandomSource> clone() const override { return std::make_unique<XorshiftSource>(*this); }
+
+ protected:
+  void rows(uint32_t* out, int64_t n) override { detail::xorshift_rows(s_.data(), lanes_, out, n); }
+  std::vector<uint64_t> lane_state() const override { return {s_.begin(), s_.end()}; }
+  void set_lane_state(const std::vector<uint64_t>& v) override {
+    for (size_t j = 0; j < s_.size(); ++j) {
+      if (v[j] == 0 || v[j] > 0xffffffffu) throw Error("random source state for '" + name() + "': lane state out of range");
+      s_[j] = static_cast<uint32_t>(v[j]);
+    }
+  }
+
+ private:
+  std::vector<uint32_t> s_;
+};
+
+class LfsrSource final : public BankSource {
+ public:
+  LfsrSource(uint64_t seed, uint64_t site, int width, int lanes)
+      : BankSource(lanes), width_(width), mask_(lfsr_galois_mask(width)), s_(static_cast<size_t>(lanes)) {
+    SplitMix64 sm(site_seed(seed, site));
+    for (auto& x : s_) x = initial_state(sm.next(), width);
+  }
+  // Lane j's initial state: the (j+1)-th SplitMix64 output, low W bits, 1 if those are 0.
+  static uint64_t initial_state(uint64_t z, int width) {
+    const uint64_t x = width == 64 ? z : (z & ((uint64_t{1} << width) - 1));
+    return x == 0 ? 1 : x;
+  }
+  std::string name() const override { return fmt::format("lfsr:{}", width_) + lanes_suffix(16); }
+  std::unique_ptr<RandomSource> clone() const override { return std::make_unique<LfsrSource>(*this); }
+
+ protected:
+  void rows(uint32_t* out, int64_t n) override { detail::lfsr_rows(s_.data(), mask_, lanes_, out, n); }
+  std::vector<uint64_t> lane_state() const override { return s_; }
+  void set_lane_state(const std::vector<uint64_t>& v) override {
+    for (size_t j = 0; j < s_.size(); ++j) {
+      if (v[j] == 0 || (width_ < 64 && (v[j] >> width_) != 0)) {
+        throw Error("random source state for '" + name() + "': lane state out of range");
+      }
+      s_[j] = v[j];
+    }
+  }
+
+ private:
+  int width_;
+  uint64_t mask_;
+  std::vector<uint64_t> s_;
+};
+
+}  // namespace
+
+std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> x, std::array<uint32_t, 2> key) {
+  for (int r = 0; r < 10; ++r) {
+    const uint64_t p0 = uint64_t{0xD2511F53u} * x[0];
+    const uint64_t p1 = uint64_t{0xCD9E8D57u} * x[2];
+    x = {static_cast<uint32_t>(p1 >> 32) ^ x[1] ^ key[0], static_cast<uint32_t>(p1),
+         static_cast<uint32_t>(p0 >> 32) ^ x[3] ^ key[1], static_cast<uint32_t>(p0)};
+    key[0] += 0x9E3779B9u;
+    key[1] += 0xBB67AE85u;
+  }
+  return x;
+}
+
+std::array<uint32_t, 4> xoshiro128_jump(std::array<uint32_t, 4> state) { return XoshiroSource::jump(state); }
+
+std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t seed, uint64_t site) {
+  const GenSpec g = parse_spec(spec);
+  switch (g.kind) {
+    case GenKind::kPhilox: return std::make_unique<PhiloxSource>(seed, site);
+    case GenKind::kMt19937: return std::make_unique<MtSource>(seed, site);
+    case GenKind::kXoshiro: return std::make_unique<XoshiroSource>(seed, site, g.lanes);
+    case GenKind::kXorshift: return std::make_unique<XorshiftSource>(seed, site, g.lanes);
+    case GenKind::kLfsr: return std::make_unique<LfsrSource>(seed, site, g.width, g.lanes);
+  }
+  RNGFREE_CHECK(false, "unhandled generator kind");
+}
+
+std::vector<std::string> generator_specs() {
+  return {"philox", "mt19937", "xoshiro128pp[:L]", "xorshift32[:L]", "lfsr:W[:L]"};
+}
+
+std::vector<uint64_t> reference_sequence(std::string_view spec, uint64_t seed, int64_t count) {
+  if (count < 0) throw Error(fmt::format("count = {}: must be >= 0", count));
+  const GenSpec g = parse_spec(spec);
+  std::vector<uint64_t> out(static_cast<size_t>(count));
+  if (g.kind == GenKind::kLfsr) {  // lane 0's successive W-bit states
+    const uint64_t mask = lfsr_galois_mask(g.width);
+    SplitMix64 sm(seed);
+    uint64_t s = LfsrSource::initial_state(sm.next(), g.width);
+    for (auto& x : out) x = s = lfsr_step(s, mask);
+    return out;
+  }
+  GenSpec one = g;
+  one.lanes = 1;
+  std::unique_ptr<RandomSource> src;
+  switch (one.kind) {
+    case GenKind::kPhilox: src = std::make_unique<PhiloxSource>(seed, 0); break;
+    case GenKind::kMt19937: src = std::make_unique<MtSource>(seed, 0); break;
+    case GenKind::kXoshiro: src = std::make_unique<XoshiroSource>(seed, 0, 1); break;
+    case GenKind::kXorshift: src = std::make_unique<XorshiftSource>(seed, 0, 1); break;
+    case GenKind::kLfsr: break;
+  }
+  std::vector<uint32_t> words(static_cast<size_t>(count));
+  src->fill(words);
+  std::copy(words.begin(), words.end(), out.begin());
+  return out;
+}
+
+}  // namespace rngfree::random

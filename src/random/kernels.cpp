@@ -1,0 +1,248 @@
+// The generators' inner loops (src/random/kernels.hpp), written as plain loops over arrays of lanes
+// so that the compiler vectorizes them, compiled three times (AVX-512, AVX2, portable) and chosen
+// at run time. Philox4x32-10 follows Salmon et al., "Parallel random numbers: as easy as 1, 2, 3"
+// (SC 2011) and Random123's philox.h; xoshiro128++ follows Blackman & Vigna's reference code.
+#include "kernels.hpp"
+
+#include <cstring>
+
+#include "rngfree/error.hpp"
+#include "rngfree/random/simd.hpp"
+
+namespace rngfree::random::detail {
+namespace {
+
+inline uint32_t rotl32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+// ---- Philox4x32-10 ---------------------------------------------------------------------------
+constexpr uint32_t kPhiloxM0 = 0xD2511F53u, kPhiloxM1 = 0xCD9E8D57u;
+constexpr uint32_t kPhiloxW0 = 0x9E3779B9u, kPhiloxW1 = 0xBB67AE85u;
+
+template <int N>
+[[gnu::always_inline]] inline void philox_group(uint64_t block, uint32_t c2, uint32_t c3, uint32_t k0,
+                                                uint32_t k1, uint32_t* out) {
+  uint32_t x0[N], x1[N], x2[N], x3[N];
+  for (int j = 0; j < N; ++j) {
+    const uint64_t c = block + static_cast<uint64_t>(j);
+    x0[j] = static_cast<uint32_t>(c);
+    x1[j] = static_cast<uint32_t>(c >> 32);
+    x2[j] = c2;
+    x3[j] = c3;
+  }
+  for (int r = 0; r < 10; ++r) {
+    for (int j = 0; j < N; ++j) {
+      const uint64_t p0 = static_cast<uint64_t>(kPhiloxM0) * x0[j];
+      const uint64_t p1 = static_cast<uint64_t>(kPhiloxM1) * x2[j];
+      const uint32_t y0 = static_cast<uint32_t>(p1 >> 32) ^ x1[j] ^ k0;
+      const uint32_t y2 = static_cast<uint32_t>(p0 >> 32) ^ x3[j] ^ k1;
+      x0[j] = y0;
+      x1[j] = static_cast<uint32_t>(p1);
+      x2[j] = y2;
+      x3[j] = static_cast<uint32_t>(p0);
+    }
+    k0 += kPhiloxW0;
+    k1 += kPhiloxW1;
+  }
+  for (int j = 0; j < N; ++j) {
+    out[4 * j + 0] = x0[j];
+    out[4 * j + 1] = x1[j];
+    out[4 * j + 2] = x2[j];
+    out[4 * j + 3] = x3[j];
+  }
+}
+
+template <int N>
+[[gnu::always_inline]] inline void philox_blocks_t(uint64_t first, uint64_t site, uint32_t k0, uint32_t k1,
+                                                   uint32_t* out, int64_t blocks) {
+  const auto c2 = static_cast<uint32_t>(site), c3 = static_cast<uint32_t>(site >> 32);
+  int64_t b = 0;
+  for (; b + N <= blocks; b += N) philox_group<N>(first + b, c2, c3, k0, k1, out + 4 * b);
+  if (b < blocks) {
+    uint32_t tmp[4 * N];
+    philox_group<N>(first + b, c2, c3, k0, k1, tmp);
+    std::memcpy(out + 4 * b, tmp, sizeof(uint32_t) * 4 * static_cast<size_t>(blocks - b));
+  }
+}
+
+RNGFREE_TARGET_AVX512 void philox_avx512(uint64_t f, uint64_t s, uint32_t k0, uint32_t k1, uint32_t* o, int64_t n) {
+  philox_blocks_t<16>(f, s, k0, k1, o, n);
+}
+RNGFREE_TARGET_AVX2 void philox_avx2(uint64_t f, uint64_t s, uint32_t k0, uint32_t k1, uint32_t* o, int64_t n) {
+  philox_blocks_t<8>(f, s, k0, k1, o, n);
+}
+void philox_portable(uint64_t f, uint64_t s, uint32_t k0, uint32_t k1, uint32_t* o, int64_t n) {
+  philox_blocks_t<4>(f, s, k0, k1, o, n);
+}
+
+// ---- Banks of lanes -----------------------------------------------------------------------------
+template <int L>
+[[gnu::always_inline]] inline void xoshiro_t(uint32_t* s0, uint32_t* s1, uint32_t* s2, uint32_t* s3,
+                                             uint32_t* out, int64_t rows) {
+  uint32_t a[L], b[L], c[L], d[L];
+  for (int j = 0; j < L; ++j) a[j] = s0[j], b[j] = s1[j], c[j] = s2[j], d[j] = s3[j];
+  for (int64_t r = 0; r < rows; ++r) {
+    uint32_t* o = out + r * L;
+    for (int j = 0; j < L; ++j) {
+      o[j] = rotl32(a[j] + d[j], 7) + a[j];
+      const uint32_t t = b[j] << 9;
+      c[j] ^= a[j];
+      d[j] ^= b[j];
+      b[j] ^= c[j];
+      a[j] ^= d[j];
+      c[j] ^= t;
+      d[j] = rotl32(d[j], 11);
+    }
+  }
+  for (int j = 0; j < L; ++j) s0[j] = a[j], s1[j] = b[j], s2[j] = c[j], s3[j] = d[j];
+}
+
+template <int L>
+[[gnu::always_inline]] inline void xorshift_t(uint32_t* s, uint32_t* out, int64_t rows) {
+  uint32_t x[L];
+  for (int j = 0; j < L; ++j) x[j] = s[j];
+  for (int64_t r = 0; r < rows; ++r) {
+    uint32_t* o = out + r * L;
+    for (int j = 0; j < L; ++j) {
+      uint32_t v = x[j];
+      v ^= v << 13;
+      v ^= v >> 17;
+      v ^= v << 5;
+      x[j] = v;
+      o[j] = v;
+    }
+  }
+  for (int j = 0; j < L; ++j) s[j] = x[j];
+}
+
+// W <= 32 runs on 32-bit lanes (twice the SIMD width), W > 32 on 64-bit lanes.
+template <int L, typename T>
+[[gnu::always_inline]] inline void lfsr_t(uint64_t* s, uint64_t mask64, uint32_t* out, int64_t rows) {
+  T x[L];
+  const T mask = static_cast<T>(mask64);
+  for (int j = 0; j < L; ++j) x[j] = static_cast<T>(s[j]);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint32_t* o = out + r * L;
+    for (int j = 0; j < L; ++j) {
+      const T v = (x[j] >> 1) ^ ((T{0} - (x[j] & T{1})) & mask);
+      x[j] = v;
+      o[j] = static_cast<uint32_t>(v);
+    }
+  }
+  for (int j = 0; j < L; ++j) s[j] = x[j];
+}
+
+#define RNGFREE_BANK_VARIANTS(SUFFIX, ATTR)                                                           \
+  ATTR void xoshiro_##SUFFIX(uint32_t* s0, uint32_t* s1, uint32_t* s2, uint32_t* s3, int lanes,       \
+                             uint32_t* out, int64_t rows) {                                            \
+    switch (lanes) {                                                                                   \
+      case 1: xoshiro_t<1>(s0, s1, s2, s3, out, rows); break;                                          \
+      case 2: xoshiro_t<2>(s0, s1, s2, s3, out, rows); break;                                          \
+      case 4: xoshiro_t<4>(s0, s1, s2, s3, out, rows); break;                                          \
+      case 8: xoshiro_t<8>(s0, s1, s2, s3, out, rows); break;                                          \
+      case 16: xoshiro_t<16>(s0, s1, s2, s3, out, rows); break;                                        \
+      case 32: xoshiro_t<32>(s0, s1, s2, s3, out, rows); break;                                        \
+      case 64: xoshiro_t<64>(s0, s1, s2, s3, out, rows); break;                                        \
+      default: RNGFREE_CHECK(false, "lane count must be a power of two in 1..64");                     \
+    }                                                                                                  \
+  }                                                                                                    \
+  ATTR void xorshift_##SUFFIX(uint32_t* s, int lanes, uint32_t* out, int64_t rows) {                   \
+    switch (lanes) {                                                                                   \
+      case 1: xorshift_t<1>(s, out, rows); break;                                                      \
+      case 2: xorshift_t<2>(s, out, rows); break;                                                      \
+      case 4: xorshift_t<4>(s, out, rows); break;                                                      \
+      case 8: xorshift_t<8>(s, out, rows); break;                                                      \
+      case 16: xorshift_t<16>(s, out, rows); break;                                                    \
+      case 32: xorshift_t<32>(s, out, rows); break;                                                    \
+      case 64: xorshift_t<64>(s, out, rows); break;                                                    \
+      default: RNGFREE_CHECK(false, "lane count must be a power of two in 1..64");                     \
+    }                                                                                                  \
+  }                                                                                                    \
+  ATTR void lfsr_##SUFFIX(uint64_t* s, uint64_t mask, int lanes, uint32_t* out, int64_t rows) {        \
+    const bool narrow = (mask >> 32) == 0;                                                             \
+    switch (lanes) {                                                                                   \
+      case 1: narrow ? lfsr_t<1, uint32_t>(s, mask, out, rows) : lfsr_t<1, uint64_t>(s, mask, out, rows); break;     \
+      case 2: narrow ? lfsr_t<2, uint32_t>(s, mask, out, rows) : lfsr_t<2, uint64_t>(s, mask, out, rows); break;     \
+      case 4: narrow ? lfsr_t<4, uint32_t>(s, mask, out, rows) : lfsr_t<4, uint64_t>(s, mask, out, rows); break;     \
+      case 8: narrow ? lfsr_t<8, uint32_t>(s, mask, out, rows) : lfsr_t<8, uint64_t>(s, mask, out, rows); break;     \
+      case 16: narrow ? lfsr_t<16, uint32_t>(s, mask, out, rows) : lfsr_t<16, uint64_t>(s, mask, out, rows); break;  \
+      case 32: narrow ? lfsr_t<32, uint32_t>(s, mask, out, rows) : lfsr_t<32, uint64_t>(s, mask, out, rows); break;  \
+      case 64: narrow ? lfsr_t<64, uint32_t>(s, mask, out, rows) : lfsr_t<64, uint64_t>(s, mask, out, rows); break;  \
+      default: RNGFREE_CHECK(false, "lane count must be a power of two in 1..64");                     \
+    }                                                                                                  \
+  }
+
+RNGFREE_BANK_VARIANTS(avx512, RNGFREE_TARGET_AVX512)
+RNGFREE_BANK_VARIANTS(avx2, RNGFREE_TARGET_AVX2)
+RNGFREE_BANK_VARIANTS(portable, )
+
+// ---- MT19937 (Matsumoto & Nishimura 1998) ---------------------------------------------------------
+constexpr int kMtN = 624, kMtM = 397;
+constexpr uint32_t kMtA = 0x9908B0DFu, kMtUpper = 0x80000000u, kMtLower = 0x7FFFFFFFu;
+
+[[gnu::always_inline]] inline void mt_block_t(uint32_t* mt, uint32_t* out) {
+  // The twist in three vectorizable pieces: i < N-M reads old words only; N-M <= i < N-1 reads
+  // mt[i-(N-M)], already new (distance 227 >= any vector width); the last word wraps to mt[0].
+  for (int i = 0; i < kMtN - kMtM; ++i) {
+    const uint32_t y = (mt[i] & kMtUpper) | (mt[i + 1] & kMtLower);
+    mt[i] = mt[i + kMtM] ^ (y >> 1) ^ ((0u - (y & 1u)) & kMtA);
+  }
+  for (int i = kMtN - kMtM; i < kMtN - 1; ++i) {
+    const uint32_t y = (mt[i] & kMtUpper) | (mt[i + 1] & kMtLower);
+    mt[i] = mt[i - (kMtN - kMtM)] ^ (y >> 1) ^ ((0u - (y & 1u)) & kMtA);
+  }
+  {
+    const uint32_t y = (mt[kMtN - 1] & kMtUpper) | (mt[0] & kMtLower);
+    mt[kMtN - 1] = mt[kMtM - 1] ^ (y >> 1) ^ ((0u - (y & 1u)) & kMtA);
+  }
+  for (int i = 0; i < kMtN; ++i) {
+    uint32_t y = mt[i];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9D2C5680u;
+    y ^= (y << 15) & 0xEFC60000u;
+    y ^= y >> 18;
+    out[i] = y;
+  }
+}
+RNGFREE_TARGET_AVX512 void mt_avx512(uint32_t* mt, uint32_t* out) { mt_block_t(mt, out); }
+RNGFREE_TARGET_AVX2 void mt_avx2(uint32_t* mt, uint32_t* out) { mt_block_t(mt, out); }
+void mt_portable(uint32_t* mt, uint32_t* out) { mt_block_t(mt, out); }
+
+}  // namespace
+
+void philox_blocks(uint64_t first_block, uint64_t site, uint32_t k0, uint32_t k1, uint32_t* out, int64_t blocks) {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return philox_avx512(first_block, site, k0, k1, out, blocks);
+    case SimdLevel::kAvx2: return philox_avx2(first_block, site, k0, k1, out, blocks);
+    default: return philox_portable(first_block, site, k0, k1, out, blocks);
+  }
+}
+void xoshiro_rows(uint32_t* s0, uint32_t* s1, uint32_t* s2, uint32_t* s3, int lanes, uint32_t* out, int64_t rows) {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return xoshiro_avx512(s0, s1, s2, s3, lanes, out, rows);
+    case SimdLevel::kAvx2: return xoshiro_avx2(s0, s1, s2, s3, lanes, out, rows);
+    default: return xoshiro_portable(s0, s1, s2, s3, lanes, out, rows);
+  }
+}
+void xorshift_rows(uint32_t* s, int lanes, uint32_t* out, int64_t rows) {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return xorshift_avx512(s, lanes, out, rows);
+    case SimdLevel::kAvx2: return xorshift_avx2(s, lanes, out, rows);
+    default: return xorshift_portable(s, lanes, out, rows);
+  }
+}
+void lfsr_rows(uint64_t* s, uint64_t mask, int lanes, uint32_t* out, int64_t rows) {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return lfsr_avx512(s, mask, lanes, out, rows);
+    case SimdLevel::kAvx2: return lfsr_avx2(s, mask, lanes, out, rows);
+    default: return lfsr_portable(s, mask, lanes, out, rows);
+  }
+}
+void mt19937_block(uint32_t* mt, uint32_t* out) {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return mt_avx512(mt, out);
+    case SimdLevel::kAvx2: return mt_avx2(mt, out);
+    default: return mt_portable(mt, out);
+  }
+}
+
+}  // namespace rngfree::random::detail

@@ -1,0 +1,24 @@
+// Internal: the vectorized inner loops of the generators, compiled for AVX-512, AVX2 and a
+// portable baseline, chosen once at run time (no -march=native). Each kernel is a plain loop over
+// an array of lanes that the compiler vectorizes; every variant computes the same words.
+#pragma once
+#include <cstdint>
+
+namespace rngfree::random::detail {
+
+// Philox4x32-10 blocks with 128-bit counter (lo64 = first_block + j, hi64 = site) and key (k0, k1):
+// writes 4·blocks words, block j's x0..x3 at out[4j..4j+3].
+void philox_blocks(uint64_t first_block, uint64_t site, uint32_t k0, uint32_t k1, uint32_t* out,
+                   int64_t blocks);
+
+// Banks of L lanes (L = 1, 2, 4, ..., 64), state in structure-of-arrays form. Each row advances
+// every lane one step and writes L words (lane j's word at out[row·L + j]).
+void xoshiro_rows(uint32_t* s0, uint32_t* s1, uint32_t* s2, uint32_t* s3, int lanes, uint32_t* out,
+                  int64_t rows);
+void xorshift_rows(uint32_t* s, int lanes, uint32_t* out, int64_t rows);
+void lfsr_rows(uint64_t* s, uint64_t mask, int lanes, uint32_t* out, int64_t rows);
+
+// MT19937: regenerates the 624-word state block (the "twist") and tempers it into out[0..623].
+void mt19937_block(uint32_t* mt, uint32_t* out);
+
+}  // namespace rngfree::random::detail

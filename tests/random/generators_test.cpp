@@ -1,0 +1,322 @@
+// Generator baselines against independent numbers: published known-answer vectors (Random123's
+// Philox KATs, the C++ standard's mt19937 10000th output, the xoshiro128++ reference code's outputs
+// and jump, SplitMix64's reference outputs), std::mt19937 itself, and tests/tools/random_reference.py
+// (an independent Python transcription of the reference algorithms). Also: stream splitting,
+// checkpoint continuation, site independence, thread-count independence, SIMD levels agree.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "rngfree/error.hpp"
+#include "rngfree/random/random_source.hpp"
+#include "rngfree/random/simd.hpp"
+
+namespace rngfree::random {
+namespace {
+
+std::vector<uint32_t> words(std::string_view spec, uint64_t seed, uint64_t site, size_t n) {
+  auto g = make_generator(spec, seed, site);
+  std::vector<uint32_t> v(n);
+  g->fill(v);
+  return v;
+}
+
+std::string fmt_hex(uint32_t x) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%x", x);
+  return buf;
+}
+
+const std::vector<std::string> kAllSpecs = {"philox",         "mt19937",      "xoshiro128pp", "xoshiro128pp:16",
+                                            "xorshift32",     "xorshift32:8", "lfsr:32",      "lfsr:7:4",
+                                            "lfsr:64:1",      "lfsr:48:64",   "xoshiro128pp:64"};
+
+TEST(SplitMix64, ReferenceOutputsForSeedZero) {
+  // Vigna's splitmix64.c with x = 0.
+  SplitMix64 sm(0);
+  EXPECT_EQ(sm.next(), 0xe220a8397b1dcdafull);
+  EXPECT_EQ(sm.next(), 0x6e789e6aa1b965f4ull);
+  EXPECT_EQ(sm.next(), 0x06c45d188009454full);
+}
+
+TEST(Philox, Random123KnownAnswers) {
+  // Random123 kat_vectors, philox4x32 10 rounds.
+  using A4 = std::array<uint32_t, 4>;
+  EXPECT_EQ(philox4x32_10({0, 0, 0, 0}, {0, 0}), (A4{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
+  EXPECT_EQ(philox4x32_10({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}),
+            (A4{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
+  EXPECT_EQ(philox4x32_10({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}),
+            (A4{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
+}
+
+TEST(Philox, StreamIsCounterBlocksOfTheIssueDefinition) {
+  // Seed 0: the first block is the KAT; the stream is blocks with counter 0, 1, 2, ... (128-bit LE),
+  // key (lo32(seed), hi32(seed)); site s puts s into counter words 2 and 3.
+  const auto v = words("philox", 0, 0, 4);
+  EXPECT_EQ(v, (std::vector<uint32_t>{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
+  const uint64_t seed = 0x0123456789abcdefull, site = 0xfedcba9876543210ull;
+  const auto w = words("philox", seed, site, 4 * 70 + 3);
+  for (uint32_t b = 0; b < 71; ++b) {
+    const auto blk = philox4x32_10({b, 0, static_cast<uint32_t>(site), static_cast<uint32_t>(site >> 32)},
+                                   {0x89abcdef, 0x01234567});
+    for (uint32_t k = 0; k < 4 && 4 * b + k < w.size(); ++k) ASSERT_EQ(w[4 * b + k], blk[k]) << b << " " << k;
+  }
+}
+
+TEST(Mt19937, StandardTenThousandthOutput) {
+  // C++ standard [rand.predef]: the 10000th consecutive invocation of a default-constructed mt19937
+  // (seed 5489) produces 4123659995.
+  const auto v = words("mt19937", 5489, 0, 10000);
+  EXPECT_EQ(v[9999], 4123659995u);
+}
+
+TEST(Mt19937, EqualsStdMt19937ForSiteZeroAndSeedSeqForOtherSites) {
+  for (uint64_t seed : {0ull, 1ull, 0xdeadbeefcafef00dull}) {
+    std::mt19937 ref(static_cast<std::mt19937::result_type>(seed));
+    const auto v = words("mt19937", seed, 0, 2000);
+    for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(v[i], ref()) << i;
+    for (uint64_t site : {1ull, 2ull, 977ull}) {
+      // site seed per docs/random.md: mix(mix(site) ^ seed), mix = SplitMix64's output function.
+      auto mix = [](uint64_t z) {
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+      };
+      const uint64_t s = mix(mix(site) ^ seed);
+      std::seed_seq seq{static_cast<uint32_t>(s), static_cast<uint32_t>(s >> 32)};
+      std::mt19937 ref_site(seq);
+      const auto w = words("mt19937", seed, site, 1500);
+      for (size_t i = 0; i < w.size(); ++i) ASSERT_EQ(w[i], ref_site()) << site << " " << i;
+    }
+  }
+}
+
+TEST(Xoshiro128pp, ReferenceCodeOutputsForState1234) {
+  // Outputs of xoshiro128plusplus.c for s = {1, 2, 3, 4} (as quoted by the rand_xoshiro crate's tests).
+  auto g = make_generator("xoshiro128pp", 0, 0);
+  g->load_state("xoshiro128pp 1 2 3 4 1 0");  // lanes s0..s3, row position 1 (= empty), row word
+  std::vector<uint32_t> v(10);
+  g->fill(v);
+  EXPECT_EQ(v, (std::vector<uint32_t>{641, 1573767, 3222811527, 3517856514, 836907274, 4247214768, 3867114732,
+                                      1355841295, 495546011, 621204420}));
+}
+
+TEST(Xoshiro128pp, JumpMatchesReferenceCode) {
+  // jump() of the reference code applied to {1, 2, 3, 4} (rand_xoshiro's instrumented test values).
+  EXPECT_EQ(xoshiro128_jump({1, 2, 3, 4}), (std::array<uint32_t, 4>{2843103750u, 2038079848u, 1533207345u, 44816753u}));
+}
+
+// tests/tools/random_reference.py output (seeding of issue 3: SplitMix64 z1, z2 -> s0..s3).
+const uint32_t kXoshiro128ppSeed0[] = {1179900579u, 1938959192u, 3089844957u, 3657088315u,
+                                       1015453891u, 479942911u,  3433842246u, 669252886u};
+const uint32_t kXorshift32Seed0[] = {2543965083u, 395201330u, 65334406u,  1358435388u,
+                                     495459683u,  3668589649u, 959056609u, 1991560602u};
+const uint32_t kXoshiro128ppSeed123456789abcdef[] = {2785953498u, 1381613784u, 2111807583u, 561192517u,
+                                                     679551924u,  1398034727u, 1272055191u, 3396123337u};
+const uint32_t kXorshift32Seed123456789abcdef[] = {1784179731u, 2627584062u, 3084409875u, 924198398u,
+                                                   2258245994u, 1934642577u, 648563936u,  3384751162u};
+
+TEST(Xoshiro128pp, IssueSeedingMatchesIndependentTranscription) {
+  EXPECT_EQ(words("xoshiro128pp", 0, 0, 8), std::vector<uint32_t>(std::begin(kXoshiro128ppSeed0), std::end(kXoshiro128ppSeed0)));
+  EXPECT_EQ(words("xoshiro128pp", 0x0123456789abcdefull, 0, 8),
+            std::vector<uint32_t>(std::begin(kXoshiro128ppSeed123456789abcdef), std::end(kXoshiro128ppSeed123456789abcdef)));
+}
+
+TEST(Xorshift32, IssueSeedingMatchesIndependentTranscription) {
+  EXPECT_EQ(words("xorshift32", 0, 0, 8), std::vector<uint32_t>(std::begin(kXorshift32Seed0), std::end(kXorshift32Seed0)));
+  EXPECT_EQ(words("xorshift32", 0x0123456789abcdefull, 0, 8),
+            std::vector<uint32_t>(std::begin(kXorshift32Seed123456789abcdef), std::end(kXorshift32Seed123456789abcdef)));
+}
+
+TEST(Banks, WordIComesFromLaneIModL) {
+  // xoshiro128pp:L: lane 0 = the single stream, lane j = lane 0 after j jumps.
+  const auto bank = words("xoshiro128pp:4", 7, 0, 4 * 50);
+  const auto single = words("xoshiro128pp", 7, 0, 50);
+  for (size_t r = 0; r < 50; ++r) ASSERT_EQ(bank[4 * r], single[r]) << r;
+  // lane 1 starts at jump(lane 0's state): load that state into a single-lane generator.
+  SplitMix64 sm(7);
+  const uint64_t z1 = sm.next(), z2 = sm.next();
+  const auto j = xoshiro128_jump({static_cast<uint32_t>(z1), static_cast<uint32_t>(z1 >> 32),
+                                  static_cast<uint32_t>(z2), static_cast<uint32_t>(z2 >> 32)});
+  auto one = make_generator("xoshiro128pp", 0, 0);
+  one->load_state("xoshiro128pp " + fmt_hex(j[0]) + " " + fmt_hex(j[1]) + " " + fmt_hex(j[2]) + " " + fmt_hex(j[3]) + " 1 0");
+  std::vector<uint32_t> lane1(50);
+  one->fill(lane1);
+  for (size_t r = 0; r < 50; ++r) ASSERT_EQ(bank[4 * r + 1], lane1[r]) << r;
+
+  // xorshift32:L: lane j seeded with lo32 of the (j+1)-th SplitMix64 output.
+  const auto xb = words("xorshift32:8", 99, 0, 8 * 40);
+  SplitMix64 sx(99);
+  for (int lane = 0; lane < 8; ++lane) {
+    uint32_t x = static_cast<uint32_t>(sx.next());
+    if (x == 0) x = 1;
+    for (size_t r = 0; r < 40; ++r) {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      ASSERT_EQ(xb[8 * r + static_cast<size_t>(lane)], x) << lane << " " << r;
+    }
+  }
+}
+
+TEST(Lfsr, WordsAreLowBitsOfEachLaneStateAfterOneStep) {
+  // lfsr:W:L — lane j's initial state = low W bits of the (j+1)-th SplitMix64 output (1 if 0);
+  // one Galois step per word; word = low 32 bits of the new state. Masks from XAPP052's taps.
+  struct Case {
+    int w;
+    uint64_t mask;  // taps t -> bit t-1
+  };
+  for (Case c : {Case{16, 0xD008ull /*16,15,13,4*/}, Case{32, 0x80200003ull /*32,22,2,1*/},
+                 Case{64, 0xD800000000000000ull /*64,63,61,60*/}, Case{5, 0x14ull /*5,3*/}}) {
+    EXPECT_EQ(lfsr_galois_mask(c.w), c.mask) << c.w;
+    const std::string spec = "lfsr:" + std::to_string(c.w) + ":4";
+    const auto v = words(spec, 3, 0, 4 * 100);
+    SplitMix64 sm(3);
+    for (int lane = 0; lane < 4; ++lane) {
+      uint64_t s = sm.next();
+      if (c.w < 64) s &= (uint64_t{1} << c.w) - 1;
+      if (s == 0) s = 1;
+      for (size_t r = 0; r < 100; ++r) {
+        s = (s >> 1) ^ ((s & 1) ? c.mask : 0);
+        ASSERT_EQ(v[4 * r + static_cast<size_t>(lane)], static_cast<uint32_t>(s)) << spec << " " << lane << " " << r;
+      }
+    }
+    // `rngfree random` prints lane 0's states.
+    const auto ref = reference_sequence("lfsr:" + std::to_string(c.w), 3, 100);
+    for (size_t r = 0; r < 100; ++r) ASSERT_EQ(static_cast<uint32_t>(ref[r]), v[4 * r]);
+  }
+}
+
+TEST(ReferenceSequence, IsTheSingleLaneStream) {
+  const auto ref = reference_sequence("xoshiro128pp:16", 0, 8);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(ref[i], kXoshiro128ppSeed0[i]);
+  const auto mt = reference_sequence("mt19937", 5489, 10000);
+  EXPECT_EQ(mt[9999], 4123659995u);
+}
+
+TEST(Streams, FillInPiecesEqualsOneFill) {
+  for (const auto& spec : kAllSpecs) {
+    const auto whole = words(spec, 42, 3, 5000);
+    auto g = make_generator(spec, 42, 3);
+    std::vector<uint32_t> pieces;
+    size_t sizes[] = {0, 1, 3, 5, 17, 624, 1, 2, 700, 33, 1000, 7};
+    for (size_t n : sizes) {
+      std::vector<uint32_t> p(n);
+      g->fill(p);
+      pieces.insert(pieces.end(), p.begin(), p.end());
+    }
+    ASSERT_EQ(std::vector<uint32_t>(whole.begin(), whole.begin() + static_cast<ptrdiff_t>(pieces.size())), pieces)
+        << spec;
+  }
+}
+
+TEST(Streams, SaveLoadContinuesBitIdentically) {
+  for (const auto& spec : kAllSpecs) {
+    auto g = make_generator(spec, 1234, 5);
+    std::vector<uint32_t> a(777);
+    g->fill(a);
+    const std::string state = g->save_state();
+    std::vector<uint32_t> expect(1500);
+    g->fill(expect);
+    auto h = make_generator(spec, 999, 0);  // different seed and site: the state replaces both
+    h->load_state(state);
+    std::vector<uint32_t> got(1500);
+    h->fill(got);
+    EXPECT_EQ(got, expect) << spec;
+    auto c = h->clone();
+    std::vector<uint32_t> x(10), y(10);
+    h->fill(x);
+    c->fill(y);
+    EXPECT_EQ(x, y) << spec;
+    EXPECT_EQ(make_generator(g->name(), 1, 1)->name(), g->name()) << spec;
+  }
+}
+
+TEST(Streams, LoadStateRejectsForeignState) {
+  auto philox = make_generator("philox", 1, 0);
+  auto lfsr = make_generator("lfsr:32", 1, 0);
+  EXPECT_THROW(lfsr->load_state(philox->save_state()), Error);
+  EXPECT_THROW(philox->load_state("philox 1 2"), Error);
+  EXPECT_THROW(philox->load_state("philox 1 2 zz"), Error);
+}
+
+TEST(Streams, SitesAreDistinctStreams) {
+  // Distinct sites must not share words (beyond chance: 2^-32 per pair) or be shifts of each other.
+  for (const auto& spec : kAllSpecs) {
+    if (spec.rfind("lfsr:7", 0) == 0) continue;  // a 7-bit LFSR has only 127 states
+    std::set<uint32_t> seen;
+    size_t total = 0;
+    for (uint64_t site : {0ull, 1ull, 2ull, 1000ull}) {
+      const auto v = words(spec, 77, site, 512);
+      seen.insert(v.begin(), v.end());
+      total += v.size();
+    }
+    // Expected collisions among 2048 uniform 32-bit words: ~5e-4; allow a handful.
+    EXPECT_GE(seen.size() + 4, total) << spec;
+  }
+}
+
+TEST(Streams, PhiloxFillIsIndependentOfThreadCount) {
+  const size_t n = (size_t{1} << 19) + 13;  // above the parallel threshold
+  omp_set_num_threads(1);
+  auto a = make_generator("philox", 5, 9);
+  std::vector<uint32_t> one(n);
+  std::vector<uint32_t> head(3);
+  a->fill(head);  // start mid-block
+  a->fill(one);
+  omp_set_num_threads(2);
+  auto b = make_generator("philox", 5, 9);
+  std::vector<uint32_t> two(n);
+  b->fill(head);
+  b->fill(two);
+  omp_set_num_threads(omp_get_num_procs());
+  EXPECT_EQ(one, two);
+  // and both equal the block definition
+  for (size_t i : {size_t{0}, size_t{1}, n / 2, n - 1}) {
+    const uint64_t pos = i + 3;
+    const auto blk = philox4x32_10({static_cast<uint32_t>(pos / 4), static_cast<uint32_t>(pos / 4 >> 32), 9, 0}, {5, 0});
+    EXPECT_EQ(one[i], blk[pos % 4]) << i;
+  }
+}
+
+TEST(Streams, EverySimdLevelGivesTheSameWords) {
+  const SimdLevel best = simd_level_supported();
+  std::vector<std::vector<uint32_t>> base;
+  set_simd_level(SimdLevel::kPortable);
+  for (const auto& spec : kAllSpecs) base.push_back(words(spec, 11, 2, 3001));
+  for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (static_cast<int>(level) > static_cast<int>(best)) {
+      std::printf("SIMD level %s not supported here: skipped\n", simd_level_name(level).c_str());
+      continue;
+    }
+    set_simd_level(level);
+    for (size_t k = 0; k < kAllSpecs.size(); ++k) {
+      EXPECT_EQ(words(kAllSpecs[k], 11, 2, 3001), base[k]) << kAllSpecs[k] << " " << simd_level_name(level);
+    }
+  }
+  set_simd_level(best);
+}
+
+TEST(Specs, BadSpecsNameTheAllowedValues) {
+  for (const char* bad : {"", "philox:2", "lfsr", "lfsr:2", "lfsr:65", "lfsr:32:3", "lfsr:32:128", "xoshiro128pp:0",
+                          "xorshift32:x", "mt", "xoshiro128pp:4:4", "lfsr:32:16:1"}) {
+    try {
+      make_generator(bad, 0, 0);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("allowed"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(lfsr_galois_mask(2), Error);
+  EXPECT_EQ(make_generator("lfsr:32:16", 0, 0)->name(), "lfsr:32");
+  EXPECT_EQ(make_generator("xoshiro128pp:1", 0, 0)->name(), "xoshiro128pp");
+}
+
+}  // namespace
+}  // namespace rngfree::random
