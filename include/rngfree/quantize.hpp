@@ -5,6 +5,7 @@
 #pragma once
 #include <climits>
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "rngfree/format.hpp"
@@ -21,6 +22,18 @@ struct QuantizeOptions {
 void quantize(std::span<const float> in, std::span<float> out, const Format& format,
               const Rounding& rounding, std::span<const uint32_t> random = {},
               const QuantizeOptions& options = {});
+
+// A random source that produces the words on the fly: fill(first, words) must write the words of
+// elements [first, first + words.size()) of the span. quantize_with_source calls it on disjoint
+// ranges of at most a few thousand elements, concurrently from several threads, so it must be
+// thread-safe, and — for results identical for every thread count — its words must depend only on
+// the element indices (counter-based, or precomputed), never on the order of calls.
+using RandomFill = std::function<void(int64_t first, std::span<uint32_t> words)>;
+
+// As quantize, with the random words of a stochastic rounding produced by `fill` chunk by chunk
+// (fused with quantization: no span of words is materialized). `fill` is not called otherwise.
+void quantize_with_source(std::span<const float> in, std::span<float> out, const Format& format,
+                          const Rounding& rounding, const RandomFill& fill, const QuantizeOptions& options = {});
 
 inline void quantize_inplace(std::span<float> x, const Format& format, const Rounding& rounding,
                              std::span<const uint32_t> random = {}, const QuantizeOptions& options = {}) {

@@ -102,7 +102,9 @@ template <RoundingKind kMode, bool kTwosComplementSr>
 struct LoopArgs {
   const float* in;
   float* out;
-  const uint32_t* random;  // null unless stochastic
+  const uint32_t* random;  // null unless stochastic with a span of words
+  const RandomFill* fill;  // non-null: stochastic with words produced on the fly
+  int64_t first;           // index of in[0] in the whole span (for fill)
   int64_t n;
   RoundingKind mode;
   bool twos_complement_sr;
@@ -174,11 +176,30 @@ Isa detect_isa() {
 
 const Isa kIsa = detect_isa();
 
-void run_span(const LoopArgs& a) {
+void run_span_words(const LoopArgs& a) {
   switch (kIsa) {
     case Isa::kAvx512: return run_loop_avx512(a);
     case Isa::kAvx2: return run_loop_avx2(a);
     case Isa::kPortable: return run_loop_portable(a);
+  }
+}
+
+constexpr int64_t kFillChunk = 2048;
+
+// Runs the loop over a.in[0, a.n), producing the random words first where a source fills them.
+void run_span(const LoopArgs& a) {
+  if (a.fill == nullptr) return run_span_words(a);
+  uint32_t words[kFillChunk];
+  for (int64_t off = 0; off < a.n; off += kFillChunk) {
+    LoopArgs part = a;
+    part.in = a.in + off;
+    part.out = a.out + off;
+    part.n = std::min(kFillChunk, a.n - off);
+    part.first = a.first + off;
+    (*a.fill)(part.first, std::span<uint32_t>(words, static_cast<size_t>(part.n)));
+    part.random = words;
+    part.fill = nullptr;
+    run_span_words(part);
   }
 }
 
@@ -206,6 +227,7 @@ void run_parallel(const LoopArgs& a, int threads) {
     part.in = a.in + begin;
     part.out = a.out + begin;
     part.random = a.random != nullptr ? a.random + begin : nullptr;
+    part.first = a.first + begin;
     part.n = std::min(kChunk, a.n - begin);
     run_span(part);
   }
@@ -302,14 +324,18 @@ int dynamic_step_exponent(std::span<const float> x, const Format& format) {
   throw Error("dynamic_step_exponent: format " + format.name() + " has no step; allowed: fixed, fixed:WL:dyn, bfp");
 }
 
-void quantize(std::span<const float> in, std::span<float> out, const Format& format, const Rounding& rounding,
-              std::span<const uint32_t> random, const QuantizeOptions& options) {
+namespace {
+
+void quantize_impl(std::span<const float> in, std::span<float> out, const Format& format, const Rounding& rounding,
+                   const uint32_t* random, const RandomFill* fill, const QuantizeOptions& options) {
   format.validate();
   rounding.validate();
   RNGFREE_CHECK(out.size() == in.size(), "quantize: out.size() must equal in.size()");
   const bool stochastic = rounding.is_stochastic();
-  RNGFREE_CHECK(!stochastic || random.size() >= in.size(),
-                "quantize: stochastic rounding needs one random word per element (random.size() >= in.size())");
+  if (!stochastic) {
+    random = nullptr;
+    fill = nullptr;
+  }
   const float* src = in.data();
   float* dst = out.data();
   const int64_t n = static_cast<int64_t>(in.size());
@@ -317,7 +343,7 @@ void quantize(std::span<const float> in, std::span<float> out, const Format& for
   if (n == 0) return;
   const int threads = thread_count(options);
 
-  LoopArgs a{src, dst, stochastic ? random.data() : nullptr, n, rounding.kind, false, nullptr};
+  LoopArgs a{src, dst, random, fill, 0, n, rounding.kind, false, nullptr};
   switch (format.kind) {
     case FormatKind::kFloat: {
       const Params p = float_params(format, rounding);
@@ -353,6 +379,7 @@ void quantize(std::span<const float> in, std::span<float> out, const Format& for
         ba.in = bin;
         ba.out = bout;
         ba.random = a.random != nullptr ? a.random + begin : nullptr;
+        ba.first = begin;
         ba.n = len;
         ba.params = &p;
         run_parallel(ba, inner_threads);
@@ -367,6 +394,21 @@ void quantize(std::span<const float> in, std::span<float> out, const Format& for
     }
   }
   RNGFREE_CHECK(false, "unknown format kind");
+}
+
+}  // namespace
+
+void quantize(std::span<const float> in, std::span<float> out, const Format& format, const Rounding& rounding,
+              std::span<const uint32_t> random, const QuantizeOptions& options) {
+  RNGFREE_CHECK(!rounding.is_stochastic() || random.size() >= in.size(),
+                "quantize: stochastic rounding needs one random word per element (random.size() >= in.size())");
+  quantize_impl(in, out, format, rounding, random.data(), nullptr, options);
+}
+
+void quantize_with_source(std::span<const float> in, std::span<float> out, const Format& format,
+                          const Rounding& rounding, const RandomFill& fill, const QuantizeOptions& options) {
+  RNGFREE_CHECK(!rounding.is_stochastic() || static_cast<bool>(fill), "quantize_with_source: stochastic rounding needs a source");
+  quantize_impl(in, out, format, rounding, nullptr, &fill, options);
 }
 
 }  // namespace rngfree

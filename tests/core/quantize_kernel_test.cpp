@@ -157,6 +157,26 @@ TEST(QuantizeKernel, ResultsDoNotDependOnThreadCount) {
   }
 }
 
+TEST(QuantizeKernel, SourceFilledOnTheFlyEqualsGivenWords) {
+  std::mt19937_64 rng(99);
+  for (const char* fs : {"bf16", "fixed:8:dyn", "fixed:6:3", "bfp:5:7", "bfp:5:50000"}) {
+    const Format format = Format::parse(fs);
+    std::vector<float> in = make_inputs(format, rng, 123457);
+    // Words that depend only on the index, as a counter-based source's do.
+    auto word_of = [](int64_t i) { return static_cast<uint32_t>((static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 32); };
+    std::vector<uint32_t> random(in.size());
+    for (size_t i = 0; i < random.size(); ++i) random[i] = word_of(static_cast<int64_t>(i));
+    const RandomFill fill = [&](int64_t first, std::span<uint32_t> words) {
+      for (size_t j = 0; j < words.size(); ++j) words[j] = word_of(first + static_cast<int64_t>(j));
+    };
+    const Rounding rounding = Rounding::parse("stochastic:13");
+    std::vector<float> given(in.size()), fused(in.size());
+    quantize(in, given, format, rounding, random);
+    quantize_with_source(in, fused, format, rounding, fill, {.threads = 2});
+    EXPECT_EQ(0, std::memcmp(given.data(), fused.data(), given.size() * sizeof(float))) << fs;
+  }
+}
+
 TEST(QuantizeKernel, DynamicStepExponentMatchesDefinition) {
   const Format dyn = Format::parse("fixed:8:dyn");
   // max |x| = 3.0: e = 1, FL = 8-2-1 = 5, step exponent -5.
