@@ -1,0 +1,88 @@
+// `rngfree train`: one training run from a preset and/or TOML config with command-line overrides
+// (docs/training.md). Parses, calls rngfree::train::run_training, prints the result.
+#include <fmt/core.h>
+
+#include <optional>
+
+#include "command.hpp"
+#include "rngfree/train/trainer.hpp"
+
+namespace rngfree::app {
+namespace {
+
+struct TrainFlags {
+  std::string config, preset, model, data, out;
+  std::optional<int> epochs, batch, threads, width;
+  std::optional<double> lr;
+  std::optional<uint64_t> seed;
+  std::optional<int64_t> train_limit, test_limit;
+  bool resume = false, quiet = false, list_layers = false;
+};
+
+const RegisterCommand kTrain("", "train", [](CLI::App& root) {
+  auto flags = std::make_shared<TrainFlags>();
+  auto* cmd = root.add_subcommand(
+      "train",
+      "Train a model with quantized sites and stochastic rounding whose bits come from a generator or from the "
+      "network itself. Settings: defaults < --preset < --config file < other flags (docs/training.md).");
+  std::string presets;
+  for (const auto& p : train::preset_names()) presets += (presets.empty() ? "" : ", ") + p;
+  cmd->add_option("--preset", flags->preset, "Named precision preset: " + presets + " (default fp32)");
+  cmd->add_option("--config", flags->config, "TOML config file (keys in docs/training.md)");
+  cmd->add_option("--model", flags->model, "mlp, lenet5, vgg7, resnet20 (default lenet5)");
+  cmd->add_option("--width", flags->width, "vgg7 channels of the first block (default 128)");
+  cmd->add_option("--data", flags->data,
+                  "fashion-mnist (default, Debian's copy), fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR");
+  cmd->add_option("--epochs", flags->epochs, "Epochs to train (with --resume: train up to this many)");
+  cmd->add_option("--batch", flags->batch, "Batch size (default 128)");
+  cmd->add_option("--lr", flags->lr, "Peak learning rate (default 0.05, cosine schedule)");
+  cmd->add_option("--seed", flags->seed, "Seed of initialisation, data order and generators (default 1)");
+  cmd->add_option("--threads", flags->threads, "Threads (default: all cores)");
+  cmd->add_option("--train-limit", flags->train_limit, "Use only the first N training images");
+  cmd->add_option("--test-limit", flags->test_limit, "Use only the first N test images");
+  cmd->add_option("--out", flags->out, "Run folder: metrics.csv, summary.json, checkpoint.pt");
+  cmd->add_flag("--resume", flags->resume, "Continue the run saved in --out DIR from its last checkpoint up to --epochs");
+  cmd->add_flag("--quiet", flags->quiet, "No progress bar");
+  cmd->add_flag("--layers", flags->list_layers, "Print the quantized layers and the source of every site, then exit");
+  cmd->callback([flags] {
+    train::TrainConfig cfg;
+    if (!flags->preset.empty()) train::apply_preset(cfg, flags->preset);
+    if (!flags->config.empty()) train::apply_toml_file(cfg, flags->config, flags->preset);
+    if (!flags->model.empty()) cfg.model = flags->model;
+    if (!flags->data.empty()) cfg.data = flags->data;
+    if (flags->width) cfg.width = *flags->width;
+    if (flags->epochs) cfg.epochs = *flags->epochs;
+    if (flags->batch) cfg.batch = *flags->batch;
+    if (flags->lr) cfg.lr = *flags->lr;
+    if (flags->seed) cfg.seed = *flags->seed;
+    if (flags->threads) cfg.threads = *flags->threads;
+    if (flags->train_limit) cfg.train_limit = *flags->train_limit;
+    if (flags->test_limit) cfg.test_limit = *flags->test_limit;
+    if (flags->resume && (!flags->preset.empty() || !flags->config.empty() || !flags->model.empty() ||
+                          !flags->data.empty() || flags->batch || flags->lr || flags->seed)) {
+      throw Error("--resume continues the saved run with its own settings; only --out, --epochs and --threads may "
+                  "be given with it");
+    }
+    cfg.validate();
+    if (flags->list_layers) {
+      train::Trainer t(cfg);
+      for (const auto& l : t.layers()) {
+        fmt::print("layer {} {} ({} weights)\n", l.index, l.name, l.weight_count);
+        for (const auto& s : l.sites) fmt::print("  {}\n", s);
+      }
+      return;
+    }
+    train::RunOptions opt;
+    opt.out_dir = flags->out;
+    opt.resume = flags->resume;
+    opt.progress = !flags->quiet;
+    train::RunSummary s = train::run_training(cfg, opt);
+    fmt::print("{} {} on {}: test accuracy {:.2f}% (best {:.2f}%), {:.0f} images/s, {:.1f} s\n", s.config.preset,
+               s.config.model, s.config.data, 100 * s.test_accuracy, 100 * s.best_test_accuracy, s.images_per_s,
+               s.wall_seconds);
+    if (!flags->out.empty()) fmt::print("wrote {}/metrics.csv, summary.json, checkpoint.pt\n", flags->out);
+  });
+});
+
+}  // namespace
+}  // namespace rngfree::app

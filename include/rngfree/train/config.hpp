@@ -1,0 +1,88 @@
+// The configuration of a training run: model, data, optimizer, and per quantization site a format,
+// a rounding mode and a random source; named presets; TOML files with command-line overrides
+// (docs/training.md lists every key). Parsing validates every value and throws rngfree::Error
+// naming the key, the value and what is allowed. No libtorch here.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rngfree/train/sites.hpp"
+
+namespace rngfree::train {
+
+struct SiteConfig {
+  std::string format;                     // "" = not quantized (FP32); else a Format spec
+  std::string rounding = "nearest-even";  // a Rounding spec
+  // For stochastic rounding: a generator spec ("philox", "lfsr:16", ...), "harvest" (the default
+  // pairing of this site, see docs/training.md) or "harvest:TAP" ("act", "err@-1", "self", ...).
+  std::string source;
+  std::string pairing = "auto";  // harvest pairing (harvest::Pairing spec)
+};
+
+struct HarvestConfig {
+  std::string bits = "0-15";  // extractor bit field LO-HI of the raw FP32 pattern
+  bool whiten = false;
+  bool skip_zeros = false;
+};
+
+struct QuantConfig {
+  std::array<SiteConfig, kNumSites> sites;  // indexed by Site
+  bool first_layer = true;   // quantize the first layer's sites (else FP32 there)
+  bool last_layer = true;    // quantize the last layer's sites
+  std::string batchnorm;     // "" = FP32 BatchNorm; else its outputs are rounded (nearest-even) to this format
+  HarvestConfig harvest;
+  bool any() const;
+};
+
+// Dump of one tap's harvested bits (harvest::harvest_bits with the run's extractor, fold 1) to a
+// binary file (MSB-first bytes, what `rngfree nist --input binary` reads).
+struct DumpConfig {
+  std::string path;         // "" = no dump
+  int layer = 0;            // quantized-layer index
+  std::string tap = "act";  // input, weights, act, err, grad
+  int64_t max_bits = 10'000'000;
+};
+
+struct TrainConfig {
+  std::string preset = "fp32";
+  std::string model = "lenet5";  // mlp, lenet5, vgg7, resnet20
+  int width = 0;                 // vgg7: channels of the first block (0: 128, WAGE's); others ignore it
+  std::string data = "fashion-mnist";
+  int64_t train_limit = 0;       // use only the first N training / test images (0: all)
+  int64_t test_limit = 0;
+  int epochs = 4;
+  int batch = 128;
+  double lr = 0.05;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  std::string schedule = "cosine";  // cosine (to 0 at the last epoch) or constant
+  uint64_t seed = 1;
+  int threads = 0;                  // 0: all cores
+  QuantConfig quant;
+  DumpConfig dump;
+
+  // Throws rngfree::Error for any invalid value (checks every spec by parsing it).
+  void validate() const;
+};
+
+// Named presets (docs/training.md justifies the formats): fp32, int8-rne, int8-sr-lfsr,
+// int8-sr-xoshiro, int8-sr-philox, int8-sr-harvest.
+std::vector<std::string> preset_names();
+// Sets cfg.preset and cfg.quant to the preset (other fields untouched). Unknown name -> Error.
+void apply_preset(TrainConfig& cfg, std::string_view name);
+
+// Applies a TOML document (file path / text): a `preset` key is applied first (preset_override,
+// when not empty, replaces it: --preset beats the file), then every other key overrides. Unknown
+// keys are errors (a typo must not silently train something else).
+void apply_toml_file(TrainConfig& cfg, const std::string& path, std::string_view preset_override = {});
+void apply_toml_text(TrainConfig& cfg, std::string_view text, std::string_view origin = "config",
+                     std::string_view preset_override = {});
+
+// JSON round trip of the resolved config (summary.json, checkpoints).
+std::string to_json(const TrainConfig& cfg, int indent = 2);
+TrainConfig config_from_json(std::string_view json);
+
+}  // namespace rngfree::train

@@ -1,0 +1,52 @@
+// Quantization sites and tap events of a training run (DESIGN.md "Training", "Random sources"),
+// without libtorch, so that command-line code and the atlas can name them. A site is a place where
+// a tensor is rounded (W, A forward; E, G backward; U, M in the optimizer); a tap (harvest::TapKind)
+// is a tensor that training produces and that can feed random bits to sites.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "rngfree/harvest/harvest.hpp"
+
+namespace rngfree::train {
+
+enum class Site : int {
+  kWeights = 0,      // W: weights as the forward pass uses them
+  kActivations = 1,  // A: the layer's input activations
+  kErrors = 2,       // E: dL/d(layer output), before the layer's backward uses it
+  kGradients = 3,    // G: dL/d(weights)
+  kUpdate = 4,       // U: the master weights after each optimizer step (x <- Q_U(x - lr*step))
+  kMomentum = 5,     // M: the optimizer's momentum buffer
+};
+inline constexpr int kNumSites = 6;
+inline constexpr std::array<std::string_view, kNumSites> kSiteNames = {"W", "A", "E", "G", "U", "M"};
+
+// Tap kinds that training produces per layer (harvest::TapKind without kSelf, which is the tensor
+// being rounded and is not stored). kInput is the network's input batch; it is reported with layer 0.
+inline constexpr int kNumTapKinds = 5;  // kInput, kWeights, kAct, kErr, kGrad
+inline constexpr std::array<std::string_view, kNumTapKinds> kTapNames = {"input", "weights", "act", "err", "grad"};
+inline std::string_view tap_name(harvest::TapKind kind) {
+  return kind == harvest::TapKind::kSelf ? "self" : kTapNames[static_cast<int>(kind)];
+}
+
+// Throws rngfree::Error naming the allowed names ("W A E G U M").
+Site parse_site(std::string_view name);
+
+// A tap event: the trainer calls the callback at every production point of every tap of every
+// quantized layer, in the order training produces them (forward: input (layer 0 only), weights and
+// act per layer; backward: err then grad per layer, last layer first). `values` is valid only during
+// the call (copy what you keep). `step` counts optimizer steps from 0 over the whole run.
+struct TapEvent {
+  int layer = 0;
+  std::string_view layer_name;
+  harvest::TapKind kind = harvest::TapKind::kInput;
+  int64_t step = 0;
+  std::span<const float> values;
+};
+using TapCallback = std::function<void(const TapEvent&)>;
+
+}  // namespace rngfree::train

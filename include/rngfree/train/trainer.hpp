@@ -1,0 +1,114 @@
+// Training runs (DESIGN.md "Training"): a Trainer owns the data, the model, the optimizer and every
+// random source of one run; it trains step by step or epoch by epoch, evaluates, and saves/loads
+// checkpoints holding everything a bit-identical continuation needs (model, optimizer, generator
+// states, stored taps, position). run_training adds the --out folder: metrics.csv, summary.json,
+// atomic checkpoints, --resume. The interface is free of libtorch (the engine sits behind it).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rngfree/error.hpp"
+#include "rngfree/train/config.hpp"
+#include "rngfree/train/data.hpp"
+#include "rngfree/train/sites.hpp"
+
+namespace rngfree::train {
+
+struct EpochMetrics {
+  int epoch = 0;  // 1-based
+  double train_loss = 0, train_accuracy = 0;  // mean over the epoch's steps; accuracy as a fraction
+  double test_loss = 0, test_accuracy = 0;
+  double lr = 0;           // at the epoch's last step
+  double seconds = 0;      // training time of the epoch (evaluation excluded)
+  double images_per_s = 0;
+};
+
+struct StepStats {
+  int64_t steps = 0;
+  double mean_loss = 0, accuracy = 0;
+  double seconds = 0, images_per_s = 0;
+};
+
+struct LayerInfo {
+  int index = 0;
+  std::string name;
+  int64_t weight_count = 0;
+  std::vector<std::string> sites;  // per active site: "E: fixed:8:dyn stochastic:8 <- harvest act of layer 2 ..."
+};
+
+// Progress within an epoch: (batches done, batches in the epoch, running loss, running accuracy,
+// images/s so far).
+using ProgressFn = std::function<void(int64_t done, int64_t total, double loss, double accuracy, double images_per_s)>;
+
+// Thrown when the loss becomes NaN or infinite (a rngfree::Error: the run's settings made it diverge).
+class NonFiniteLoss : public Error {
+ public:
+  using Error::Error;
+};
+
+class Trainer {
+ public:
+  // Validates the config, loads the data (cached per process), builds the model and sources.
+  explicit Trainer(const TrainConfig& config);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  const TrainConfig& config() const;
+  std::vector<LayerInfo> layers() const;
+  // Called at every tap production point during training steps (not during evaluation).
+  void set_tap_callback(TapCallback callback);
+
+  int64_t steps_per_epoch() const;
+  int64_t step() const;         // optimizer steps done
+  int epochs_done() const;      // whole epochs done
+  // Runs n optimizer steps from the current position (crossing epoch boundaries, no evaluation).
+  StepStats train_steps(int64_t n, const ProgressFn& progress = {});
+  // Finishes the current epoch and evaluates on the test split.
+  EpochMetrics train_epoch(const ProgressFn& progress = {});
+  // Test-split accuracy (fraction) and mean loss, in evaluation mode.
+  double evaluate(double* loss = nullptr);
+
+  // Atomic (temporary file, then rename). `extra` is opaque text stored alongside (run history).
+  void save_checkpoint(const std::string& path, const std::string& extra = {}) const;
+  // Restores a checkpoint written by a Trainer with the same config; returns its `extra` text.
+  std::string load_checkpoint(const std::string& path);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct RunOptions {
+  std::string out_dir;         // "" = write nothing
+  bool resume = false;         // continue the run saved in out_dir up to config.epochs
+  bool progress = true;        // progress bar on stderr
+  TapCallback tap_callback;    // optional, see Trainer::set_tap_callback
+};
+
+struct RunSummary {
+  TrainConfig config;
+  std::vector<EpochMetrics> epochs;
+  double test_accuracy = 0, best_test_accuracy = 0;
+  double wall_seconds = 0, images_per_s = 0;
+};
+
+// Trains cfg.epochs epochs (from a checkpoint with resume). With out_dir: metrics.csv (a row per
+// epoch), summary.json, checkpoint.pt after every epoch (atomically). A NaN/inf loss throws
+// rngfree::Error saying so; the last good checkpoint stays in place.
+RunSummary run_training(const TrainConfig& cfg, const RunOptions& options);
+
+// The configuration stored in a checkpoint (rngfree::Error when the file is missing or not one).
+TrainConfig load_checkpoint_config(const std::string& path);
+
+// Renders summary.json (what run_training writes).
+std::string summary_json(const RunSummary& summary);
+
+// Calls openblas_set_num_threads(1) when OpenBLAS is loaded (its threads on top of libtorch's
+// oversubscribe the cores) and torch::set_num_threads(threads) (0: keep libtorch's default).
+void set_training_threads(int threads);
+
+}  // namespace rngfree::train

@@ -1,0 +1,320 @@
+// Training configuration: presets, TOML (toml++) and JSON (nlohmann) round trips, validation.
+// The int8 presets follow WAGE (Wu et al. 2018) for W/A/E/G — 8-bit fixed point with a per-tensor
+// power-of-two scale — and Gupta et al. 2015 for U (16-bit fixed-point master weights);
+// docs/training.md gives the reasons.
+#include "rngfree/train/config.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include "rngfree/error.hpp"
+#include "rngfree/format.hpp"
+#include "rngfree/random/random_source.hpp"
+#include "rngfree/rounding.hpp"
+
+namespace rngfree::train {
+
+Site parse_site(std::string_view name) {
+  for (int i = 0; i < kNumSites; ++i) {
+    if (kSiteNames[i] == name) return static_cast<Site>(i);
+  }
+  throw Error(fmt::format("site '{}': unknown; allowed: W, A, E, G, U, M", name));
+}
+
+bool QuantConfig::any() const {
+  for (const auto& s : sites) {
+    if (!s.format.empty()) return true;
+  }
+  return !batchnorm.empty();
+}
+
+namespace {
+
+constexpr std::array<std::string_view, 6> kPresets = {"fp32", "int8-sr-lfsr", "int8-sr-xoshiro", "int8-sr-philox",
+                                                      "int8-sr-harvest", "int8-rne"};
+// The 8-bit format of W, A, E, G and the low-precision master-weight format U (see docs/training.md).
+constexpr const char* kInt8Format = "fixed:8:dyn";
+constexpr const char* kUpdateFormat = "fixed:16:14";
+constexpr const char* kSrBackward = "stochastic:8";
+constexpr const char* kSrUpdate = "stochastic:16";
+
+const std::array<std::string_view, 4> kModels = {"mlp", "lenet5", "vgg7", "resnet20"};
+
+void validate_site(const SiteConfig& s, std::string_view site_name) {
+  if (s.format.empty()) return;
+  try {
+    (void)Format::parse(s.format);
+    Rounding r = Rounding::parse(s.rounding);
+    if (r.is_stochastic()) {
+      if (s.source.empty()) {
+        throw Error(fmt::format("quant.{}.source: empty, but rounding '{}' needs random bits; allowed: a generator "
+                                "(philox, xoshiro128pp, xorshift32, mt19937, lfsr:W), harvest or harvest:TAP",
+                                site_name, s.rounding));
+      }
+      if (s.source == "harvest" || s.source.starts_with("harvest:")) {
+        if (s.source != "harvest") (void)harvest::Tap::parse(s.source.substr(8));
+        (void)harvest::Pairing::parse(s.pairing);
+      } else {
+        (void)random::make_generator(s.source, 0, 0);
+      }
+    }
+  } catch (const Error& e) {
+    throw Error(fmt::format("quant.{}: {}", site_name, e.what()));
+  }
+}
+
+}  // namespace
+
+void TrainConfig::validate() const {
+  if (std::find(kModels.begin(), kModels.end(), model) == kModels.end()) {
+    throw Error(fmt::format("model '{}': unknown; allowed: mlp, lenet5, vgg7, resnet20", model));
+  }
+  if (width < 0 || width > 4096) throw Error(fmt::format("width {}: allowed 0 (default) or 1..4096", width));
+  if (epochs < 1 || epochs > 100000) throw Error(fmt::format("epochs {}: allowed 1..100000", epochs));
+  if (batch < 1 || batch > 65536) throw Error(fmt::format("batch {}: allowed 1..65536", batch));
+  if (!(lr > 0 && lr < 100)) throw Error(fmt::format("lr {}: allowed (0, 100)", lr));
+  if (!(momentum >= 0 && momentum < 1)) throw Error(fmt::format("momentum {}: allowed [0, 1)", momentum));
+  if (!(weight_decay >= 0 && weight_decay < 1)) throw Error(fmt::format("weight_decay {}: allowed [0, 1)", weight_decay));
+  if (schedule != "cosine" && schedule != "constant") {
+    throw Error(fmt::format("schedule '{}': allowed cosine, constant", schedule));
+  }
+  if (threads < 0 || threads > 1024) throw Error(fmt::format("threads {}: allowed 0 (all cores) or 1..1024", threads));
+  if (train_limit < 0 || test_limit < 0) throw Error("train_limit/test_limit: allowed 0 (all) or a positive count");
+  for (int i = 0; i < kNumSites; ++i) validate_site(quant.sites[i], kSiteNames[i]);
+  if (!quant.batchnorm.empty()) (void)Format::parse(quant.batchnorm);
+  harvest::Extractor ex = harvest::Extractor::parse_bits(quant.harvest.bits);
+  ex.validate();
+  if (!dump.path.empty()) {
+    auto kind = harvest::Tap::parse(dump.tap).kind;
+    if (kind == harvest::TapKind::kSelf) throw Error("dump.tap 'self': allowed input, weights, act, err, grad");
+    if (dump.layer < 0) throw Error(fmt::format("dump.layer {}: allowed 0..(layers-1)", dump.layer));
+    if (dump.max_bits < 1) throw Error(fmt::format("dump.max_bits {}: allowed >= 1", dump.max_bits));
+  }
+}
+
+std::vector<std::string> preset_names() { return {kPresets.begin(), kPresets.end()}; }
+
+void apply_preset(TrainConfig& cfg, std::string_view name) {
+  if (std::find(kPresets.begin(), kPresets.end(), name) == kPresets.end()) {
+    throw Error(fmt::format("preset '{}': unknown; allowed: fp32, int8-rne, int8-sr-lfsr, int8-sr-xoshiro, "
+                            "int8-sr-philox, int8-sr-harvest", name));
+  }
+  cfg.preset = std::string(name);
+  QuantConfig q;
+  if (name != "fp32") {
+    auto& s = q.sites;
+    for (Site site : {Site::kWeights, Site::kActivations, Site::kErrors, Site::kGradients}) {
+      s[static_cast<int>(site)].format = kInt8Format;
+    }
+    s[static_cast<int>(Site::kUpdate)].format = kUpdateFormat;
+    if (name != "int8-rne") {
+      std::string source = name == "int8-sr-lfsr"      ? "lfsr:32"
+                           : name == "int8-sr-xoshiro" ? "xoshiro128pp"
+                           : name == "int8-sr-philox"  ? "philox"
+                                                       : "harvest";
+      for (Site site : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
+        auto& sc = s[static_cast<int>(site)];
+        sc.rounding = site == Site::kUpdate ? kSrUpdate : kSrBackward;
+        sc.source = source;
+      }
+    }
+  }
+  cfg.quant = q;
+}
+
+namespace {
+
+template <typename T>
+T get_value(const toml::node& node, std::string_view key, std::string_view origin) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (auto v = node.value<std::string>()) return *v;
+    throw Error(fmt::format("{}: key '{}' must be a string", origin, key));
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (auto v = node.value<bool>(); v && node.is_boolean()) return *v;
+    throw Error(fmt::format("{}: key '{}' must be true or false", origin, key));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (node.is_number()) return static_cast<T>(*node.value<double>());
+    throw Error(fmt::format("{}: key '{}' must be a number", origin, key));
+  } else {
+    if (node.is_integer()) return static_cast<T>(*node.value<int64_t>());
+    throw Error(fmt::format("{}: key '{}' must be an integer", origin, key));
+  }
+}
+
+void apply_site(SiteConfig& s, const toml::table& t, std::string_view prefix, std::string_view origin) {
+  for (auto&& [k, v] : t) {
+    std::string key(k.str());
+    std::string full = fmt::format("{}.{}", prefix, key);
+    if (key == "format") s.format = get_value<std::string>(v, full, origin);
+    else if (key == "rounding") s.rounding = get_value<std::string>(v, full, origin);
+    else if (key == "source") s.source = get_value<std::string>(v, full, origin);
+    else if (key == "pairing") s.pairing = get_value<std::string>(v, full, origin);
+    else throw Error(fmt::format("{}: unknown key '{}'; allowed: format, rounding, source, pairing", origin, full));
+  }
+}
+
+void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view origin, std::string_view preset_override) {
+  if (!preset_override.empty()) {
+    apply_preset(cfg, preset_override);
+  } else if (auto p = root.get("preset")) {
+    apply_preset(cfg, get_value<std::string>(*p, "preset", origin));
+  }
+  for (auto&& [k, v] : root) {
+    std::string key(k.str());
+    if (key == "preset") continue;
+    if (key == "model") cfg.model = get_value<std::string>(v, key, origin);
+    else if (key == "width") cfg.width = get_value<int>(v, key, origin);
+    else if (key == "data") cfg.data = get_value<std::string>(v, key, origin);
+    else if (key == "train_limit") cfg.train_limit = get_value<int64_t>(v, key, origin);
+    else if (key == "test_limit") cfg.test_limit = get_value<int64_t>(v, key, origin);
+    else if (key == "epochs") cfg.epochs = get_value<int>(v, key, origin);
+    else if (key == "batch") cfg.batch = get_value<int>(v, key, origin);
+    else if (key == "lr") cfg.lr = get_value<double>(v, key, origin);
+    else if (key == "momentum") cfg.momentum = get_value<double>(v, key, origin);
+    else if (key == "weight_decay") cfg.weight_decay = get_value<double>(v, key, origin);
+    else if (key == "schedule") cfg.schedule = get_value<std::string>(v, key, origin);
+    else if (key == "seed") cfg.seed = get_value<uint64_t>(v, key, origin);
+    else if (key == "threads") cfg.threads = get_value<int>(v, key, origin);
+    else if (key == "quant" && v.is_table()) {
+      for (auto&& [qk, qv] : *v.as_table()) {
+        std::string qkey(qk.str());
+        std::string full = "quant." + qkey;
+        if (qkey == "first_layer") cfg.quant.first_layer = get_value<bool>(qv, full, origin);
+        else if (qkey == "last_layer") cfg.quant.last_layer = get_value<bool>(qv, full, origin);
+        else if (qkey == "batchnorm") cfg.quant.batchnorm = get_value<std::string>(qv, full, origin);
+        else if (qkey == "harvest" && qv.is_table()) {
+          for (auto&& [hk, hv] : *qv.as_table()) {
+            std::string hkey(hk.str());
+            std::string hfull = "quant.harvest." + hkey;
+            if (hkey == "bits") cfg.quant.harvest.bits = get_value<std::string>(hv, hfull, origin);
+            else if (hkey == "whiten") cfg.quant.harvest.whiten = get_value<bool>(hv, hfull, origin);
+            else if (hkey == "skip_zeros") cfg.quant.harvest.skip_zeros = get_value<bool>(hv, hfull, origin);
+            else throw Error(fmt::format("{}: unknown key '{}'; allowed: bits, whiten, skip_zeros", origin, hfull));
+          }
+        } else if (qv.is_table() && qkey.size() == 1 && std::string_view("WAEGUM").find(qkey[0]) != std::string_view::npos) {
+          apply_site(cfg.quant.sites[static_cast<int>(parse_site(qkey))], *qv.as_table(), full, origin);
+        } else {
+          throw Error(fmt::format("{}: unknown key '{}'; allowed: first_layer, last_layer, batchnorm, [quant.harvest], "
+                                  "[quant.W] [quant.A] [quant.E] [quant.G] [quant.U] [quant.M]", origin, full));
+        }
+      }
+    } else if (key == "dump" && v.is_table()) {
+      for (auto&& [dk, dv] : *v.as_table()) {
+        std::string dkey(dk.str());
+        std::string full = "dump." + dkey;
+        if (dkey == "path") cfg.dump.path = get_value<std::string>(dv, full, origin);
+        else if (dkey == "layer") cfg.dump.layer = get_value<int>(dv, full, origin);
+        else if (dkey == "tap") cfg.dump.tap = get_value<std::string>(dv, full, origin);
+        else if (dkey == "max_bits") cfg.dump.max_bits = get_value<int64_t>(dv, full, origin);
+        else throw Error(fmt::format("{}: unknown key '{}'; allowed: path, layer, tap, max_bits", origin, full));
+      }
+    } else {
+      throw Error(fmt::format("{}: unknown key '{}'; allowed: preset, model, width, data, train_limit, test_limit, "
+                              "epochs, batch, lr, momentum, weight_decay, schedule, seed, threads, [quant], [dump]",
+                              origin, key));
+    }
+  }
+}
+
+}  // namespace
+
+void apply_toml_text(TrainConfig& cfg, std::string_view text, std::string_view origin,
+                     std::string_view preset_override) {
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    throw Error(fmt::format("{}: TOML syntax error at line {}, column {}: {}", origin, e.source().begin.line,
+                            e.source().begin.column, e.description()));
+  }
+  apply_table(cfg, root, origin, preset_override);
+}
+
+void apply_toml_file(TrainConfig& cfg, const std::string& path, std::string_view preset_override) {
+  std::ifstream in(path);
+  if (!in) throw Error(fmt::format("--config '{}': cannot open the file", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  apply_toml_text(cfg, text, path, preset_override);
+}
+
+std::string to_json(const TrainConfig& c, int indent) {
+  nlohmann::ordered_json j;
+  j["preset"] = c.preset;
+  j["model"] = c.model;
+  j["width"] = c.width;
+  j["data"] = c.data;
+  j["train_limit"] = c.train_limit;
+  j["test_limit"] = c.test_limit;
+  j["epochs"] = c.epochs;
+  j["batch"] = c.batch;
+  j["lr"] = c.lr;
+  j["momentum"] = c.momentum;
+  j["weight_decay"] = c.weight_decay;
+  j["schedule"] = c.schedule;
+  j["seed"] = c.seed;
+  j["threads"] = c.threads;
+  auto& q = j["quant"];
+  q["first_layer"] = c.quant.first_layer;
+  q["last_layer"] = c.quant.last_layer;
+  q["batchnorm"] = c.quant.batchnorm;
+  q["harvest"] = {{"bits", c.quant.harvest.bits}, {"whiten", c.quant.harvest.whiten},
+                  {"skip_zeros", c.quant.harvest.skip_zeros}};
+  for (int i = 0; i < kNumSites; ++i) {
+    const auto& s = c.quant.sites[i];
+    q[std::string(kSiteNames[i])] = {{"format", s.format}, {"rounding", s.rounding}, {"source", s.source},
+                                     {"pairing", s.pairing}};
+  }
+  j["dump"] = {{"path", c.dump.path}, {"layer", c.dump.layer}, {"tap", c.dump.tap}, {"max_bits", c.dump.max_bits}};
+  return j.dump(indent);
+}
+
+TrainConfig config_from_json(std::string_view text) {
+  TrainConfig c;
+  try {
+    auto j = nlohmann::json::parse(text);
+    c.preset = j.at("preset");
+    c.model = j.at("model");
+    c.width = j.at("width");
+    c.data = j.at("data");
+    c.train_limit = j.at("train_limit");
+    c.test_limit = j.at("test_limit");
+    c.epochs = j.at("epochs");
+    c.batch = j.at("batch");
+    c.lr = j.at("lr");
+    c.momentum = j.at("momentum");
+    c.weight_decay = j.at("weight_decay");
+    c.schedule = j.at("schedule");
+    c.seed = j.at("seed");
+    c.threads = j.at("threads");
+    const auto& q = j.at("quant");
+    c.quant.first_layer = q.at("first_layer");
+    c.quant.last_layer = q.at("last_layer");
+    c.quant.batchnorm = q.at("batchnorm");
+    c.quant.harvest.bits = q.at("harvest").at("bits");
+    c.quant.harvest.whiten = q.at("harvest").at("whiten");
+    c.quant.harvest.skip_zeros = q.at("harvest").at("skip_zeros");
+    for (int i = 0; i < kNumSites; ++i) {
+      const auto& s = q.at(std::string(kSiteNames[i]));
+      auto& d = c.quant.sites[i];
+      d.format = s.at("format");
+      d.rounding = s.at("rounding");
+      d.source = s.at("source");
+      d.pairing = s.at("pairing");
+    }
+    const auto& d = j.at("dump");
+    c.dump.path = d.at("path");
+    c.dump.layer = d.at("layer");
+    c.dump.tap = d.at("tap");
+    c.dump.max_bits = d.at("max_bits");
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("saved run configuration: invalid JSON ({})", e.what()));
+  }
+  return c;
+}
+
+}  // namespace rngfree::train
