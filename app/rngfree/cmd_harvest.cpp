@@ -1,0 +1,69 @@
+// `rngfree harvest --from FILE --bits LO-HI [--fold K] [--skip-zeros] [--whiten] --out BITS.bin`:
+// reads raw little-endian FP32 values (a dumped tap), extracts the harvester's bit stream
+// (docs/random.md) and writes it MSB-first for `rngfree nist BITS.bin --input binary`.
+#include <fmt/core.h>
+
+#include <bit>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+#include "rngfree/error.hpp"
+#include "rngfree/harvest/harvest.hpp"
+
+namespace rngfree::app {
+namespace {
+
+std::vector<float> read_fp32_le(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("--from '{}': cannot open the file for reading", path));
+  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error(fmt::format("--from '{}': read error", path));
+  if (bytes.size() % 4 != 0) {
+    throw Error(fmt::format("--from '{}': {} bytes is not a whole number of FP32 values (4 bytes each, little-endian)",
+                            path, bytes.size()));
+  }
+  std::vector<float> x(bytes.size() / 4);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const unsigned char* b = bytes.data() + 4 * i;
+    const uint32_t w = uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
+    x[i] = std::bit_cast<float>(w);
+  }
+  return x;
+}
+
+const RegisterCommand kHarvest("", "harvest", [](CLI::App& root) {
+  auto* cmd = root.add_subcommand(
+      "harvest", "Extract the harvester's bit stream from raw little-endian FP32 values (for `rngfree nist --input binary`)");
+  struct Args {
+    std::string from, out, bits = "0-15";
+    int64_t fold = 1;
+    bool skip_zeros = false, whiten = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--from", a->from, "Input file: raw little-endian FP32 values")->required();
+  cmd->add_option("--bits", a->bits, "Bit field LO-HI of each FP32 pattern (bit 0 = LSB; mantissa is 0-22)")->default_val("0-15");
+  cmd->add_option("--fold", a->fold, "XOR-fold K whole copies: n values give floor(n/K) fields, field i = XOR of values i + t*floor(n/K), t < K")
+      ->default_val(1)->check(CLI::PositiveNumber);
+  cmd->add_flag("--skip-zeros", a->skip_zeros, "Drop exact zeros (+0 and -0) before extraction");
+  cmd->add_flag("--whiten", a->whiten, "Apply the whitening mix (w ^= w>>16; w *= 0x7feb352d; w ^= w>>15) before taking the field's width of low bits");
+  cmd->add_option("--out", a->out, "Output file: the bit stream, packed MSB-first (a trailing partial byte is dropped)")->required();
+  cmd->callback([a] {
+    harvest::Extractor e = harvest::Extractor::parse_bits(a->bits);
+    e.whiten = a->whiten;
+    e.zeros = a->skip_zeros ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
+    const auto x = read_fp32_le(a->from);
+    const auto bs = harvest::harvest_bits(x, e, a->fold);
+    const auto whole = static_cast<size_t>(bs.bits / 8);
+    std::FILE* out = std::fopen(a->out.c_str(), "wb");
+    if (out == nullptr) throw Error(fmt::format("--out '{}': cannot open the file for writing", a->out));
+    const bool ok = std::fwrite(bs.bytes.data(), 1, whole, out) == whole;
+    if (std::fclose(out) != 0 || !ok) throw Error(fmt::format("--out '{}': write error", a->out));
+    fmt::print("{}: {} FP32 values, {}, fold {} -> {} bits; wrote {} bytes ({} bits) to {}\n", a->from, x.size(),
+               e.name(), a->fold, bs.bits, whole, whole * 8, a->out);
+  });
+});
+}  // namespace
+}  // namespace rngfree::app
