@@ -1,0 +1,157 @@
+// `rngfree bench quantize`: throughput of the quantize kernels on 2^24 FP32 values on all threads,
+// as ratios against a plain parallel copy measured in the same run (issue 2 "Speed"). Each run is
+// repeated and the best time is kept (the machine is shared; the best is the least disturbed).
+// To add a random source (e.g. a generator or a harvested tap), add an entry to bench_sources().
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+#include "rngfree/error.hpp"
+#include "rngfree/quantize.hpp"
+
+namespace rngfree::app {
+namespace {
+
+// A source of random words for the stochastic runs.
+struct BenchSource {
+  std::string name;
+  // true: `fill` fills the whole word buffer once before timing and the kernel reads it (the words
+  // are "given"); false: the words are produced on the fly inside the timed region, chunk by chunk,
+  // by quantize_with_source calling `fill` (thread-safe, words depending only on the index).
+  bool prefilled = true;
+  RandomFill fill;
+};
+
+// THE EXTENSION POINT: one entry per source timed with stochastic rounding.
+std::vector<BenchSource> bench_sources() {
+  std::vector<BenchSource> sources;
+  sources.push_back({"given", true, [](int64_t first, std::span<uint32_t> words) {
+                       std::mt19937 rng(static_cast<uint32_t>(first) ^ 0x5EEDu);
+                       for (auto& w : words) w = rng();
+                     }});
+  return sources;
+}
+
+struct Case {
+  const char* format;
+  const char* rounding;
+};
+constexpr Case kCases[] = {{"bf16", "nearest-even"},        {"bf16", "stochastic:16"},
+                           {"e4m3", "nearest-even"},        {"e4m3", "stochastic:16"},
+                           {"fixed:8:dyn", "nearest-even"}, {"fixed:8:dyn", "stochastic:16"}};
+
+template <typename F>
+double best_seconds(int repeats, F&& body) {
+  body();  // warm-up: page faults, caches, thread pool
+  double best = 1e300;
+  for (int i = 0; i < repeats; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    body();
+    const auto t1 = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
+  }
+  return best;
+}
+
+void parallel_copy(const float* in, float* out, int64_t n) {
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kChunk;
+    std::memcpy(out + begin, in + begin, sizeof(float) * static_cast<size_t>(std::min(kChunk, n - begin)));
+  }
+}
+
+struct Run {
+  std::string format, rounding, source;
+  double elems_per_s;
+  double vs_nearest_even;  // 0 for nearest-even runs
+};
+
+void run(bool json, int repeats, int log2_elements) {
+  if (repeats < 1 || repeats > 1000) throw Error("--repeats " + std::to_string(repeats) + " is out of range; allowed 1..1000");
+  if (log2_elements < 10 || log2_elements > 28) {
+    throw Error("--log2-elements " + std::to_string(log2_elements) + " is out of range; allowed 10..28");
+  }
+  const int64_t n = int64_t{1} << log2_elements;
+  // Activation-like data: normal, unit variance.
+  std::vector<float> in(static_cast<size_t>(n)), out(static_cast<size_t>(n));
+  std::vector<uint32_t> words(static_cast<size_t>(n));
+  std::mt19937_64 rng(2024);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto& x : in) x = normal(rng);
+
+  const double copy_s = best_seconds(repeats, [&] { parallel_copy(in.data(), out.data(), n); });
+  const double copy_rate = static_cast<double>(n) / copy_s;
+
+  std::vector<Run> runs;
+  const std::vector<BenchSource> sources = bench_sources();
+  for (const Case& c : kCases) {
+    const Format format = Format::parse(c.format);
+    const Rounding rounding = Rounding::parse(c.rounding);
+    double nearest_rate = 0;
+    for (const Run& r : runs) {
+      if (r.format == c.format && r.rounding == "nearest-even") nearest_rate = r.elems_per_s;
+    }
+    if (!rounding.is_stochastic()) {
+      const double s = best_seconds(repeats, [&] { quantize(in, out, format, rounding); });
+      runs.push_back({c.format, c.rounding, "none", static_cast<double>(n) / s, 0});
+      continue;
+    }
+    for (const BenchSource& src : sources) {
+      double s = 0;
+      if (src.prefilled) {
+        src.fill(0, words);
+        s = best_seconds(repeats, [&] { quantize(in, out, format, rounding, words); });
+      } else {
+        s = best_seconds(repeats, [&] { quantize_with_source(in, out, format, rounding, src.fill); });
+      }
+      const double rate = static_cast<double>(n) / s;
+      runs.push_back({c.format, c.rounding, src.name, rate, nearest_rate > 0 ? rate / nearest_rate : 0});
+    }
+  }
+
+  if (json) {
+    nlohmann::ordered_json j;
+    j["memcpy"]["elems_per_s"] = copy_rate;
+    j["runs"] = nlohmann::ordered_json::array();
+    for (const Run& r : runs) {
+      j["runs"].push_back({{"format", r.format}, {"rounding", r.rounding}, {"source", r.source}, {"elems_per_s", r.elems_per_s}});
+    }
+    fmt::print("{}\n", j.dump());
+    return;
+  }
+  fmt::print("rngfree bench quantize: {} FP32 values (2^{}), {} threads, best of {} runs\n", n, log2_elements,
+             omp_get_max_threads(), repeats);
+  fmt::print("{:<14} {:<15} {:<8} {:>10} {:>10} {:>16}\n", "format", "rounding", "source", "Melem/s", "vs memcpy",
+             "vs nearest-even");
+  fmt::print("{:<14} {:<15} {:<8} {:>10.1f} {:>10.2f} {:>16}\n", "(memcpy)", "-", "-", copy_rate / 1e6, 1.0, "-");
+  for (const Run& r : runs) {
+    fmt::print("{:<14} {:<15} {:<8} {:>10.1f} {:>10.2f} {:>16}\n", r.format, r.rounding, r.source, r.elems_per_s / 1e6,
+               r.elems_per_s / copy_rate, r.vs_nearest_even > 0 ? fmt::format("{:.2f}", r.vs_nearest_even) : "-");
+  }
+}
+
+const RegisterCommand kBenchQuantize("bench", "quantize", [](CLI::App& bench) {
+  auto* cmd = bench.add_subcommand("quantize",
+                                   "Quantize throughput (bf16, e4m3, fixed:8:dyn; nearest-even and stochastic:16) vs a plain copy");
+  auto json = std::make_shared<bool>(false);
+  auto repeats = std::make_shared<int>(7);
+  auto log2_elements = std::make_shared<int>(24);
+  cmd->add_flag("--json", *json, "print {\"memcpy\": {...}, \"runs\": [...]} instead of a table");
+  cmd->add_option("--repeats", *repeats, "timed repetitions per run, the best is kept (1..1000)")->capture_default_str();
+  cmd->add_option("--log2-elements", *log2_elements, "log2 of the number of values (10..28)")->capture_default_str();
+  cmd->callback([=] { run(*json, *repeats, *log2_elements); });
+});
+
+}  // namespace
+}  // namespace rngfree::app
