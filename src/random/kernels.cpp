@@ -4,6 +4,10 @@
 // (SC 2011) and Random123's philox.h; xoshiro128++ follows Blackman & Vigna's reference code.
 #include "kernels.hpp"
 
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized at -O3 (GCC bug 105593): not our code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
 #include <cstring>
 
 #include "rngfree/error.hpp"
@@ -64,11 +68,133 @@ template <int N>
   }
 }
 
-RNGFREE_TARGET_AVX512 void philox_avx512(uint64_t f, uint64_t s, uint32_t k0, uint32_t k1, uint32_t* o, int64_t n) {
-  philox_blocks_t<16>(f, s, k0, k1, o, n);
+// Hand-vectorized Philox: lanes hold blocks; the 32x32->64 products come from mul_epu32 on the
+// even and (shifted) odd lanes; the four output vectors are transposed so that each block's
+// x0..x3 land at consecutive addresses.
+#define RNGFREE_PHILOX_ROUND(MUL, SRLI, SLLI, BLEND, XOR, x0, x1, x2, x3, k0v, k1v, m0, m1) \
+  do {                                                                                     \
+    const auto pe0 = MUL(x0, m0), po0 = MUL(SRLI(x0, 32), m0);                             \
+    const auto pe1 = MUL(x2, m1), po1 = MUL(SRLI(x2, 32), m1);                             \
+    const auto lo0 = BLEND(pe0, SLLI(po0, 32)), hi0 = BLEND(SRLI(pe0, 32), po0);           \
+    const auto lo1 = BLEND(pe1, SLLI(po1, 32)), hi1 = BLEND(SRLI(pe1, 32), po1);           \
+    x0 = XOR(XOR(hi1, x1), k0v);                                                           \
+    x1 = lo1;                                                                              \
+    x2 = XOR(XOR(hi0, x3), k1v);                                                           \
+    x3 = lo0;                                                                              \
+  } while (0)
+
+// AVX-512: the odd lanes' factors are moved down by a pair swap (port 5, next to the multiplier on
+// port 0); hi/lo words are merged from the even and odd products with one masked pair swap each, and
+// the three-way XOR is one vpternlogd.
+#define RNGFREE_PHILOX_ROUND512(x0, x1, x2, x3, k0v, k1v, m0, m1)                                   \
+  do {                                                                                           \
+    const __m512i pe0 = _mm512_mul_epu32(x0, m0);                                                \
+    const __m512i po0 = _mm512_mul_epu32(_mm512_shuffle_epi32(x0, _MM_PERM_CDAB), m0);            \
+    const __m512i pe1 = _mm512_mul_epu32(x2, m1);                                                \
+    const __m512i po1 = _mm512_mul_epu32(_mm512_shuffle_epi32(x2, _MM_PERM_CDAB), m1);            \
+    const __m512i hi0 = _mm512_mask_shuffle_epi32(po0, 0x5555, pe0, _MM_PERM_CDAB);              \
+    const __m512i lo0 = _mm512_mask_shuffle_epi32(pe0, 0xAAAA, po0, _MM_PERM_CDAB);              \
+    const __m512i hi1 = _mm512_mask_shuffle_epi32(po1, 0x5555, pe1, _MM_PERM_CDAB);              \
+    const __m512i lo1 = _mm512_mask_shuffle_epi32(pe1, 0xAAAA, po1, _MM_PERM_CDAB);              \
+    x0 = _mm512_ternarylogic_epi32(hi1, x1, k0v, 0x96);                                          \
+    x1 = lo1;                                                                                    \
+    x2 = _mm512_ternarylogic_epi32(hi0, x3, k1v, 0x96);                                          \
+    x3 = lo0;                                                                                    \
+  } while (0)
+RNGFREE_TARGET_AVX512 void philox_avx512(uint64_t first, uint64_t site, uint32_t k0, uint32_t k1, uint32_t* out,
+                                         int64_t blocks) {
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i m0 = _mm512_set1_epi64(kPhiloxM0), m1 = _mm512_set1_epi64(kPhiloxM1);
+  const __m512i c2 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(site)));
+  const __m512i c3 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(site >> 32)));
+  int64_t b = 0;
+  for (; b + 32 <= blocks; b += 32) {  // two independent groups of 16 blocks for latency hiding
+    __m512i a0, a1, a2, a3, e0, e1, e2, e3;
+    {
+      const uint64_t base = first + static_cast<uint64_t>(b);
+      const __m512i lo = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(base)));
+      const __m512i hi = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(base >> 32)));
+      a0 = _mm512_add_epi32(lo, iota);
+      a1 = _mm512_mask_add_epi32(hi, _mm512_cmplt_epu32_mask(a0, lo), hi, _mm512_set1_epi32(1));
+      const __m512i lo2 = _mm512_add_epi32(lo, _mm512_set1_epi32(16));
+      const __m512i hi2 = _mm512_mask_add_epi32(hi, _mm512_cmplt_epu32_mask(lo2, lo), hi, _mm512_set1_epi32(1));
+      e0 = _mm512_add_epi32(lo2, iota);
+      e1 = _mm512_mask_add_epi32(hi2, _mm512_cmplt_epu32_mask(e0, lo2), hi2, _mm512_set1_epi32(1));
+      a2 = e2 = c2;
+      a3 = e3 = c3;
+    }
+    uint32_t kk0 = k0, kk1 = k1;
+    for (int r = 0; r < 10; ++r) {
+      const __m512i k0v = _mm512_set1_epi32(static_cast<int>(kk0)), k1v = _mm512_set1_epi32(static_cast<int>(kk1));
+      RNGFREE_PHILOX_ROUND512(a0, a1, a2, a3, k0v, k1v, m0, m1);
+      RNGFREE_PHILOX_ROUND512(e0, e1, e2, e3, k0v, k1v, m0, m1);
+      kk0 += kPhiloxW0;
+      kk1 += kPhiloxW1;
+    }
+    for (int g = 0; g < 2; ++g) {
+      const __m512i x0 = g ? e0 : a0, x1 = g ? e1 : a1, x2 = g ? e2 : a2, x3 = g ? e3 : a3;
+      const __m512i t0 = _mm512_unpacklo_epi32(x0, x1), t1 = _mm512_unpackhi_epi32(x0, x1);
+      const __m512i t2 = _mm512_unpacklo_epi32(x2, x3), t3 = _mm512_unpackhi_epi32(x2, x3);
+      const __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+      const __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+      const __m512i v01lo = _mm512_shuffle_i32x4(u0, u1, 0x44), v23lo = _mm512_shuffle_i32x4(u2, u3, 0x44);
+      const __m512i v01hi = _mm512_shuffle_i32x4(u0, u1, 0xEE), v23hi = _mm512_shuffle_i32x4(u2, u3, 0xEE);
+      uint32_t* o = out + 4 * (b + 16 * g);
+      _mm512_storeu_si512(o, _mm512_shuffle_i32x4(v01lo, v23lo, 0x88));
+      _mm512_storeu_si512(o + 16, _mm512_shuffle_i32x4(v01lo, v23lo, 0xDD));
+      _mm512_storeu_si512(o + 32, _mm512_shuffle_i32x4(v01hi, v23hi, 0x88));
+      _mm512_storeu_si512(o + 48, _mm512_shuffle_i32x4(v01hi, v23hi, 0xDD));
+    }
+  }
+  if (b < blocks) philox_blocks_t<4>(first + static_cast<uint64_t>(b), site, k0, k1, out + 4 * b, blocks - b);
 }
-RNGFREE_TARGET_AVX2 void philox_avx2(uint64_t f, uint64_t s, uint32_t k0, uint32_t k1, uint32_t* o, int64_t n) {
-  philox_blocks_t<8>(f, s, k0, k1, o, n);
+
+#define RNGFREE_BLEND256(a, b) _mm256_blend_epi32(a, b, 0xAA)
+RNGFREE_TARGET_AVX2 void philox_avx2(uint64_t first, uint64_t site, uint32_t k0, uint32_t k1, uint32_t* out,
+                                     int64_t blocks) {
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0), m1 = _mm256_set1_epi64x(kPhiloxM1);
+  const __m256i c2 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(site)));
+  const __m256i c3 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(site >> 32)));
+  const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  int64_t b = 0;
+  for (; b + 16 <= blocks; b += 16) {
+    __m256i v[2][4];
+    for (int g = 0; g < 2; ++g) {
+      const uint64_t base = first + static_cast<uint64_t>(b + 8 * g);
+      const __m256i lo = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(base)));
+      const __m256i hi = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(base >> 32)));
+      const __m256i x0 = _mm256_add_epi32(lo, iota);
+      // unsigned x0 < lo (wrapped) via signed compare of sign-flipped values; carry = -1 in those lanes
+      const __m256i carry = _mm256_cmpgt_epi32(_mm256_xor_si256(lo, sign), _mm256_xor_si256(x0, sign));
+      v[g][0] = x0;
+      v[g][1] = _mm256_sub_epi32(hi, carry);
+      v[g][2] = c2;
+      v[g][3] = c3;
+    }
+    uint32_t kk0 = k0, kk1 = k1;
+    for (int r = 0; r < 10; ++r) {
+      const __m256i k0v = _mm256_set1_epi32(static_cast<int>(kk0)), k1v = _mm256_set1_epi32(static_cast<int>(kk1));
+      RNGFREE_PHILOX_ROUND(_mm256_mul_epu32, _mm256_srli_epi64, _mm256_slli_epi64, RNGFREE_BLEND256, _mm256_xor_si256,
+                           v[0][0], v[0][1], v[0][2], v[0][3], k0v, k1v, m0, m1);
+      RNGFREE_PHILOX_ROUND(_mm256_mul_epu32, _mm256_srli_epi64, _mm256_slli_epi64, RNGFREE_BLEND256, _mm256_xor_si256,
+                           v[1][0], v[1][1], v[1][2], v[1][3], k0v, k1v, m0, m1);
+      kk0 += kPhiloxW0;
+      kk1 += kPhiloxW1;
+    }
+    for (int g = 0; g < 2; ++g) {
+      const __m256i t0 = _mm256_unpacklo_epi32(v[g][0], v[g][1]), t1 = _mm256_unpackhi_epi32(v[g][0], v[g][1]);
+      const __m256i t2 = _mm256_unpacklo_epi32(v[g][2], v[g][3]), t3 = _mm256_unpackhi_epi32(v[g][2], v[g][3]);
+      const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+      const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+      uint32_t* o = out + 4 * (b + 8 * g);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), _mm256_permute2x128_si256(u0, u1, 0x20));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
+    }
+  }
+  if (b < blocks) philox_blocks_t<4>(first + static_cast<uint64_t>(b), site, k0, k1, out + 4 * b, blocks - b);
 }
 void philox_portable(uint64_t f, uint64_t s, uint32_t k0, uint32_t k1, uint32_t* o, int64_t n) {
   philox_blocks_t<4>(f, s, k0, k1, o, n);
