@@ -157,40 +157,46 @@ std::vector<uint64_t> parse_state(std::string_view state, const std::string& nam
 }
 
 // ---- Philox: counter-based, parallel fill ----------------------------------------------------------
+}  // namespace
+
+void philox_fill(uint64_t seed, uint64_t site, uint64_t pos, std::span<uint32_t> out) {
+  const auto k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  size_t i = 0;
+  const size_t n = out.size();
+  if (pos % 4 != 0 && n > 0) {  // finish the current block
+    uint32_t block[4];
+    detail::philox_blocks(pos / 4, site, k0, k1, block, 1);
+    for (uint64_t w = pos % 4; w < 4 && i < n; ++w) out[i++] = block[w];
+  }
+  const uint64_t first = (pos + i) / 4;
+  const auto blocks = static_cast<int64_t>((n - i) / 4);
+  constexpr int64_t kChunk = 4096;        // blocks per task: 64 KiB of words
+  constexpr int64_t kParallel = 1 << 16;  // blocks (1 MiB of words) before threads pay off
+  uint32_t* base = out.data() + i;
+  if (blocks >= kParallel && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < blocks; c += kChunk) {
+      detail::philox_blocks(first + static_cast<uint64_t>(c), site, k0, k1, base + 4 * c, std::min(kChunk, blocks - c));
+    }
+  } else if (blocks > 0) {
+    detail::philox_blocks(first, site, k0, k1, base, blocks);
+  }
+  i += static_cast<size_t>(blocks) * 4;
+  if (i < n) {
+    uint32_t block[4];
+    detail::philox_blocks((pos + i) / 4, site, k0, k1, block, 1);
+    for (int w = 0; i < n; ++w) out[i++] = block[w];
+  }
+}
+
+namespace {
 class PhiloxSource final : public RandomSource {
  public:
   PhiloxSource(uint64_t seed, uint64_t site) : key_(seed), site_(site) {}
   std::string name() const override { return "philox"; }
   void fill(std::span<uint32_t> out) override {
-    const auto k0 = static_cast<uint32_t>(key_), k1 = static_cast<uint32_t>(key_ >> 32);
-    size_t i = 0;
-    const size_t n = out.size();
-    if (pos_ % 4 != 0 && n > 0) {  // finish the current block
-      uint32_t block[4];
-      detail::philox_blocks(pos_ / 4, site_, k0, k1, block, 1);
-      for (uint64_t w = pos_ % 4; w < 4 && i < n; ++w) out[i++] = block[w];
-    }
-    const uint64_t first = (pos_ + i) / 4;
-    const auto blocks = static_cast<int64_t>((n - i) / 4);
-    constexpr int64_t kChunk = 4096;        // blocks per task: 64 KiB of words
-    constexpr int64_t kParallel = 1 << 16;  // blocks (1 MiB of words) before threads pay off
-    uint32_t* base = out.data() + i;
-    if (blocks >= kParallel && omp_get_max_threads() > 1 && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-      for (int64_t c = 0; c < blocks; c += kChunk) {
-        detail::philox_blocks(first + static_cast<uint64_t>(c), site_, k0, k1, base + 4 * c,
-                              std::min(kChunk, blocks - c));
-      }
-    } else if (blocks > 0) {
-      detail::philox_blocks(first, site_, k0, k1, base, blocks);
-    }
-    i += static_cast<size_t>(blocks) * 4;
-    if (i < n) {
-      uint32_t block[4];
-      detail::philox_blocks((pos_ + i) / 4, site_, k0, k1, block, 1);
-      for (int w = 0; i < n; ++w) out[i++] = block[w];
-    }
-    pos_ += n;
+    philox_fill(key_, site_, pos_, out);
+    pos_ += out.size();
   }
   std::string save_state() const override { return hex_tokens(name(), {key_, site_, pos_}); }
   void load_state(std::string_view state) override {

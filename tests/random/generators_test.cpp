@@ -69,6 +69,15 @@ TEST(Philox, StreamIsCounterBlocksOfTheIssueDefinition) {
   }
 }
 
+TEST(Philox, PositionalFillEqualsTheSequentialStream) {
+  const auto stream = words("philox", 0xabcdef, 4, 3000);
+  for (uint64_t pos : {0ull, 1ull, 2ull, 3ull, 5ull, 130ull, 1001ull}) {
+    std::vector<uint32_t> part(1999 - pos % 7);
+    philox_fill(0xabcdef, 4, pos, part);
+    for (size_t i = 0; i < part.size(); ++i) ASSERT_EQ(part[i], stream[pos + i]) << pos << " " << i;
+  }
+}
+
 TEST(Mt19937, StandardTenThousandthOutput) {
   // C++ standard [rand.predef]: the 10000th consecutive invocation of a default-constructed mt19937
   // (seed 5489) produces 4123659995.

@@ -43,6 +43,11 @@ class RandomSource {
 // Bad spec (unknown name, out-of-range W or L) -> rngfree::Error naming the allowed values.
 std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t seed, uint64_t site = 0);
 
+// Philox is counter based: words [position, position + out.size()) of site `site`'s stream, without
+// state — exactly what make_generator("philox", seed, site) gives after `position` words. Thread-safe;
+// suited to quantize_with_source (words depend only on their index).
+void philox_fill(uint64_t seed, uint64_t site, uint64_t position, std::span<uint32_t> out);
+
 // The generator names for help texts: "philox", "mt19937", "xoshiro128pp[:L]", ...
 std::vector<std::string> generator_specs();
 
