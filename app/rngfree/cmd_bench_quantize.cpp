@@ -15,7 +15,9 @@
 
 #include "command.hpp"
 #include "rngfree/error.hpp"
+#include "rngfree/harvest/harvest.hpp"
 #include "rngfree/quantize.hpp"
+#include "rngfree/random/random_source.hpp"
 
 namespace rngfree::app {
 namespace {
@@ -30,12 +32,54 @@ struct BenchSource {
   RandomFill fill;
 };
 
-// THE EXTENSION POINT: one entry per source timed with stochastic rounding.
-std::vector<BenchSource> bench_sources() {
+// THE EXTENSION POINT: one entry per source timed with stochastic rounding. `in` is the tensor
+// being quantized (for taps that read it).
+//
+// Generators and the harvester produce their words on the fly, chunk by chunk inside
+// quantize_with_source (each call: up to 2048 words, generated into an L1-resident buffer and then
+// consumed). philox is counter based, so its words depend only on the element index (philox_fill).
+// The sequential generators cannot jump to an index cheaply: each thread runs its own stream (site =
+// thread number) and fills the chunks it is handed in order, as a per-thread (or per-site) generator
+// in hardware or in a training engine would; their word values therefore depend on the partition,
+// which a throughput measurement does not care about. The harvester reads a second tensor of the
+// same size (an aligned tap, bits 0-15 of each FP32 pattern: `harvest`), or — `harvest:self` — the
+// chunk being rounded itself, paired with the element half a chunk away (self pairing per chunk).
+std::vector<BenchSource> bench_sources(std::span<const float> in) {
   std::vector<BenchSource> sources;
   sources.push_back({"given", true, [](int64_t first, std::span<uint32_t> words) {
                        std::mt19937 rng(static_cast<uint32_t>(first) ^ 0x5EEDu);
                        for (auto& w : words) w = rng();
+                     }});
+  constexpr uint64_t kSeed = 2024;
+  sources.push_back({"philox", false, [](int64_t first, std::span<uint32_t> words) {
+                       random::philox_fill(kSeed, 0, static_cast<uint64_t>(first), words);
+                     }});
+  for (const char* spec : {"xoshiro128pp", "xoshiro128pp:16", "xorshift32", "xorshift32:16", "mt19937", "lfsr:32",
+                           "lfsr:32:1"}) {
+    auto gens = std::make_shared<std::vector<std::unique_ptr<random::RandomSource>>>();
+    for (int t = 0; t < omp_get_max_threads(); ++t) gens->push_back(random::make_generator(spec, kSeed, static_cast<uint64_t>(t)));
+    sources.push_back({spec, false, [gens](int64_t, std::span<uint32_t> words) {
+                         (*gens)[static_cast<size_t>(omp_get_thread_num())]->fill(words);
+                       }});
+  }
+  auto tap = std::make_shared<std::vector<float>>(in.size());
+  {
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (auto& x : *tap) x = normal(rng);
+  }
+  const harvest::Extractor low16;  // bits 0-15, no whitening, zeros kept
+  harvest::Pairing aligned;
+  aligned.kind = harvest::PairingKind::kAligned;
+  const harvest::HarvestOptions one_thread{1};
+  sources.push_back({"harvest", false, [=](int64_t first, std::span<uint32_t> words) {
+                       const auto t = std::span<const float>(*tap).subspan(static_cast<size_t>(first), words.size());
+                       harvest::harvest_words(t, low16, aligned, words, one_thread);
+                     }});
+  sources.push_back({"harvest:self", false, [=](int64_t first, std::span<uint32_t> words) {
+                       const auto t = in.subspan(static_cast<size_t>(first), words.size());
+                       harvest::harvest_words(t, low16, harvest::self_pairing(static_cast<int64_t>(words.size())),
+                                              words, one_thread);
                      }});
   return sources;
 }
@@ -94,7 +138,7 @@ void run(bool json, int repeats, int log2_elements) {
   const double copy_rate = static_cast<double>(n) / copy_s;
 
   std::vector<Run> runs;
-  const std::vector<BenchSource> sources = bench_sources();
+  const std::vector<BenchSource> sources = bench_sources(in);
   for (const Case& c : kCases) {
     const Format format = Format::parse(c.format);
     const Rounding rounding = Rounding::parse(c.rounding);
@@ -132,11 +176,11 @@ void run(bool json, int repeats, int log2_elements) {
   }
   fmt::print("rngfree bench quantize: {} FP32 values (2^{}), {} threads, best of {} runs\n", n, log2_elements,
              omp_get_max_threads(), repeats);
-  fmt::print("{:<14} {:<15} {:<8} {:>10} {:>10} {:>16}\n", "format", "rounding", "source", "Melem/s", "vs memcpy",
+  fmt::print("{:<14} {:<15} {:<16} {:>10} {:>10} {:>16}\n", "format", "rounding", "source", "Melem/s", "vs memcpy",
              "vs nearest-even");
-  fmt::print("{:<14} {:<15} {:<8} {:>10.1f} {:>10.2f} {:>16}\n", "(memcpy)", "-", "-", copy_rate / 1e6, 1.0, "-");
+  fmt::print("{:<14} {:<15} {:<16} {:>10.1f} {:>10.2f} {:>16}\n", "(memcpy)", "-", "-", copy_rate / 1e6, 1.0, "-");
   for (const Run& r : runs) {
-    fmt::print("{:<14} {:<15} {:<8} {:>10.1f} {:>10.2f} {:>16}\n", r.format, r.rounding, r.source, r.elems_per_s / 1e6,
+    fmt::print("{:<14} {:<15} {:<16} {:>10.1f} {:>10.2f} {:>16}\n", r.format, r.rounding, r.source, r.elems_per_s / 1e6,
                r.elems_per_s / copy_rate, r.vs_nearest_even > 0 ? fmt::format("{:.2f}", r.vs_nearest_even) : "-");
   }
 }
