@@ -289,7 +289,7 @@ void run_range(const Job& j, int64_t i0, int64_t i1) {
   }
 }
 
-constexpr int64_t kParallelWords = int64_t{1} << 17;  // below this, threads cost more than they save
+constexpr int64_t kParallelWords = int64_t{1} << 18;  // below this, threads cost more than they save
 constexpr int64_t kChunkWords = int64_t{1} << 14;
 
 int thread_count(const HarvestOptions& o) { return o.threads > 0 ? o.threads : omp_get_max_threads(); }

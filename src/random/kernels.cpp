@@ -146,7 +146,13 @@ RNGFREE_TARGET_AVX512 void philox_avx512(uint64_t first, uint64_t site, uint32_t
       _mm512_storeu_si512(o + 48, _mm512_shuffle_i32x4(v01hi, v23hi, 0xDD));
     }
   }
-  if (b < blocks) philox_blocks_t<4>(first + static_cast<uint64_t>(b), site, k0, k1, out + 4 * b, blocks - b);
+  if (blocks - b >= 4) {  // a short tail: one full vector pass into a buffer beats the scalar path
+    uint32_t tmp[4 * 32];
+    philox_avx512(first + static_cast<uint64_t>(b), site, k0, k1, tmp, 32);
+    std::memcpy(out + 4 * b, tmp, sizeof(uint32_t) * 4 * static_cast<size_t>(blocks - b));
+  } else if (b < blocks) {
+    philox_blocks_t<4>(first + static_cast<uint64_t>(b), site, k0, k1, out + 4 * b, blocks - b);
+  }
 }
 
 #define RNGFREE_BLEND256(a, b) _mm256_blend_epi32(a, b, 0xAA)
@@ -194,7 +200,13 @@ RNGFREE_TARGET_AVX2 void philox_avx2(uint64_t first, uint64_t site, uint32_t k0,
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
     }
   }
-  if (b < blocks) philox_blocks_t<4>(first + static_cast<uint64_t>(b), site, k0, k1, out + 4 * b, blocks - b);
+  if (blocks - b >= 4) {  // a short tail: one full vector pass into a buffer beats the scalar path
+    uint32_t tmp[4 * 16];
+    philox_avx2(first + static_cast<uint64_t>(b), site, k0, k1, tmp, 16);
+    std::memcpy(out + 4 * b, tmp, sizeof(uint32_t) * 4 * static_cast<size_t>(blocks - b));
+  } else if (b < blocks) {
+    philox_blocks_t<4>(first + static_cast<uint64_t>(b), site, k0, k1, out + 4 * b, blocks - b);
+  }
 }
 void philox_portable(uint64_t f, uint64_t s, uint32_t k0, uint32_t k1, uint32_t* o, int64_t n) {
   philox_blocks_t<4>(f, s, k0, k1, o, n);
