@@ -9,6 +9,10 @@
 #include <limits>
 
 #include <omp.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define RNGFREE_X86 1
+#endif
 
 #include "quantize_internal.hpp"
 #include "rngfree/error.hpp"
@@ -19,6 +23,7 @@ namespace {
 
 constexpr int64_t kParallelThreshold = 32768;  // below this, no OpenMP region (call overhead)
 constexpr int64_t kChunk = 8192;               // static partition unit
+constexpr int64_t kStreamThreshold = 1 << 20;  // out-of-place spans this large bypass the cache on output
 
 // One element of a float-like grid. With be_eff = max(biased exponent of x, 1), the number of
 // FP32 fraction bits below the kept precision is s = c + max(0, t - be_eff):
@@ -109,23 +114,26 @@ struct LoopArgs {
   RoundingKind mode;
   bool twos_complement_sr;
   const Params* params;
+  bool streaming = false;  // out-of-place on a large span: write `out` with non-temporal stores
 };
-
 template <RoundingKind kMode, bool kTwos>
 [[gnu::always_inline]] inline void loop(const LoopArgs& a) {
   const Params p = *a.params;
-  const float* __restrict in = a.in;
-  float* out = a.out;
   const int64_t n = a.n;
-  if constexpr (kMode == RoundingKind::kStochastic) {
-    const uint32_t* __restrict random = a.random;
+  const uint32_t* __restrict random = a.random;
+  if (a.in == a.out) {  // in place: one pointer, no aliasing question for the vectorizer
+    float* x = a.out;
     for (int64_t i = 0; i < n; ++i) {
-      out[i] = std::bit_cast<float>(quantize_bits<kMode, kTwos>(std::bit_cast<uint32_t>(in[i]), random[i], p));
+      const uint32_t word = kMode == RoundingKind::kStochastic ? random[i] : 0u;
+      x[i] = std::bit_cast<float>(quantize_bits<kMode, kTwos>(std::bit_cast<uint32_t>(x[i]), word, p));
     }
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
-      out[i] = std::bit_cast<float>(quantize_bits<kMode, false>(std::bit_cast<uint32_t>(in[i]), 0, p));
-    }
+    return;
+  }
+  const float* __restrict in = a.in;  // quantize() checked that in and out do not overlap
+  float* __restrict out = a.out;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t word = kMode == RoundingKind::kStochastic ? random[i] : 0u;
+    out[i] = std::bit_cast<float>(quantize_bits<kMode, kTwos>(std::bit_cast<uint32_t>(in[i]), word, p));
   }
 }
 
@@ -154,9 +162,59 @@ template <RoundingKind kMode, bool kTwos>
   return static_cast<uint32_t>(m);
 }
 
-[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void run_loop_avx512(const LoopArgs& a) { run_loop(a); }
-[[gnu::target("avx2")]] void run_loop_avx2(const LoopArgs& a) { run_loop(a); }
+constexpr int64_t kStreamBlock = 1024;  // floats quantized into an L1 buffer, then streamed out
+
+// Out-of-place on large spans: quantize into an L1-resident buffer and write `out` with
+// non-temporal stores, so the output lines are not first read from memory (as a copy's rep movsb
+// avoids too). `stream(dst, src, count)` copies count floats (a multiple of 16) to a 64-byte
+// aligned dst.
+template <void (*stream)(float*, const float*, int64_t)>
+[[gnu::always_inline]] inline void run_loop_streaming(const LoopArgs& a) {
+  if (!a.streaming || a.in == a.out) return run_loop(a);
+  alignas(64) float buffer[kStreamBlock];
+  const auto misalignment = static_cast<int64_t>(reinterpret_cast<uintptr_t>(a.out) & 63u);
+  int64_t done = std::min(a.n, ((64 - misalignment) & 63) / static_cast<int64_t>(sizeof(float)));
+  LoopArgs part = a;
+  part.n = done;
+  run_loop(part);  // head, up to the first 64-byte boundary of out
+  for (; done + kStreamBlock <= a.n; done += kStreamBlock) {
+    part.in = a.in + done;
+    part.out = buffer;
+    part.random = a.random != nullptr ? a.random + done : nullptr;
+    part.n = kStreamBlock;
+    run_loop(part);
+    stream(a.out + done, buffer, kStreamBlock);
+  }
+  part.in = a.in + done;
+  part.out = a.out + done;
+  part.random = a.random != nullptr ? a.random + done : nullptr;
+  part.n = a.n - done;
+  run_loop(part);  // tail
+#if RNGFREE_X86
+  _mm_sfence();  // order the non-temporal stores before anything that follows
+#endif
+}
+
+#if RNGFREE_X86
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void stream_avx512(float* dst, const float* src, int64_t count) {
+  for (int64_t i = 0; i < count; i += 16) _mm512_stream_ps(dst + i, _mm512_load_ps(src + i));
+}
+[[gnu::target("avx2")]] void stream_avx2(float* dst, const float* src, int64_t count) {
+  for (int64_t i = 0; i < count; i += 8) _mm256_stream_ps(dst + i, _mm256_load_ps(src + i));
+}
+void stream_sse(float* dst, const float* src, int64_t count) {
+  for (int64_t i = 0; i < count; i += 4) _mm_stream_ps(dst + i, _mm_load_ps(src + i));
+}
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void run_loop_avx512(const LoopArgs& a) {
+  run_loop_streaming<stream_avx512>(a);
+}
+[[gnu::target("avx2")]] void run_loop_avx2(const LoopArgs& a) { run_loop_streaming<stream_avx2>(a); }
+void run_loop_portable(const LoopArgs& a) { run_loop_streaming<stream_sse>(a); }
+#else
+void run_loop_avx512(const LoopArgs& a) { run_loop(a); }
+void run_loop_avx2(const LoopArgs& a) { run_loop(a); }
 void run_loop_portable(const LoopArgs& a) { run_loop(a); }
+#endif
 [[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] uint32_t max_finite_bits_avx512(const float* x, int64_t n) {
   return max_finite_bits(x, n);
 }
@@ -218,7 +276,9 @@ int thread_count(const QuantizeOptions& options) {
 }
 
 // Runs the loop over [0, n), split into a static partition of chunks when n is large.
-void run_parallel(const LoopArgs& a, int threads) {
+void run_parallel(const LoopArgs& args, int threads) {
+  LoopArgs a = args;
+  a.streaming = a.n >= kStreamThreshold;
   if (a.n < kParallelThreshold || threads <= 1) return run_span(a);
   const int64_t chunks = (a.n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) num_threads(threads)
