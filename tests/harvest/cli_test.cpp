@@ -1,0 +1,74 @@
+// `rngfree harvest` from outside: raw little-endian FP32 in, MSB-first bit stream out, checked on
+// values whose IEEE-754 patterns are known (0.1f = 0x3DCCCCCD, pi = 0x40490FDB); file errors name
+// the file. Skipped (with a message) when the rngfree program has not been built.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out;
+};
+Result run(const std::string& args) {
+  const std::string cmd = std::string(RNGFREE_BINARY_DIR) + "/rngfree " + args + " 2>&1";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, {}};
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  r.status = pclose(p);
+  return r;
+}
+bool have_program() { return std::filesystem::exists(std::string(RNGFREE_BINARY_DIR) + "/rngfree"); }
+
+std::vector<unsigned char> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(HarvestCommand, WritesTheFieldBitsMsbFirst) {
+  if (!have_program()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  const auto dir = std::filesystem::temp_directory_path() / ("rngfree_harvest_cli_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string tap = (dir / "tap.f32").string(), bits = (dir / "bits.bin").string();
+  {
+    // 0.1f, +0, pi, -0 as little-endian bytes
+    const std::string raw("\xCD\xCC\xCC\x3D\x00\x00\x00\x00\xDB\x0F\x49\x40\x00\x00\x00\x80", 16);
+    std::ofstream(tap, std::ios::binary) << raw;
+  }
+  auto r = run("harvest --from " + tap + " --bits 0-15 --skip-zeros --out " + bits);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xCC, 0xCD, 0x0F, 0xDB}));
+  r = run("harvest --from " + tap + " --bits 0-3 --out " + bits);  // keep zeros: D 0 B 0
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xD0, 0xB0}));
+  r = run("harvest --from " + tap + " --bits 0-15 --fold 2 --out " + bits);  // (0.1 ^ pi), (0 ^ 0)
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xCC ^ 0x0F, 0xCD ^ 0xDB, 0, 0}));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HarvestCommand, FileErrorsNameTheFile) {
+  if (!have_program()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  auto r = run("harvest --from /nonexistent/tap.f32 --out /tmp/never.bin");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("/nonexistent/tap.f32"), std::string::npos) << r.out;
+  const auto odd = std::filesystem::temp_directory_path() / ("rngfree_odd_" + std::to_string(::getpid()) + ".f32");
+  std::ofstream(odd, std::ios::binary) << "abcde";  // 5 bytes: not whole FP32 values
+  r = run("harvest --from " + odd.string() + " --out /tmp/never.bin");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find(odd.string()), std::string::npos) << r.out;
+  std::filesystem::remove(odd);
+  r = run("harvest --from " + odd.string() + " --bits 9-3 --out /tmp/never.bin");
+  EXPECT_NE(r.status, 0);
+}
+
+}  // namespace

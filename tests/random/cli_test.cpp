@@ -1,0 +1,59 @@
+// `rngfree random` from outside: the printed words are the published known answers (Random123's
+// Philox KAT, the C++ standard's mt19937 10000th output, the xoshiro128++ reference via
+// tests/tools/random_reference.py), and a bad --source fails with a message naming the allowed
+// values. Skipped (with a message) when the rngfree program has not been built.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out;
+};
+Result run(const std::string& args) {
+  const std::string cmd = std::string(RNGFREE_BINARY_DIR) + "/rngfree " + args + " 2>&1";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, {}};
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  r.status = pclose(p);
+  return r;
+}
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> v;
+  size_t start = 0;
+  for (size_t p; (p = s.find('\n', start)) != std::string::npos; start = p + 1) v.push_back(s.substr(start, p - start));
+  return v;
+}
+bool have_program() { return std::filesystem::exists(std::string(RNGFREE_BINARY_DIR) + "/rngfree"); }
+
+TEST(RandomCommand, PrintsKnownAnswers) {
+  if (!have_program()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  auto r = run("random --source philox --seed 0 --count 4");
+  ASSERT_EQ(r.status, 0) << r.out;
+  // 0x6627e8d5 0xe169c58d 0xbc57ac4c 0x9b00dbd8 in decimal
+  EXPECT_EQ(lines(r.out), (std::vector<std::string>{"1713891541", "3781805453", "3159862348", "2600524760"}));
+  r = run("random --source mt19937 --seed 5489 --count 10000");
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(lines(r.out).back(), "4123659995");
+  r = run("random --source xoshiro128pp:16 --seed 0 --count 2");  // lane 0 = the single stream
+  EXPECT_EQ(lines(r.out), (std::vector<std::string>{"1179900579", "1938959192"}));
+  r = run("random --source lfsr:8 --seed 0 --count 2");  // 0xaf -> 0xef -> 0xcf (mask 0xb8)
+  EXPECT_EQ(lines(r.out), (std::vector<std::string>{"239", "207"}));
+}
+
+TEST(RandomCommand, BadSourceFailsNamingTheAllowedValues) {
+  if (!have_program()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  const auto r = run("random --source lfsr:99 --count 1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("3..64"), std::string::npos) << r.out;
+}
+
+}  // namespace
