@@ -39,7 +39,7 @@ constexpr std::array<std::string_view, 6> kPresets = {"fp32", "int8-sr-lfsr", "i
                                                       "int8-sr-harvest", "int8-rne"};
 // The 8-bit format of W, A, E, G and the low-precision master-weight format U (see docs/training.md).
 constexpr const char* kInt8Format = "fixed:8:dyn";
-constexpr const char* kUpdateFormat = "fixed:16:14";
+constexpr const char* kUpdateFormat = "fixed:16:8";  // Gupta et al. 2015, <WL=16, FL=8>
 constexpr const char* kSrBackward = "stochastic:8";
 constexpr const char* kSrUpdate = "stochastic:16";
 

@@ -4,6 +4,7 @@
 #include "rngfree/train/trainer.hpp"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -26,11 +27,25 @@ namespace rngfree::train {
 namespace fs = std::filesystem;
 
 void set_training_threads(int threads) {
+  // More than one OpenBLAS may be loaded (libblas.so.3 through Debian's alternatives and
+  // libopenblas.so.0): each has its own thread pool, so each is told to use one thread.
   using SetThreads = void (*)(int);
-  if (void* sym = dlsym(RTLD_DEFAULT, "openblas_set_num_threads")) {
-    SetThreads set = std::bit_cast<SetThreads>(sym);
-    set(1);
+  std::vector<std::string> names;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        if (info->dlpi_name != nullptr && std::string_view(info->dlpi_name).find("blas") != std::string_view::npos) {
+          static_cast<std::vector<std::string>*>(data)->push_back(info->dlpi_name);
+        }
+        return 0;
+      },
+      &names);
+  for (const auto& name : names) {
+    if (void* handle = dlopen(name.c_str(), RTLD_NOW | RTLD_NOLOAD)) {
+      if (void* sym = dlsym(handle, "openblas_set_num_threads")) std::bit_cast<SetThreads>(sym)(1);
+      dlclose(handle);
+    }
   }
+  if (void* sym = dlsym(RTLD_DEFAULT, "openblas_set_num_threads")) std::bit_cast<SetThreads>(sym)(1);
   if (threads > 0) torch::set_num_threads(threads);
 }
 

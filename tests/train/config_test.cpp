@@ -1,0 +1,115 @@
+// Training configuration: presets carry the documented formats (docs/training.md), TOML keys
+// override them, bad keys and values are rejected naming the key, JSON round-trips exactly.
+#include <gtest/gtest.h>
+
+#include "rngfree/error.hpp"
+#include "rngfree/train/config.hpp"
+
+using namespace rngfree::train;
+using rngfree::Error;
+
+namespace {
+const SiteConfig& site(const TrainConfig& c, Site s) { return c.quant.sites[static_cast<int>(s)]; }
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST(TrainConfig, PresetsQuantizeWhatTheySay) {
+  TrainConfig c;
+  apply_preset(c, "fp32");
+  EXPECT_FALSE(c.quant.any());
+  apply_preset(c, "int8-rne");
+  for (Site s : {Site::kWeights, Site::kActivations, Site::kErrors, Site::kGradients}) {
+    EXPECT_EQ(site(c, s).format, "fixed:8:dyn");
+    EXPECT_EQ(site(c, s).rounding, "nearest-even");
+  }
+  EXPECT_EQ(site(c, Site::kUpdate).rounding, "nearest-even");
+  EXPECT_FALSE(site(c, Site::kUpdate).format.empty());
+  const std::pair<const char*, const char*> sr[] = {{"int8-sr-lfsr", "lfsr:32"},
+                                                     {"int8-sr-xoshiro", "xoshiro128pp"},
+                                                     {"int8-sr-philox", "philox"},
+                                                     {"int8-sr-harvest", "harvest"}};
+  for (auto [name, source] : sr) {
+    TrainConfig p;
+    apply_preset(p, name);
+    EXPECT_EQ(p.preset, name);
+    for (Site s : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
+      EXPECT_TRUE(site(p, s).rounding.starts_with("stochastic:")) << name;
+      EXPECT_EQ(site(p, s).source, source) << name;
+    }
+    // The U format is the same in every int8 preset: only the rounding differs from int8-rne.
+    EXPECT_EQ(site(p, Site::kUpdate).format, site(c, Site::kUpdate).format);
+    p.validate();
+  }
+  EXPECT_NE(error_of([&] { apply_preset(c, "int4"); }).find("int8-sr-harvest"), std::string::npos);
+}
+
+TEST(TrainConfig, TomlOverridesPresetAndFlagsStayValidated) {
+  TrainConfig c;
+  apply_toml_text(c, R"(
+preset = "int8-sr-philox"
+epochs = 7
+lr = 0.01
+[quant]
+last_layer = false
+[quant.E]
+source = "harvest:err@-1"
+[quant.harvest]
+bits = "0-7"
+whiten = true
+)");
+  EXPECT_EQ(c.preset, "int8-sr-philox");
+  EXPECT_EQ(c.epochs, 7);
+  EXPECT_DOUBLE_EQ(c.lr, 0.01);
+  EXPECT_FALSE(c.quant.last_layer);
+  EXPECT_EQ(site(c, Site::kErrors).source, "harvest:err@-1");
+  EXPECT_EQ(site(c, Site::kGradients).source, "philox");  // untouched preset value
+  EXPECT_TRUE(c.quant.harvest.whiten);
+  c.validate();
+  // --preset beats the file's preset key.
+  TrainConfig d;
+  apply_toml_text(d, "preset = \"int8-sr-philox\"\n", "cfg", "int8-rne");
+  EXPECT_EQ(d.preset, "int8-rne");
+}
+
+TEST(TrainConfig, BadKeysAndValuesNamed) {
+  TrainConfig c;
+  EXPECT_NE(error_of([&] { apply_toml_text(c, "epoch = 3\n"); }).find("unknown key 'epoch'"), std::string::npos);
+  EXPECT_NE(error_of([&] { apply_toml_text(c, "[quant.X]\nformat = \"e4m3\"\n"); }).find("quant.X"), std::string::npos);
+  EXPECT_NE(error_of([&] { apply_toml_text(c, "lr = \"fast\"\n"); }).find("'lr' must be a number"), std::string::npos);
+  EXPECT_NE(error_of([&] { apply_toml_text(c, "lr = \n"); }).find("line 1"), std::string::npos);
+  TrainConfig m;
+  m.model = "alexnet";
+  EXPECT_NE(error_of([&] { m.validate(); }).find("mlp, lenet5, vgg7, resnet20"), std::string::npos);
+  TrainConfig s;
+  apply_preset(s, "int8-sr-philox");
+  s.quant.sites[static_cast<int>(Site::kErrors)].source = "";
+  EXPECT_NE(error_of([&] { s.validate(); }).find("quant.E.source"), std::string::npos);
+  s.quant.sites[static_cast<int>(Site::kErrors)].source = "harvest:acts";
+  EXPECT_NE(error_of([&] { s.validate(); }).find("quant.E"), std::string::npos);
+  s.quant.sites[static_cast<int>(Site::kErrors)].source = "nosuchgen";
+  EXPECT_NE(error_of([&] { s.validate(); }).find("quant.E"), std::string::npos);
+  TrainConfig b;
+  b.batch = 0;
+  EXPECT_NE(error_of([&] { b.validate(); }).find("batch 0"), std::string::npos);
+}
+
+TEST(TrainConfig, JsonRoundTrip) {
+  TrainConfig c;
+  apply_preset(c, "int8-sr-harvest");
+  c.lr = 0.1234567890123;
+  c.seed = 0xfedcba9876543210ull;
+  c.dump.path = "bits.bin";
+  c.quant.batchnorm = "bf16";
+  TrainConfig r = config_from_json(to_json(c));
+  EXPECT_EQ(to_json(r), to_json(c));
+  EXPECT_EQ(r.seed, c.seed);
+  EXPECT_EQ(r.lr, c.lr);
+}
