@@ -154,9 +154,8 @@ int gf2_rank(Row* rows, int nrows, int ncols) {
     while (pivot < nrows && !(rows[pivot] & mask)) ++pivot;
     if (pivot == nrows) continue;
     std::swap(rows[rank], rows[pivot]);
-    for (int r = rank + 1; r < nrows; ++r) {
-      if (rows[r] & mask) rows[r] ^= rows[rank];
-    }
+    const Row pivot_row = rows[rank];
+    for (int r = rank + 1; r < nrows; ++r) rows[r] ^= pivot_row & (Row{0} - ((rows[r] >> col) & 1));  // branch-free
     ++rank;
   }
   return rank;
@@ -289,14 +288,46 @@ Excursions excursions(const BitSequence& s) {
   return ex;
 }
 
+namespace {
+// Berlekamp-Massey on one block, polynomials packed 64 coefficients per word (bit i of the array is
+// the coefficient of x^i), in the form where B' = x^(N-m) B is multiplied by x every step, so every
+// update is branch-free over all words. `rs` is the block reversed (bit k = s_{M-1-k}) followed by
+// zero words: the discrepancy sum_{i<=L} c_i s_{N-i} is the parity of C AND (rs >> (M-1-N)).
+// kW > 0: fixed number of words (unrolled); kW == 0: `w_dyn` words.
+template <size_t kW>
+int berlekamp_massey_packed(const uint64_t* rs, uint64_t M, size_t w_dyn, uint64_t* C, uint64_t* B) {
+  const size_t W = kW > 0 ? kW : w_dyn;
+  for (size_t w = 0; w < W; ++w) C[w] = B[w] = 0;
+  C[0] = B[0] = 1;
+  uint64_t L = 0;
+  for (uint64_t N = 0; N < M; ++N) {
+    for (size_t w = W; w-- > 1;) B[w] = (B[w] << 1) | (B[w - 1] >> 63);
+    B[0] <<= 1;
+    const uint64_t off = M - 1 - N;
+    const uint64_t* src = rs + (off >> 6);
+    const unsigned r = off & 63;
+    const size_t words = static_cast<size_t>(L >> 6) + 1;
+    uint64_t acc = 0;
+    for (size_t w = 0; w < words; ++w) acc ^= C[w] & ((src[w] >> r) | ((src[w + 1] << 1) << (63 - r)));
+    const uint64_t d = uint64_t{0} - static_cast<uint64_t>(std::popcount(acc) & 1);
+    const uint64_t g = d & (uint64_t{0} - static_cast<uint64_t>(2 * L <= N));  // L <= N/2: the length grows
+    for (size_t w = 0; w < W; ++w) {
+      const uint64_t c = C[w];
+      C[w] = c ^ (B[w] & d);
+      B[w] = (c & g) | (B[w] & ~g);
+    }
+    L = g ? N + 1 - L : L;
+  }
+  return static_cast<int>(L);
+}
+}  // namespace
+
 std::vector<int> linear_complexities(const BitSequence& s, uint64_t block_length, uint64_t blocks) {
-  // Berlekamp-Massey with polynomials packed 64 coefficients per word (bit i of the array is the
-  // coefficient of x^i). The block is stored reversed (rs bit k = s_{M-1-k}), so the discrepancy
-  // sum_{i<=L} c_i s_{N-i} is the parity of C AND (rs shifted right by M-1-N).
   const uint64_t M = block_length;
   RNGFREE_CHECK(M >= 1 && blocks * M <= s.size(), "linear_complexities arguments out of range");
-  const size_t W = static_cast<size_t>((M + 1 + 63) / 64);
-  std::vector<uint64_t> rs(W + 2), C(W + 1), B(W + 1), T(W + 1);
+  const size_t W = static_cast<size_t>((M + 1 + 63) / 64);  // words for M + 1 coefficients
+  // The fixed-size instances below round W up to 1, 2, 4, 8 or 16 words: size C and B for that.
+  std::vector<uint64_t> rs(2 * W + 3), C(std::max<size_t>(W, 16)), B(std::max<size_t>(W, 16));
   std::vector<int> out(blocks);
   for (uint64_t blk = 0; blk < blocks; ++blk) {
     const uint64_t begin = blk * M;
@@ -305,42 +336,14 @@ std::vector<int> linear_complexities(const BitSequence& s, uint64_t block_length
       const uint64_t rem = M - 64 * w;
       rs[w] = rem >= 64 ? s.bits64(begin + rem - 64) : s.bits(begin, static_cast<unsigned>(rem));
     }
-    std::fill(C.begin(), C.end(), 0);
-    std::fill(B.begin(), B.end(), 0);
-    C[0] = 1;
-    B[0] = 1;
-    int64_t L = 0, m = -1;
-    for (uint64_t N = 0; N < M; ++N) {
-      const uint64_t off = M - 1 - N;
-      const uint64_t q = off >> 6;
-      const unsigned r = off & 63;
-      const size_t words = static_cast<size_t>(L >> 6) + 1;
-      uint64_t acc = 0;
-      for (size_t w = 0; w < words; ++w) {
-        const uint64_t lo = q + w < rs.size() ? rs[q + w] : 0;
-        const uint64_t hi = q + w + 1 < rs.size() ? rs[q + w + 1] : 0;
-        const uint64_t win = r == 0 ? lo : (lo >> r) | (hi << (64 - r));
-        acc ^= C[w] & win;
-      }
-      if ((std::popcount(acc) & 1) == 0) continue;
-      const bool grow = L <= static_cast<int64_t>(N) / 2;
-      if (grow) T = C;
-      const uint64_t shift = N - m;
-      const size_t ws = static_cast<size_t>(shift >> 6);
-      const unsigned bs = shift & 63;
-      for (size_t w = C.size(); w-- > ws;) {
-        const size_t src = w - ws;
-        uint64_t v = B[src] << bs;
-        if (bs != 0 && src > 0) v |= B[src - 1] >> (64 - bs);
-        C[w] ^= v;
-      }
-      if (grow) {
-        L = static_cast<int64_t>(N) + 1 - L;
-        m = static_cast<int64_t>(N);
-        std::swap(B, T);
-      }
-    }
-    out[blk] = static_cast<int>(L);
+    int L = 0;
+    if (W <= 1) L = berlekamp_massey_packed<1>(rs.data(), M, W, C.data(), B.data());
+    else if (W <= 2) L = berlekamp_massey_packed<2>(rs.data(), M, W, C.data(), B.data());
+    else if (W <= 4) L = berlekamp_massey_packed<4>(rs.data(), M, W, C.data(), B.data());
+    else if (W <= 8) L = berlekamp_massey_packed<8>(rs.data(), M, W, C.data(), B.data());
+    else if (W <= 16) L = berlekamp_massey_packed<16>(rs.data(), M, W, C.data(), B.data());
+    else L = berlekamp_massey_packed<0>(rs.data(), M, W, C.data(), B.data());
+    out[blk] = L;
   }
   return out;
 }
@@ -383,17 +386,38 @@ uint64_t dft_count_below(const BitSequence& s, double threshold) {
   RNGFREE_CHECK(s.size() >= 2 && s.size() <= (uint64_t{1} << 31) - 1, "dft size out of range");
   const int n = static_cast<int>(s.size());
   const fftw_plan plan = plan_for(n);
-  double* in = fftw_alloc_real(static_cast<size_t>(n));
-  fftw_complex* out = fftw_alloc_complex(static_cast<size_t>(n) / 2 + 1);
-  for (int i = 0; i < n; ++i) in[i] = s.bit(static_cast<uint64_t>(i)) ? 1.0 : -1.0;
-  fftw_execute_dft_r2c(plan, in, out);
+  // Per-thread buffers, reused across calls of the same size (no page faults per sequence).
+  struct Buffers {
+    int n = 0;
+    double* in = nullptr;
+    fftw_complex* out = nullptr;
+    ~Buffers() {
+      fftw_free(in);
+      fftw_free(out);
+    }
+  };
+  thread_local Buffers buf;
+  if (buf.n != n) {
+    fftw_free(buf.in);
+    fftw_free(buf.out);
+    buf.in = fftw_alloc_real(static_cast<size_t>(n));
+    buf.out = fftw_alloc_complex(static_cast<size_t>(n) / 2 + 1);
+    buf.n = n;
+  }
+  double* in = buf.in;
+  const auto words = s.words();
+  for (int w = 0; w < n / 64; ++w) {
+    const uint64_t x = words[w];
+    for (int b = 0; b < 64; ++b) in[64 * w + b] = static_cast<double>((x >> (63 - b)) & 1) * 2.0 - 1.0;
+  }
+  for (int i = n / 64 * 64; i < n; ++i) in[i] = s.bit(static_cast<uint64_t>(i)) ? 1.0 : -1.0;
+  fftw_execute_dft_r2c(plan, in, buf.out);
   uint64_t count = 0;
+  const fftw_complex* out = buf.out;
   for (int j = 0; j < n / 2; ++j) {
     const double mag = std::sqrt(out[j][0] * out[j][0] + out[j][1] * out[j][1]);
     count += mag < threshold;
   }
-  fftw_free(in);
-  fftw_free(out);
   return count;
 }
 
