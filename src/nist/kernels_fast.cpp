@@ -289,36 +289,75 @@ Excursions excursions(const BitSequence& s) {
 }
 
 namespace {
-// Berlekamp-Massey on one block, polynomials packed 64 coefficients per word (bit i of the array is
-// the coefficient of x^i), in the form where B' = x^(N-m) B is multiplied by x every step, so every
-// update is branch-free over all words. `rs` is the block reversed (bit k = s_{M-1-k}) followed by
+// Berlekamp-Massey, polynomials packed 64 coefficients per word (bit i of the array is the
+// coefficient of x^i), in the form where B' = x^(N-m) B is multiplied by x every step, so every
+// update is branch-free over all words. rs[lane] is a block reversed (bit k = s_{M-1-k}) followed by
 // zero words: the discrepancy sum_{i<=L} c_i s_{N-i} is the parity of C AND (rs >> (M-1-N)).
-// kW > 0: fixed number of words (unrolled); kW == 0: `w_dyn` words.
-template <size_t kW>
-int berlekamp_massey_packed(const uint64_t* rs, uint64_t M, size_t w_dyn, uint64_t* C, uint64_t* B) {
+// kLanes independent blocks advance together: one block's steps form a serial dependency chain, so
+// interleaving blocks fills the pipeline. kW > 0: fixed number of words; kW == 0: `w_dyn` words.
+template <size_t kW, int kLanes>
+void berlekamp_massey_packed(const uint64_t* const* rs, uint64_t M, size_t w_dyn, uint64_t* C, uint64_t* B,
+                             int* out) {
   const size_t W = kW > 0 ? kW : w_dyn;
-  for (size_t w = 0; w < W; ++w) C[w] = B[w] = 0;
-  C[0] = B[0] = 1;
-  uint64_t L = 0;
-  for (uint64_t N = 0; N < M; ++N) {
-    for (size_t w = W; w-- > 1;) B[w] = (B[w] << 1) | (B[w - 1] >> 63);
-    B[0] <<= 1;
-    const uint64_t off = M - 1 - N;
-    const uint64_t* src = rs + (off >> 6);
-    const unsigned r = off & 63;
-    const size_t words = static_cast<size_t>(L >> 6) + 1;
-    uint64_t acc = 0;
-    for (size_t w = 0; w < words; ++w) acc ^= C[w] & ((src[w] >> r) | ((src[w + 1] << 1) << (63 - r)));
-    const uint64_t d = uint64_t{0} - static_cast<uint64_t>(std::popcount(acc) & 1);
-    const uint64_t g = d & (uint64_t{0} - static_cast<uint64_t>(2 * L <= N));  // L <= N/2: the length grows
-    for (size_t w = 0; w < W; ++w) {
-      const uint64_t c = C[w];
-      C[w] = c ^ (B[w] & d);
-      B[w] = (c & g) | (B[w] & ~g);
-    }
-    L = g ? N + 1 - L : L;
+  for (size_t w = 0; w < W * kLanes; ++w) C[w] = B[w] = 0;
+  uint64_t L[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    C[l * W] = B[l * W] = 1;
+    L[l] = 0;
   }
-  return static_cast<int>(L);
+  for (uint64_t N = 0; N < M; ++N) {
+    const uint64_t off = M - 1 - N;
+    const unsigned r = off & 63;
+    for (int l = 0; l < kLanes; ++l) {
+      uint64_t* c = C + l * W;
+      uint64_t* b = B + l * W;
+      for (size_t w = W; w-- > 1;) b[w] = (b[w] << 1) | (b[w - 1] >> 63);
+      b[0] <<= 1;
+      const uint64_t* src = rs[l] + (off >> 6);
+      const size_t words = static_cast<size_t>(L[l] >> 6) + 1;
+      uint64_t acc = 0;
+      for (size_t w = 0; w < words; ++w) acc ^= c[w] & ((src[w] >> r) | ((src[w + 1] << 1) << (63 - r)));
+      const uint64_t d = uint64_t{0} - static_cast<uint64_t>(std::popcount(acc) & 1);
+      const uint64_t g = d & (uint64_t{0} - static_cast<uint64_t>(2 * L[l] <= N));  // L <= N/2: the length grows
+      for (size_t w = 0; w < W; ++w) {
+        const uint64_t cw = c[w];
+        c[w] = cw ^ (b[w] & d);
+        b[w] = (cw & g) | (b[w] & ~g);
+      }
+      L[l] = g ? N + 1 - L[l] : L[l];
+    }
+  }
+  for (int l = 0; l < kLanes; ++l) out[l] = static_cast<int>(L[l]);
+}
+
+template <size_t kW>
+void berlekamp_massey_blocks(const BitSequence& s, uint64_t M, uint64_t blocks, size_t W, std::vector<int>& out) {
+  constexpr int kLanes = 4;
+  const size_t stride = 2 * W + 3;  // reversed block plus zero padding for the shifted reads
+  std::vector<uint64_t> rs(stride * kLanes);
+  const size_t wa = kW > 0 ? kW : W;
+  std::vector<uint64_t> C(wa * kLanes), B(wa * kLanes);
+  const uint64_t* rs_ptr[kLanes];
+  for (int l = 0; l < kLanes; ++l) rs_ptr[l] = rs.data() + l * stride;
+  for (uint64_t first = 0; first < blocks; first += kLanes) {
+    const int lanes = static_cast<int>(std::min<uint64_t>(kLanes, blocks - first));
+    std::fill(rs.begin(), rs.end(), 0);
+    for (int l = 0; l < lanes; ++l) {
+      const uint64_t begin = (first + l) * M;
+      uint64_t* dst = rs.data() + l * stride;
+      for (uint64_t w = 0; 64 * w < M; ++w) {
+        const uint64_t rem = M - 64 * w;
+        dst[w] = rem >= 64 ? s.bits64(begin + rem - 64) : s.bits(begin, static_cast<unsigned>(rem));
+      }
+    }
+    int L[kLanes];
+    if (lanes == kLanes) {
+      berlekamp_massey_packed<kW, kLanes>(rs_ptr, M, wa, C.data(), B.data(), L);
+    } else {
+      for (int l = 0; l < lanes; ++l) berlekamp_massey_packed<kW, 1>(rs_ptr + l, M, wa, C.data(), B.data(), L + l);
+    }
+    for (int l = 0; l < lanes; ++l) out[first + l] = L[l];
+  }
 }
 }  // namespace
 
@@ -326,25 +365,13 @@ std::vector<int> linear_complexities(const BitSequence& s, uint64_t block_length
   const uint64_t M = block_length;
   RNGFREE_CHECK(M >= 1 && blocks * M <= s.size(), "linear_complexities arguments out of range");
   const size_t W = static_cast<size_t>((M + 1 + 63) / 64);  // words for M + 1 coefficients
-  // The fixed-size instances below round W up to 1, 2, 4, 8 or 16 words: size C and B for that.
-  std::vector<uint64_t> rs(2 * W + 3), C(std::max<size_t>(W, 16)), B(std::max<size_t>(W, 16));
   std::vector<int> out(blocks);
-  for (uint64_t blk = 0; blk < blocks; ++blk) {
-    const uint64_t begin = blk * M;
-    std::fill(rs.begin(), rs.end(), 0);
-    for (uint64_t w = 0; 64 * w < M; ++w) {
-      const uint64_t rem = M - 64 * w;
-      rs[w] = rem >= 64 ? s.bits64(begin + rem - 64) : s.bits(begin, static_cast<unsigned>(rem));
-    }
-    int L = 0;
-    if (W <= 1) L = berlekamp_massey_packed<1>(rs.data(), M, W, C.data(), B.data());
-    else if (W <= 2) L = berlekamp_massey_packed<2>(rs.data(), M, W, C.data(), B.data());
-    else if (W <= 4) L = berlekamp_massey_packed<4>(rs.data(), M, W, C.data(), B.data());
-    else if (W <= 8) L = berlekamp_massey_packed<8>(rs.data(), M, W, C.data(), B.data());
-    else if (W <= 16) L = berlekamp_massey_packed<16>(rs.data(), M, W, C.data(), B.data());
-    else L = berlekamp_massey_packed<0>(rs.data(), M, W, C.data(), B.data());
-    out[blk] = L;
-  }
+  if (W <= 1) berlekamp_massey_blocks<1>(s, M, blocks, W, out);
+  else if (W <= 2) berlekamp_massey_blocks<2>(s, M, blocks, W, out);
+  else if (W <= 4) berlekamp_massey_blocks<4>(s, M, blocks, W, out);
+  else if (W <= 8) berlekamp_massey_blocks<8>(s, M, blocks, W, out);
+  else if (W <= 16) berlekamp_massey_blocks<16>(s, M, blocks, W, out);
+  else berlekamp_massey_blocks<0>(s, M, blocks, W, out);
   return out;
 }
 

@@ -159,9 +159,9 @@ TEST(NistKernels, LinearComplexityMatchesReference) {
   std::vector<uint8_t> alt(40);
   for (size_t i = 0; i < alt.size(); ++i) alt[i] = i % 2;
   EXPECT_EQ(reference::linear_complexity(alt), 2);
-  for (uint64_t M : {13u, 63u, 64u, 65u, 128u, 500u, 1000u}) {
-    const auto e = random_bits(20 * M + 5, M);
-    EXPECT_EQ(linear_complexities(BitSequence::from_bits(e), M, 20), reference::linear_complexities(e, M, 20)) << M;
+  for (uint64_t M : {13u, 63u, 64u, 65u, 128u, 500u, 1000u, 1100u}) {
+    const auto e = random_bits(23 * M + 5, M);  // 23 blocks: full groups of 4 interleaved blocks and a remainder
+    EXPECT_EQ(linear_complexities(BitSequence::from_bits(e), M, 23), reference::linear_complexities(e, M, 23)) << M;
   }
 }
 
