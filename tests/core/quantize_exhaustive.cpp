@@ -1,0 +1,200 @@
+// Exhaustive tier: every one of the 2^32 FP32 bit patterns through nearest-even to bf16 and to fp16
+// (and fp16's directed modes) equals the CPU's own conversion instructions, AVX512-BF16
+// vcvtneps2bf16 and F16C vcvtps2ph (skipped with a message where the CPU lacks them); every e4m3
+// and e5m2 code, decoded by the OCP OFP8 definition, round-trips unchanged in every mode.
+// The instructions give IEEE overflow (inf), so they are compared with the :ieee variants.
+#include <gtest/gtest.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "rngfree/quantize.hpp"
+
+namespace rngfree {
+namespace {
+
+constexpr uint64_t kPatterns = uint64_t{1} << 32;
+constexpr uint32_t kChunk = 1u << 16;
+
+bool same_value(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  return std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b);  // -0 and +0 differ
+}
+
+[[gnu::target("avx512f,avx512bf16")]] void hardware_bf16(const float* in, float* out, uint32_t n) {
+  for (uint32_t i = 0; i < n; i += 16) {
+    const __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(in + i));
+    uint16_t halves[16];
+    std::memcpy(halves, &h, sizeof halves);
+    for (int j = 0; j < 16; ++j) out[i + j] = std::bit_cast<float>(static_cast<uint32_t>(halves[j]) << 16);
+  }
+}
+
+template <int kImm>
+[[gnu::target("avx,f16c")]] void hardware_fp16(const float* in, float* out, uint32_t n) {
+  for (uint32_t i = 0; i < n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), kImm);
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+  }
+}
+
+// Runs every FP32 pattern through `quantize` and `hardware`; `skip(x)` excludes inputs that the
+// instruction is documented to treat differently (checked separately).
+template <typename Hardware, typename Skip>
+void compare_all_patterns(const char* what, const Format& format, const Rounding& rounding, Hardware hardware, Skip skip) {
+  uint64_t mismatches = 0, skipped = 0;
+  const int64_t chunks = static_cast<int64_t>(kPatterns / kChunk);
+#pragma omp parallel reduction(+ : mismatches, skipped)
+  {
+    std::vector<float> in(kChunk), ours(kChunk), theirs(kChunk);
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      for (uint32_t i = 0; i < kChunk; ++i) in[i] = std::bit_cast<float>(static_cast<uint32_t>(c) * kChunk + i);
+      quantize(in, ours, format, rounding, {}, {.threads = 1});
+      hardware(in.data(), theirs.data(), kChunk);
+      for (uint32_t i = 0; i < kChunk; ++i) {
+        if (skip(in[i])) {
+          ++skipped;
+          continue;
+        }
+        if (!same_value(ours[i], theirs[i])) {
+          if (++mismatches <= 5) {
+#pragma omp critical
+            std::printf("%s: x=%a (0x%08x) ours=%a hardware=%a\n", what, static_cast<double>(in[i]),
+                        std::bit_cast<uint32_t>(in[i]), static_cast<double>(ours[i]), static_cast<double>(theirs[i]));
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0u) << what;
+  std::printf("%s: %llu patterns compared, %llu skipped\n", what, static_cast<unsigned long long>(kPatterns - skipped),
+              static_cast<unsigned long long>(skipped));
+}
+
+bool is_fp32_subnormal(float x) { return x != 0 && std::fpclassify(x) == FP_SUBNORMAL; }
+
+TEST(QuantizeExhaustive, Bf16NearestEvenEqualsVcvtneps2bf16) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "this CPU lacks AVX512-BF16 (vcvtneps2bf16)";
+  // vcvtneps2bf16 treats denormal inputs as zero (Intel SDM), bf16 keeps FP32's subnormal range:
+  // those 2^24 - 2 inputs are skipped here and checked below against exact scaling.
+  compare_all_patterns("bf16:ieee nearest-even", Format::parse("bf16:ieee"), Rounding::parse("nearest-even"),
+                       hardware_bf16, is_fp32_subnormal);
+}
+
+TEST(QuantizeExhaustive, Bf16OnFp32SubnormalsEqualsExactScaling) {
+  // |x| < 2^-126: the bf16 quantum is 2^-133, so Q(x) = rint(x·2^133)·2^-133, where x·2^133 is
+  // exact and rint rounds to nearest even in the default FP environment.
+  const Format bf16 = Format::parse("bf16");
+  std::vector<float> in, out;
+  for (uint32_t sign : {0u, 0x80000000u}) {
+    for (uint32_t m = 1; m < (1u << 23); ++m) in.push_back(std::bit_cast<float>(sign | m));
+  }
+  out.resize(in.size());
+  quantize(in, out, bf16, Rounding::parse("nearest-even"));
+  for (size_t i = 0; i < in.size(); ++i) {
+    const float expected = std::ldexp(std::nearbyint(std::ldexp(in[i], 133)), -133);
+    const float signed_expected = expected == 0 ? std::copysign(0.0f, in[i]) : expected;
+    ASSERT_TRUE(same_value(out[i], signed_expected)) << std::hexfloat << in[i];
+  }
+}
+
+TEST(QuantizeExhaustive, Fp16EqualsVcvtps2phInEveryIeeeMode) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("f16c") || !__builtin_cpu_supports("avx")) GTEST_SKIP() << "this CPU lacks F16C (vcvtps2ph)";
+  const Format fp16 = Format::parse("fp16:ieee");
+  auto none = [](float) { return false; };
+  compare_all_patterns("fp16:ieee nearest-even", fp16, Rounding::parse("nearest-even"),
+                       hardware_fp16<_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC>, none);
+  compare_all_patterns("fp16:ieee down", fp16, Rounding::parse("down"),
+                       hardware_fp16<_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC>, none);
+  compare_all_patterns("fp16:ieee up", fp16, Rounding::parse("up"), hardware_fp16<_MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC>,
+                       none);
+  compare_all_patterns("fp16:ieee toward-zero", fp16, Rounding::parse("toward-zero"),
+                       hardware_fp16<_MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC>, none);
+}
+
+TEST(QuantizeExhaustive, SaturatingEqualsIeeeWithInfinitiesClamped) {
+  // The saturating variant differs from :ieee only where :ieee gives ±inf: there it gives ±max.
+  for (const char* name : {"bf16", "fp16", "e5m2"}) {
+    const Format sat = Format::parse(name);
+    Format ieee = sat;
+    ieee.ieee_overflow = true;
+    const float max = sat.max_value();
+    uint64_t mismatches = 0;
+    const int64_t chunks = static_cast<int64_t>(kPatterns / kChunk);
+#pragma omp parallel reduction(+ : mismatches)
+    {
+      std::vector<float> in(kChunk), a(kChunk), b(kChunk);
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < chunks; ++c) {
+        for (uint32_t i = 0; i < kChunk; ++i) in[i] = std::bit_cast<float>(static_cast<uint32_t>(c) * kChunk + i);
+        quantize(in, a, sat, Rounding::parse("nearest-even"), {}, {.threads = 1});
+        quantize(in, b, ieee, Rounding::parse("nearest-even"), {}, {.threads = 1});
+        for (uint32_t i = 0; i < kChunk; ++i) {
+          const float expected = std::isinf(b[i]) ? std::copysign(max, b[i]) : b[i];
+          mismatches += same_value(a[i], expected) ? 0 : 1;
+        }
+      }
+    }
+    EXPECT_EQ(mismatches, 0u) << name;
+  }
+}
+
+// Value of an OFP8 code by the OCP definition; NaN for NaN codes, inf for E5M2's infinities.
+double decode_ofp8(int code, bool e4m3) {
+  const int sign = code >> 7;
+  const int exp_bits = e4m3 ? 4 : 5, man_bits = e4m3 ? 3 : 2, bias = e4m3 ? 7 : 15;
+  const int exp_field = (code >> man_bits) & ((1 << exp_bits) - 1);
+  const int man = code & ((1 << man_bits) - 1);
+  double v;
+  if (e4m3 && exp_field == 15 && man == 7) return std::nan("");
+  if (!e4m3 && exp_field == 31) {
+    if (man != 0) return std::nan("");
+    v = INFINITY;
+  } else if (exp_field == 0) {
+    v = std::ldexp(man, 1 - bias - man_bits);
+  } else {
+    v = std::ldexp((1 << man_bits) + man, exp_field - bias - man_bits);
+  }
+  return sign ? -v : v;
+}
+
+TEST(QuantizeExhaustive, EveryOfp8CodeRoundTrips) {
+  for (bool e4m3 : {true, false}) {
+    int finite = 0;
+    for (const char* suffix : {"", ":ieee"}) {
+      const Format format = Format::parse(std::string(e4m3 ? "e4m3" : "e5m2") + suffix);
+      std::vector<float> in;
+      for (int code = 0; code < 256; ++code) {
+        const double v = decode_ofp8(code, e4m3);
+        if (std::isfinite(v)) in.push_back(static_cast<float>(v));
+      }
+      finite = static_cast<int>(in.size());
+      std::vector<float> out(in.size());
+      std::vector<uint32_t> words(in.size());
+      for (const char* mode : {"nearest-even", "nearest-away", "toward-zero", "up", "down", "stochastic:1", "stochastic:16",
+                               "stochastic:32"}) {
+        for (uint32_t w : {0u, 0x7FFFu, 0xFFFFFFFFu}) {
+          std::fill(words.begin(), words.end(), w);
+          quantize(in, out, format, Rounding::parse(mode), words);
+          for (size_t i = 0; i < in.size(); ++i) {
+            ASSERT_EQ(std::bit_cast<uint32_t>(out[i]), std::bit_cast<uint32_t>(in[i])) << format.name() << " " << mode;
+          }
+        }
+      }
+    }
+    // 254 finite e4m3 codes (2 NaNs); 248 finite e5m2 codes (2 infinities, 6 NaNs).
+    EXPECT_EQ(finite, e4m3 ? 254 : 248);
+  }
+}
+
+}  // namespace
+}  // namespace rngfree
