@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numbers>
 
 #include "rngfree/error.hpp"
@@ -33,6 +34,11 @@ TestResult not_applicable(TestResult r, std::vector<std::string> sub_tests, std:
   return r;
 }
 std::string ntos(uint64_t v) { return std::to_string(v); }
+std::string gtos(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
 void warn_if(TestResult& r, bool cond, const std::string& msg) {
   if (cond) r.warnings.push_back(msg);
 }
@@ -478,7 +484,7 @@ TestResult random_excursions(const BitSequence& s, const RandomExcursionsParams&
     }
     const double constraint = std::max(0.005 * std::pow(static_cast<double>(n), 0.5), 500.0);
     if (J < constraint) {
-      TestResult na = not_applicable(r, subs, "J = " + ntos(ex.cycles) + " cycles < max(0.005 sqrt(n), 500) = " + std::to_string(constraint));
+      TestResult na = not_applicable(r, subs, "J = " + ntos(ex.cycles) + " cycles < max(0.005 sqrt(n), 500) = " + gtos(constraint));
       return na;
     }
   }
@@ -521,7 +527,7 @@ TestResult random_excursions_variant(const BitSequence& s, const RandomExcursion
   if (p.require_min_cycles) {
     const auto constraint = static_cast<int64_t>(std::max(0.005 * std::pow(static_cast<double>(n), 0.5), 500.0));
     if (static_cast<int64_t>(ex.cycles) < constraint) {
-      return not_applicable(r, subs, "J = " + ntos(ex.cycles) + " cycles < max(0.005 sqrt(n), 500) = " + std::to_string(constraint));
+      return not_applicable(r, subs, "J = " + ntos(ex.cycles) + " cycles < max(0.005 sqrt(n), 500) = " + gtos(constraint));
     }
   }
   if (ex.cycles == 0) return not_applicable(r, subs, "no cycles");
