@@ -5,7 +5,6 @@
 
 #include <bit>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -17,10 +16,15 @@ namespace rngfree::app {
 namespace {
 
 std::vector<float> read_fp32_le(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("--from '{}': cannot open the file for reading", path));
-  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(fmt::format("--from '{}': read error", path));
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw Error(fmt::format("--from '{}': cannot open the file for reading", path));
+  std::vector<unsigned char> bytes;
+  unsigned char buf[1 << 16];
+  size_t got = 0;
+  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + got);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) throw Error(fmt::format("--from '{}': read error", path));
   if (bytes.size() % 4 != 0) {
     throw Error(fmt::format("--from '{}': {} bytes is not a whole number of FP32 values (4 bytes each, little-endian)",
                             path, bytes.size()));
