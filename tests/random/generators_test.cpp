@@ -7,6 +7,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <set>
@@ -268,6 +270,23 @@ TEST(Streams, SitesAreDistinctStreams) {
     }
     // Expected collisions among 2048 uniform 32-bit words: ~5e-4; allow a handful.
     EXPECT_GE(seen.size() + 4, total) << spec;
+  }
+}
+
+TEST(Streams, SitesAreUncorrelated) {
+  // Bits of site 0 and site 1 agree with probability 1/2 each: over N bit pairs the count of
+  // agreements is Binomial(N, 1/2), sd = sqrt(N)/2; allow 5 sd. An LFSR word repeats the previous
+  // word's bits shifted by one, so only bit 0 of its words (the m-sequence itself) is fresh.
+  for (const auto& spec : kAllSpecs) {
+    if (spec.rfind("lfsr:7", 0) == 0) continue;  // 7 state bits in a 32-bit word: not uniform words
+    const bool lfsr = spec.rfind("lfsr", 0) == 0;
+    const auto a = words(spec, 5, 0, 1 << 16), b = words(spec, 5, 1, 1 << 16);
+    int64_t agree = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      agree += lfsr ? 1 - static_cast<int64_t>((a[i] ^ b[i]) & 1) : 32 - std::popcount(a[i] ^ b[i]);
+    }
+    const double n = (lfsr ? 1.0 : 32.0) * static_cast<double>(a.size());
+    EXPECT_NEAR(static_cast<double>(agree), n / 2, 5 * std::sqrt(n) / 2) << spec;
   }
 }
 
