@@ -151,14 +151,17 @@ SuiteReport summarize(const std::vector<std::vector<TestResult>>& results, doubl
 }
 
 std::string SuiteReport::note() const {
-  size_t templates = 0;
-  for (const ProportionRow& r : rows) templates += r.test == TestId::kNonOverlappingTemplate;
+  size_t templates = 0, judged = 0;
+  for (const ProportionRow& r : rows) {
+    templates += r.test == TestId::kNonOverlappingTemplate && r.sequences > 0;
+    judged += r.sequences > 0;
+  }
   char buf[640];
   std::snprintf(buf, sizeof buf,
                 "%zu P-value rows were judged; an ideal generator fails about %.2f of them by chance (exact binomial "
                 "probability outside each proportion interval, plus 0.0001 per judged uniformity check).%s A few "
                 "isolated failures are expected; repeated failures of the same test on fresh data are not.",
-                rows.size(), expected_false_alarms,
+                judged, expected_false_alarms,
                 templates > 1 ? (" The " + std::to_string(templates) +
                                  " NonOverlappingTemplate rows test the same bits and are correlated.").c_str()
                               : "");
