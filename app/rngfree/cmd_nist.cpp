@@ -68,17 +68,10 @@ std::vector<TestId> parse_tests(const std::string& list) {
   return out;
 }
 
-std::string fmt_p(const std::optional<double>& p) { return p ? fmt::format("{:.17g}", *p) : "NA"; }
-
 void write_tsv(const std::string& path, const std::vector<std::vector<TestResult>>& results) {
   std::ofstream out(path);
   if (!out) throw Error("--tsv = '" + path + "': cannot be opened for writing");
-  out << "sequence\ttest\tsub_test\tp_value\n";
-  for (size_t i = 0; i < results.size(); ++i)
-    for (const TestResult& t : results[i])
-      for (const PValue& p : t.p_values)
-        out << i << '\t' << test_name(t.test) << '\t' << (p.sub_test.empty() ? "-" : p.sub_test) << '\t' << fmt_p(p.p_value)
-            << '\n';
+  write_p_values_tsv(out, results);
   if (!out) throw Error("--tsv = '" + path + "': write failed");
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <exception>
 #include <map>
+#include <ostream>
 #include <mutex>
 #include <thread>
 #include <tuple>
@@ -166,6 +167,23 @@ std::string SuiteReport::note() const {
                                  " NonOverlappingTemplate rows test the same bits and are correlated.").c_str()
                               : "");
   return buf;
+}
+
+void write_p_values_tsv(std::ostream& out, const std::vector<std::vector<TestResult>>& results) {
+  out << "sequence\ttest\tsub_test\tp_value\n";
+  char buf[40];
+  for (size_t i = 0; i < results.size(); ++i) {
+    for (const TestResult& t : results[i]) {
+      for (const PValue& p : t.p_values) {
+        if (p.p_value) {
+          std::snprintf(buf, sizeof buf, "%.17g", *p.p_value);
+        } else {
+          std::snprintf(buf, sizeof buf, "NA");
+        }
+        out << i << '\t' << test_name(t.test) << '\t' << (p.sub_test.empty() ? "-" : p.sub_test) << '\t' << buf << '\n';
+      }
+    }
+  }
 }
 
 ProportionPasses proportion_passes(const SuiteReport& report) {

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <sstream>
 
 #include "rngfree/error.hpp"
 #include "rngfree/nist/suite.hpp"
@@ -102,6 +103,21 @@ TEST(NistReport, SummaryCountsPassesBinsAndVerdicts) {
   };
   const double expected = 3 * binom_cdf(100, 96) + binom_cdf(50, 47) + 3 * 0.0001;
   EXPECT_NEAR(rep.expected_false_alarms, expected, 1e-12);
+}
+
+TEST(NistReport, TsvHasTheContractedColumnsAndNa) {
+  std::ostringstream out;
+  write_p_values_tsv(out, synthetic(2));
+  EXPECT_EQ(out.str(),
+            "sequence\ttest\tsub_test\tp_value\n"
+            "0\tFrequency\tn=100\t0.25\n"
+            "0\tCumulativeSums\tforward\t0.0050000000000000001\n"
+            "0\tCumulativeSums\treverse\t0.5\n"
+            "0\tRandomExcursions\tx=+1\t0.55000000000000004\n"
+            "1\tFrequency\tn=100\t0.75\n"
+            "1\tCumulativeSums\tforward\t0.0050000000000000001\n"
+            "1\tCumulativeSums\treverse\t0.5\n"
+            "1\tRandomExcursions\tx=+1\tNA\n");
 }
 
 TEST(NistSuite, ThreadsGiveIdenticalResultsAndProgressIsReported) {

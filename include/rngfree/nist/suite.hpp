@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <optional>
 #include <span>
 #include <string>
@@ -70,6 +71,10 @@ double uniformity_p_value(const std::array<uint64_t, 10>& bins);
 int p_value_bin(double p);
 
 SuiteReport summarize(const std::vector<std::vector<TestResult>>& results, double alpha = 0.01);
+
+// Every P-value as TSV: header "sequence\ttest\tsub_test\tp_value", sequences numbered from 0,
+// 17 significant digits, "NA" where the test does not apply, "-" for an empty sub-test name.
+void write_p_values_tsv(std::ostream& out, const std::vector<std::vector<TestResult>>& results);
 
 // Compact: for each P-value row, whether its proportion check passes (the atlas counts these).
 struct ProportionPasses {
