@@ -1,0 +1,102 @@
+// `rngfree atlas`: the randomness atlas (issue 6, docs/atlas.md) — trains a model, harvests bits from
+// every tap with a grid of extractors at early/middle/late phases, runs NIST SP 800-22 on each and on
+// the generator baselines, and writes atlas.md, atlas.csv and SVG pictures. Parses, calls
+// rngfree::train::run_atlas, prints; progress on stderr.
+#include <fmt/core.h>
+
+#include <optional>
+#include <sstream>
+
+#include "command.hpp"
+#include "rngfree/train/atlas.hpp"
+#include "rngfree/train/trainer.hpp"
+
+namespace rngfree::app {
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+struct AtlasFlags {
+  std::string preset = "int8-sr-harvest", model = "lenet5", data = "fashion-mnist", out = "atlas";
+  std::string phases = "early,middle,late", taps, generators, profile = "sts-2.1.2";
+  std::optional<int> batch, train_threads;
+  std::optional<uint64_t> seed;
+  std::optional<int64_t> train_limit;
+  int64_t steps = 0, window = 0, bits = 0, min_bits = 0;
+  int sequences = 0, threads = 1;
+  bool quick = false;
+};
+
+const RegisterCommand kAtlas("", "atlas", [](CLI::App& root) {
+  auto f = std::make_shared<AtlasFlags>();
+  auto* cmd = root.add_subcommand(
+      "atlas",
+      "Randomness atlas: train a model, harvest bits from every tap (input, weights, act, err, grad of every layer) "
+      "with a grid of extractors at early/middle/late training, and run NIST SP 800-22 on each, beside the generator "
+      "baselines (docs/atlas.md)");
+  cmd->add_flag("--quick", f->quick, "CI mode: 5 taps, 6 extractors, 4 x 100,000 bits, 2-step phases");
+  cmd->add_option("--model", f->model, "Model: mlp, lenet5, vgg7, resnet20")->default_val("lenet5");
+  cmd->add_option("--data", f->data, "Data spec (fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, ...)")
+      ->default_val("fashion-mnist");
+  cmd->add_option("--preset", f->preset, "Training preset")->default_val("int8-sr-harvest");
+  cmd->add_option("--batch", f->batch, "Batch size (default 128)");
+  cmd->add_option("--seed", f->seed, "Seed of the training run and of the generators (default 1)");
+  cmd->add_option("--train-limit", f->train_limit, "Use only the first N training images");
+  cmd->add_option("--steps", f->steps, "Training steps in all (default: 2 epochs; quick: 3 x window)");
+  cmd->add_option("--window", f->window, "Consecutive steps captured per phase (default 64; quick 2)");
+  cmd->add_option("--phases", f->phases, "Phases, comma separated: early, middle, late")->default_val("early,middle,late");
+  cmd->add_option("--bits", f->bits, "Bits per NIST sequence, N (default 1000000; quick 100000)");
+  cmd->add_option("--sequences", f->sequences, "Sequences per cell, K (default 10; quick 4)");
+  cmd->add_option("--min-bits", f->min_bits,
+                  "Shortest sequence tested where a tap yields fewer than K x N bits in the window (default max(N/10, "
+                  "min(N, 20000)))");
+  cmd->add_option("--taps", f->taps, "Only these taps, comma separated: input, LAYER.KIND (conv1.act, fc1.grad, ...)");
+  cmd->add_option("--generators", f->generators,
+                  "Generator baselines, comma separated (default lfsr:16,lfsr:32,xorshift32,xoshiro128pp,philox,mt19937)");
+  cmd->add_option("--profile", f->profile, "NIST profile: sts-2.1.2 or corrected")->default_val("sts-2.1.2");
+  cmd->add_option("--threads", f->threads, "NIST threads")->default_val(1);
+  cmd->add_option("--train-threads", f->train_threads, "Training threads (default: all cores)");
+  cmd->add_option("--out", f->out, "Output folder: atlas.md, atlas.csv, heatmap_*.svg, pass_rate.svg")->default_val("atlas");
+  cmd->callback([f] {
+    train::AtlasOptions o;
+    train::apply_preset(o.train, f->preset);
+    o.train.model = f->model;
+    o.train.data = f->data;
+    if (f->batch) o.train.batch = *f->batch;
+    if (f->seed) o.train.seed = *f->seed;
+    if (f->train_limit) o.train.train_limit = *f->train_limit;
+    if (f->train_threads) o.train.threads = *f->train_threads;
+    o.train.validate();
+    o.quick = f->quick;
+    if (f->quick) o.train.test_limit = 1000;  // a short final evaluation
+    o.steps = f->steps;
+    o.window = f->window;
+    o.phases = split_list(f->phases);
+    o.bits = f->bits;
+    o.sequences = f->sequences;
+    o.min_bits = f->min_bits;
+    o.taps = split_list(f->taps);
+    if (!f->generators.empty()) o.generators = split_list(f->generators);
+    o.profile = nist::parse_profile(f->profile);
+    o.threads = f->threads;
+    o.log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+    const train::AtlasResult r = train::run_atlas(o);
+    train::write_atlas(r, f->out);
+    int tested = 0, untested = 0;
+    for (const auto& c : r.cells) (c.verdict.tested ? tested : untested)++;
+    fmt::print("atlas: {} cells ({} tested, {} with too few bits), {:.0f} s; wrote {}/atlas.md, atlas.csv, "
+               "heatmap_*.svg, pass_rate.svg\n",
+               r.cells.size(), tested, untested, r.seconds, f->out);
+  });
+});
+
+}  // namespace
+}  // namespace rngfree::app

@@ -1,0 +1,142 @@
+// The randomness atlas (issue 6): trains a model and, at chosen phases of training, harvests bits
+// from every tap of every layer with a grid of extractors, runs NIST SP 800-22 on each, and reports
+// how many of the 188 P-values pass the proportion test, which tests fail, and supply vs demand —
+// with the generator baselines beside them — so users choose taps on evidence (Yuan, Chang et al.,
+// ECCV 2022 claim such bits are random). No libtorch in this header; docs/atlas.md explains the output.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rngfree/harvest/harvest.hpp"
+#include "rngfree/nist/sp800_22.hpp"
+#include "rngfree/train/config.hpp"
+
+namespace rngfree::train {
+
+// One extractor of the grid: a bit field of the raw FP32 pattern, a zero policy and an XOR fold of k
+// whole copies of the tap (harvest::harvest_bits: n elements give floor(n/k) fields per event).
+struct AtlasExtractor {
+  harvest::Extractor extractor;  // lo..hi and zero policy; no whitening (the atlas judges raw bits)
+  int64_t fold = 1;
+  // "b3" (bit 3 alone), "low16" (bits 0-15 as a word); then "/f2" for fold 2 and "/skip" for skipped zeros.
+  std::string name() const;
+  bool single_bit() const { return extractor.lo == extractor.hi; }
+};
+
+// The grid (docs/atlas.md): bits 0..15 alone (fold 1, zeros kept and skipped) and words of the low
+// 4, 8, 16 bits (fold 1, 2, 4; zeros kept and skipped): 32 + 18 = 50 extractors. quick: b0, b8, b15,
+// low8, low16, low16/f2/skip.
+std::vector<AtlasExtractor> atlas_extractor_grid(bool quick);
+
+// A growing bit sequence, most significant bit first, that stops at a capacity (extra bits are
+// dropped but counted in offered()).
+class BitAccumulator {
+ public:
+  explicit BitAccumulator(int64_t capacity = 0) : capacity_(capacity) {}
+  // Appends the first `bits` bits of MSB-first `bytes`.
+  void append_bytes(std::span<const uint8_t> bytes, int64_t bits);
+  // Appends the low `width` (1..32) bits of each word, bit width-1 first.
+  void append_words(std::span<const uint32_t> words, int width);
+  int64_t size() const { return size_; }          // bits kept (<= capacity)
+  int64_t offered() const { return offered_; }    // bits offered, kept or not
+  int64_t capacity() const { return capacity_; }
+  bool full() const { return size_ >= capacity_; }
+  // Bit i (0-based, i < size()).
+  int bit(int64_t i) const { return static_cast<int>((words_[i >> 6] >> (63 - (i & 63))) & 1U); }
+  std::span<const uint64_t> words() const { return words_; }
+  void clear();
+
+ private:
+  void push(uint64_t value, int width);  // width 1..57 bits, value < 2^width
+  std::vector<uint64_t> words_;
+  int64_t size_ = 0, offered_ = 0, capacity_ = 0;
+};
+
+// The atlas's extraction of one tap event: harvest::harvest_bits(values, extractor, fold) appended.
+void append_harvest(BitAccumulator& acc, std::span<const float> values, const AtlasExtractor& extractor);
+
+// NIST verdict on the bits of one cell: k sequences of n bits each, where n = requested bits if the
+// accumulator holds k·bits, else floor(size/k) if that is >= min_bits; otherwise not tested.
+struct CellVerdict {
+  bool tested = false;
+  int sequences = 0;
+  int64_t sequence_bits = 0;
+  uint64_t rows = 0, passed = 0, not_applicable = 0;  // P-value rows (188 with the defaults)
+  std::vector<std::string> failing_tests;              // "Runs", "NonOverlappingTemplate(12/148)", ...
+  double ones_fraction = 0;                             // over the bits tested (bias diagnostic)
+  double pass_rate() const;  // passed / (rows - not_applicable); NaN when not tested
+};
+
+// The sequences of one cell, cut as CellVerdict describes (empty when too few bits).
+std::vector<nist::BitSequence> cut_sequences(const BitAccumulator& acc, int64_t bits, int sequences, int64_t min_bits);
+// Summarizes the suite results of one cell's sequences (rows whose proportion test passes).
+CellVerdict summarize_cell(const std::vector<std::vector<nist::TestResult>>& results, const std::vector<nist::BitSequence>& seqs);
+
+struct AtlasOptions {
+  TrainConfig train;              // model, data, preset, batch, lr, seed, threads
+  bool quick = false;             // a handful of taps and extractors, short sequences, few steps
+  int64_t steps = 0;              // training steps in all (0: 2 epochs; quick: 3 phases x window)
+  int64_t window = 0;             // consecutive steps captured per phase (0: 64; quick: 2)
+  std::vector<std::string> phases = {"early", "middle", "late"};  // any of these three
+  int64_t bits = 0;               // N, bits per sequence (0: 1,000,000; quick: 100,000)
+  int sequences = 0;              // K, sequences per cell (0: 10; quick: 4)
+  int64_t min_bits = 0;           // shortest sequence tested when a tap has fewer than K·N bits
+                                  // (0: N/10 but at least 20,000)
+  std::vector<std::string> taps;  // only these taps, "LAYER.KIND" ("conv1.act", "input"); empty: all
+  std::vector<std::string> generators = {"lfsr:16", "lfsr:32", "xorshift32", "xoshiro128pp", "philox", "mt19937"};
+  nist::Profile profile = nist::Profile::kSts212;
+  int threads = 1;                // NIST threads (training uses train.threads)
+  std::function<void(const std::string&)> log;  // progress lines (stderr in the app)
+};
+
+struct AtlasPhase {
+  std::string name;
+  int64_t first_step = 0, last_step = 0;  // inclusive, optimizer steps from 0
+  double train_loss = 0, train_accuracy = 0;
+};
+
+// One row of the atlas: a (tap, layer, extractor, phase) cell, or a generator baseline
+// (source "generator", phase "-", layer -1, tap = the generator spec).
+struct AtlasCell {
+  std::string phase;
+  std::string source;  // "tap" or "generator"
+  int layer = -1;
+  std::string layer_name;
+  std::string tap;     // input, weights, act, err, grad; or the generator spec
+  AtlasExtractor extractor;
+  int64_t elements_per_step = 0;      // tap size (mean over the window)
+  double zero_fraction = 0;           // exact zeros among the tap's elements
+  double changed_fraction = 0;        // elements whose bits differ from the previous step's tensor
+  int64_t bits_available = 0;         // bits the window yielded (all, not only those kept)
+  double supply_bits_per_step = 0;    // bits_available / steps in the window
+  double demand_bits_per_step = 0;    // see demand_basis
+  std::string demand_basis;           // "paired: E@conv1 ..." (sites the preset feeds from this tap), "layer" (all SR
+                                      // sites of the tap's layer, which it could feed), "none" (no SR site)
+  CellVerdict verdict;
+};
+
+struct AtlasResult {
+  TrainConfig config;
+  AtlasOptions options;  // resolved sizes (log cleared)
+  std::vector<AtlasPhase> phases;
+  std::vector<AtlasCell> cells;  // taps (phase order, tap order, extractor order), then generators
+  double final_test_accuracy = -1;  // after the last step (evaluation on the test split)
+  double seconds = 0;
+};
+
+// Trains and measures (see the file comment). Throws rngfree::Error on bad options.
+AtlasResult run_atlas(const AtlasOptions& options);
+
+// Writes into dir (created): atlas.md, atlas.csv, heatmap_<phase>.svg (pass rate by tap x bit
+// position, zeros kept), heatmap_<phase>_skip.svg (zeros skipped), pass_rate.svg (pass rate over
+// training of the preset's extractor, with generators for reference). Atomic writes.
+void write_atlas(const AtlasResult& result, const std::string& dir);
+
+// The CSV text (header + one line per cell) and the markdown report.
+std::string atlas_csv(const AtlasResult& result);
+std::string atlas_markdown(const AtlasResult& result);
+
+}  // namespace rngfree::train
