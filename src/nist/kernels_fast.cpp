@@ -5,7 +5,6 @@
 #include <cmath>
 #include <map>
 #include <mutex>
-#include <type_traits>
 
 #include <fftw3.h>
 
@@ -287,123 +286,6 @@ Excursions excursions(const BitSequence& s) {
   for (uint64_t i = full_bytes * 8; i < s.size(); ++i) step(sum, s.bit(i));
   if (sum != 0) close_cycle();
   return ex;
-}
-
-namespace {
-// Berlekamp-Massey, polynomials packed 64 coefficients per word (bit i of the array is the
-// coefficient of x^i), in the form where B' = x^(N-m) B is multiplied by x every step, so every
-// update is branch-free over all words. rs[lane] is a block reversed (bit k = s_{M-1-k}) followed by
-// zero words: the discrepancy sum_{i<=L} c_i s_{N-i} is the parity of C AND (rs >> (M-1-N)).
-// kLanes independent blocks advance together: one block's steps form a serial dependency chain, so
-// interleaving blocks fills the pipeline. kW > 0: fixed number of words; kW == 0: `w_dyn` words.
-// Steps N in [n_begin, n_end) on kLanes blocks, touching only the first kA words (kA > 0, fixed) or
-// `a_dyn` words: every polynomial has degree <= N + 1 at step N, so words above (N+1)/64 are zero.
-template <size_t kStride, size_t kA, int kLanes>
-void berlekamp_massey_steps(const uint64_t* const* rs, uint64_t M, uint64_t n_begin, uint64_t n_end, size_t a_dyn,
-                            size_t s_dyn, uint64_t* C, uint64_t* B, uint64_t* L) {
-  const size_t A = kA > 0 ? kA : a_dyn;
-  const size_t stride = kStride > 0 ? kStride : s_dyn;
-  for (uint64_t N = n_begin; N < n_end; ++N) {
-    const uint64_t off = M - 1 - N;
-    const unsigned r = off & 63;
-    for (int l = 0; l < kLanes; ++l) {
-      uint64_t* c = C + l * stride;
-      uint64_t* b = B + l * stride;
-      for (size_t w = A; w-- > 1;) b[w] = (b[w] << 1) | (b[w - 1] >> 63);
-      b[0] <<= 1;
-      const uint64_t* src = rs[l] + (off >> 6);
-      uint64_t acc = 0;
-      for (size_t w = 0; w < A; ++w) acc ^= c[w] & ((src[w] >> r) | ((src[w + 1] << 1) << (63 - r)));
-      const uint64_t d = uint64_t{0} - static_cast<uint64_t>(std::popcount(acc) & 1);
-      const uint64_t g = d & (uint64_t{0} - static_cast<uint64_t>(2 * L[l] <= N));  // L <= N/2: the length grows
-      for (size_t w = 0; w < A; ++w) {
-        const uint64_t cw = c[w];
-        c[w] = cw ^ (b[w] & d);
-        b[w] = (cw & g) | (b[w] & ~g);
-      }
-      L[l] = g ? N + 1 - L[l] : L[l];
-    }
-  }
-}
-
-// Berlekamp-Massey, polynomials packed 64 coefficients per word (bit i of the array is the
-// coefficient of x^i), in the form where B' = x^(N-m) B is multiplied by x every step, so every
-// update is branch-free. rs[lane] is a block reversed (bit k = s_{M-1-k}) followed by zero words: the
-// discrepancy sum_{i<=L} c_i s_{N-i} is the parity of C AND (rs >> (M-1-N)) (C is zero above L).
-// kLanes independent blocks advance together: one block's steps form a serial dependency chain, so
-// interleaving blocks fills the pipeline. Steps run in phases of 64 with a fixed active word count.
-template <size_t kStride, int kLanes>
-void berlekamp_massey_packed(const uint64_t* const* rs, uint64_t M, size_t W, uint64_t* C, uint64_t* B, int* out) {
-  for (size_t w = 0; w < W * kLanes; ++w) C[w] = B[w] = 0;
-  uint64_t L[kLanes];
-  for (int l = 0; l < kLanes; ++l) {
-    C[l * W] = B[l * W] = 1;
-    L[l] = 0;
-  }
-  for (uint64_t n0 = 0; n0 < M; n0 += 64) {
-    const uint64_t n1 = std::min<uint64_t>(M, n0 + 64);
-    const size_t A = std::min<size_t>(W, static_cast<size_t>(n0 / 64) + 2);  // degree <= N + 1 < 64 (n0/64 + 2)
-    switch (A) {
-      case 1: berlekamp_massey_steps<kStride, 1, kLanes>(rs, M, n0, n1, A, W, C, B, L); break;
-      case 2: berlekamp_massey_steps<kStride, 2, kLanes>(rs, M, n0, n1, A, W, C, B, L); break;
-      case 3: berlekamp_massey_steps<kStride, 3, kLanes>(rs, M, n0, n1, A, W, C, B, L); break;
-      case 4: berlekamp_massey_steps<kStride, 4, kLanes>(rs, M, n0, n1, A, W, C, B, L); break;
-      case 5: berlekamp_massey_steps<kStride, 5, kLanes>(rs, M, n0, n1, A, W, C, B, L); break;
-      case 6: berlekamp_massey_steps<kStride, 6, kLanes>(rs, M, n0, n1, A, W, C, B, L); break;
-      case 7: berlekamp_massey_steps<kStride, 7, kLanes>(rs, M, n0, n1, A, W, C, B, L); break;
-      case 8: berlekamp_massey_steps<kStride, 8, kLanes>(rs, M, n0, n1, A, W, C, B, L); break;
-      default: berlekamp_massey_steps<kStride, 0, kLanes>(rs, M, n0, n1, A, W, C, B, L); break;
-    }
-  }
-  for (int l = 0; l < kLanes; ++l) out[l] = static_cast<int>(L[l]);
-}
-
-void berlekamp_massey_blocks(const BitSequence& s, uint64_t M, uint64_t blocks, size_t W, std::vector<int>& out) {
-  constexpr int kLanes = 4;
-  const size_t stride = 2 * W + 3;  // reversed block plus zero padding for the shifted reads
-  std::vector<uint64_t> rs(stride * kLanes), C(W * kLanes), B(W * kLanes);
-  const uint64_t* rs_ptr[kLanes];
-  for (int l = 0; l < kLanes; ++l) rs_ptr[l] = rs.data() + l * stride;
-  for (uint64_t first = 0; first < blocks; first += kLanes) {
-    const int lanes = static_cast<int>(std::min<uint64_t>(kLanes, blocks - first));
-    std::fill(rs.begin(), rs.end(), 0);
-    for (int l = 0; l < lanes; ++l) {
-      const uint64_t begin = (first + l) * M;
-      uint64_t* dst = rs.data() + l * stride;
-      for (uint64_t w = 0; 64 * w < M; ++w) {
-        const uint64_t rem = M - 64 * w;
-        dst[w] = rem >= 64 ? s.bits64(begin + rem - 64) : s.bits(begin, static_cast<unsigned>(rem));
-      }
-    }
-    int L[kLanes];
-    auto run = [&](auto stride_tag) {
-      constexpr size_t kStride = decltype(stride_tag)::value;
-      if (lanes == kLanes) {
-        berlekamp_massey_packed<kStride, kLanes>(rs_ptr, M, W, C.data(), B.data(), L);
-      } else {
-        for (int l = 0; l < lanes; ++l) berlekamp_massey_packed<kStride, 1>(rs_ptr + l, M, W, C.data(), B.data(), L + l);
-      }
-    };
-    switch (W) {  // the word count as a constant for the common block lengths (M < 64 W)
-      case 1: run(std::integral_constant<size_t, 1>{}); break;
-      case 2: run(std::integral_constant<size_t, 2>{}); break;
-      case 4: run(std::integral_constant<size_t, 4>{}); break;
-      case 8: run(std::integral_constant<size_t, 8>{}); break;
-      case 16: run(std::integral_constant<size_t, 16>{}); break;
-      default: run(std::integral_constant<size_t, 0>{}); break;
-    }
-    for (int l = 0; l < lanes; ++l) out[first + l] = L[l];
-  }
-}
-}  // namespace
-
-std::vector<int> linear_complexities(const BitSequence& s, uint64_t block_length, uint64_t blocks) {
-  const uint64_t M = block_length;
-  RNGFREE_CHECK(M >= 1 && blocks * M <= s.size(), "linear_complexities arguments out of range");
-  const size_t W = static_cast<size_t>((M + 1 + 63) / 64);  // words for M + 1 coefficients
-  std::vector<int> out(blocks);
-  berlekamp_massey_blocks(s, M, blocks, W, out);
-  return out;
 }
 
 double universal_log_sum(const BitSequence& s, int L, uint64_t Q, uint64_t K) {

@@ -159,10 +159,26 @@ TEST(NistKernels, LinearComplexityMatchesReference) {
   std::vector<uint8_t> alt(40);
   for (size_t i = 0; i < alt.size(); ++i) alt[i] = i % 2;
   EXPECT_EQ(reference::linear_complexity(alt), 2);
-  for (uint64_t M : {13u, 63u, 64u, 65u, 128u, 500u, 1000u, 1100u}) {
-    const auto e = random_bits(23 * M + 5, M);  // 23 blocks: full groups of 4 interleaved blocks and a remainder
-    EXPECT_EQ(linear_complexities(BitSequence::from_bits(e), M, 23), reference::linear_complexities(e, M, 23)) << M;
+  // Every instruction set this CPU has (the portable build always), against the reference; 23 blocks:
+  // full groups of 8 lanes and a partial one; M = 1100 needs more than 8 words per polynomial.
+  int variants = 0;
+  for (Simd simd : {Simd::kAuto, Simd::kPortable, Simd::kAvx2, Simd::kAvx512}) {
+    if (!simd_supported(simd)) continue;
+    ++variants;
+    for (uint64_t M : {1u, 2u, 13u, 63u, 64u, 65u, 128u, 500u, 1000u, 1100u}) {
+      const auto e = random_bits(23 * M + 5, M);
+      EXPECT_EQ(linear_complexities(BitSequence::from_bits(e), M, 23, simd), reference::linear_complexities(e, M, 23))
+          << "M=" << M << " simd=" << static_cast<int>(simd);
+    }
+    // Low complexity (periodic blocks) and maximal complexity (a single one at the end).
+    std::vector<uint8_t> periodic(16 * 500), last(8 * 500, 0);
+    for (size_t i = 0; i < periodic.size(); ++i) periodic[i] = (i % 7) < 3;
+    for (size_t b = 0; b < 8; ++b) last[b * 500 + 499] = 1;
+    EXPECT_EQ(linear_complexities(BitSequence::from_bits(periodic), 500, 16, simd),
+              reference::linear_complexities(periodic, 500, 16));
+    EXPECT_EQ(linear_complexities(BitSequence::from_bits(last), 500, 8, simd), std::vector<int>(8, 500));
   }
+  EXPECT_GE(variants, 2);
 }
 
 TEST(NistKernels, UniversalSumAndDftMatchReference) {
