@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include <omp.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -104,6 +105,36 @@ template <RoundingKind kMode, bool kTwosComplementSr>
   return u > 0x7F800000u ? b : res;  // NaN stays the same NaN
 }
 
+// floor(log2(v)) for a positive finite FP32 bit pattern.
+[[gnu::always_inline]] inline int floor_log2_bits(uint32_t u) {
+  const int be = static_cast<int>(u >> 23);
+  return be != 0 ? be - 127 : static_cast<int>(std::bit_width(u)) - 1 - 149;
+}
+
+// bfp parameters for a block whose largest finite magnitude has the bit pattern max_bits (> 0),
+// with integer operations only (this runs once per block). step = 2^se, se = e+1-M; the
+// saturation value is the largest FP32 value <= (2^M-1)·step (exactly it unless it lies below
+// FP32's subnormal spacing).
+[[gnu::always_inline]] inline Params block_params_from_max(uint32_t max_bits, int mantissa_bits, int r_bits) {
+  const int e = floor_log2_bits(max_bits);
+  const int se = e + 1 - mantissa_bits;
+  Params p;
+  p.c = 0;
+  p.t = 150 + se;
+  p.quantum_bits = se >= -126 ? static_cast<uint32_t>(se + 127) << 23 : (se >= -149 ? 1u << (se + 149) : 0u);
+  const uint32_t kmax = static_cast<uint32_t>((uint64_t{1} << mantissa_bits) - 1);
+  uint32_t limit;
+  if (e >= -126) {
+    limit = (static_cast<uint32_t>(e + 127) << 23) | ((1u << 23) - (1u << (24 - mantissa_bits)));
+  } else {
+    const int shift = se + 149;  // kmax·2^se in units of 2^-149
+    limit = shift >= 0 ? kmax << shift : (-shift < 32 ? kmax >> -shift : 0u);
+  }
+  p.limit_pos = p.limit_neg = p.over_pos = p.over_neg = limit;
+  p.r_bits = r_bits;
+  return p;
+}
+
 struct LoopArgs {
   const float* in;
   float* out;
@@ -162,6 +193,27 @@ template <RoundingKind kMode, bool kTwos>
   return static_cast<uint32_t>(m);
 }
 
+// bfp with blocks of B elements over a.in[0, a.n) (a.n a multiple of B except at the span's end):
+// per block a max pass and the element loop, all inlined into one target-specific function.
+[[gnu::always_inline]] inline void run_blocks(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
+  for (int64_t begin = 0; begin < a.n; begin += block) {
+    const int64_t len = std::min(block, a.n - begin);
+    const uint32_t max_bits = max_finite_bits(a.in + begin, len);
+    if (max_bits == 0) {  // no nonzero finite value: unchanged
+      if (a.in != a.out) std::copy(a.in + begin, a.in + begin + len, a.out + begin);
+      continue;
+    }
+    const Params p = block_params_from_max(max_bits, mantissa_bits, r_bits);
+    LoopArgs part = a;
+    part.in = a.in + begin;
+    part.out = a.out + begin;
+    part.random = a.random != nullptr ? a.random + begin : nullptr;
+    part.n = len;
+    part.params = &p;
+    run_loop(part);
+  }
+}
+
 constexpr int64_t kStreamBlock = 1024;  // floats quantized into an L1 buffer, then streamed out
 
 // Out-of-place on large spans: quantize into an L1-resident buffer and write `out` with
@@ -215,6 +267,11 @@ void run_loop_avx512(const LoopArgs& a) { run_loop(a); }
 void run_loop_avx2(const LoopArgs& a) { run_loop(a); }
 void run_loop_portable(const LoopArgs& a) { run_loop(a); }
 #endif
+[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void run_blocks_avx512(const LoopArgs& a, int64_t b, int m, int r) {
+  run_blocks(a, b, m, r);
+}
+[[gnu::target("avx2")]] void run_blocks_avx2(const LoopArgs& a, int64_t b, int m, int r) { run_blocks(a, b, m, r); }
+void run_blocks_portable(const LoopArgs& a, int64_t b, int m, int r) { run_blocks(a, b, m, r); }
 [[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] uint32_t max_finite_bits_avx512(const float* x, int64_t n) {
   return max_finite_bits(x, n);
 }
@@ -259,6 +316,14 @@ void run_span(const LoopArgs& a) {
     part.random = words;
     part.fill = nullptr;
     run_span_words(part);
+  }
+}
+
+void run_blocks_span(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
+  switch (kIsa) {
+    case Isa::kAvx512: return run_blocks_avx512(a, block, mantissa_bits, r_bits);
+    case Isa::kAvx2: return run_blocks_avx2(a, block, mantissa_bits, r_bits);
+    case Isa::kPortable: return run_blocks_portable(a, block, mantissa_bits, r_bits);
   }
 }
 
@@ -344,23 +409,6 @@ Params fixed_params(int word_length, int step_exponent, const Rounding& r) {
   return p;
 }
 
-Params block_params(int mantissa_bits, int step_exponent, const Rounding& r) {
-  Params p;
-  p.c = 0;
-  p.t = 150 + step_exponent;
-  p.quantum_bits = power_of_two_bits(step_exponent);
-  p.limit_pos = p.limit_neg = p.over_pos = p.over_neg =
-      bits_of(std::ldexp(std::ldexp(1.0, mantissa_bits) - 1.0, step_exponent));
-  p.r_bits = r.random_bits;
-  return p;
-}
-
-// floor(log2(v)) for a positive finite FP32 bit pattern.
-int floor_log2_bits(uint32_t u) {
-  const int be = static_cast<int>(u >> 23);
-  return be != 0 ? be - 127 : static_cast<int>(std::bit_width(u)) - 1 - 149;
-}
-
 int step_exponent_from_max(uint32_t max_bits, const Format& format) {
   if (max_bits == 0) return kNoScaleStepExponent;
   const int e = floor_log2_bits(max_bits);
@@ -427,29 +475,56 @@ void quantize_impl(std::span<const float> in, std::span<float> out, const Format
     }
     case FormatKind::kBlockFloat: {
       const int64_t block = format.block_size;
-      const int64_t blocks = (n + block - 1) / block;
-      auto one_block = [&](int64_t b, int inner_threads) {
-        const int64_t begin = b * block;
-        const int64_t len = std::min(block, n - begin);
-        const float* bin = src + begin;
-        float* bout = dst + begin;
-        const int se = step_exponent_from_max(max_finite_bits_parallel(bin, len, inner_threads), format);
-        if (se == kNoScaleStepExponent) return copy_if_needed(bin, bout, len);
-        const Params p = block_params(format.block_mantissa_bits, se, rounding);
-        LoopArgs ba = a;
-        ba.in = bin;
-        ba.out = bout;
-        ba.random = a.random != nullptr ? a.random + begin : nullptr;
-        ba.first = begin;
-        ba.n = len;
-        ba.params = &p;
-        run_parallel(ba, inner_threads);
+      const int m = format.block_mantissa_bits;
+      if (block >= kParallelThreshold) {  // large blocks: each one like a fixed:dyn span
+        for (int64_t begin = 0; begin < n; begin += block) {
+          const int64_t len = std::min(block, n - begin);
+          const uint32_t max_bits = max_finite_bits_parallel(src + begin, len, threads);
+          if (max_bits == 0) {
+            copy_if_needed(src + begin, dst + begin, len);
+            continue;
+          }
+          const Params p = block_params_from_max(max_bits, m, rounding.random_bits);
+          LoopArgs ba = a;
+          ba.in = src + begin;
+          ba.out = dst + begin;
+          ba.random = a.random != nullptr ? a.random + begin : nullptr;
+          ba.first = begin;
+          ba.n = len;
+          ba.params = &p;
+          run_parallel(ba, threads);
+        }
+        return;
+      }
+      // Small blocks: groups of whole blocks of about kChunk elements, a static partition of groups.
+      const int64_t group = std::max<int64_t>(1, kChunk / block) * block;
+      const int64_t groups = (n + group - 1) / group;
+      auto one_group = [&](int64_t g, std::vector<uint32_t>& words) {
+        LoopArgs ga = a;
+        const int64_t begin = g * group;
+        ga.in = src + begin;
+        ga.out = dst + begin;
+        ga.n = std::min(group, n - begin);
+        ga.first = begin;
+        ga.random = a.random != nullptr ? a.random + begin : nullptr;
+        if (a.fill != nullptr) {
+          words.resize(static_cast<size_t>(ga.n));
+          (*a.fill)(begin, std::span<uint32_t>(words));
+          ga.random = words.data();
+          ga.fill = nullptr;
+        }
+        run_blocks_span(ga, block, m, rounding.random_bits);
       };
-      if (block >= kParallelThreshold || n < kParallelThreshold || threads <= 1) {
-        for (int64_t b = 0; b < blocks; ++b) one_block(b, threads);
+      if (n < kParallelThreshold || threads <= 1) {
+        std::vector<uint32_t> words;
+        for (int64_t g = 0; g < groups; ++g) one_group(g, words);
       } else {
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t b = 0; b < blocks; ++b) one_block(b, 1);
+#pragma omp parallel num_threads(threads)
+        {
+          std::vector<uint32_t> words;
+#pragma omp for schedule(static)
+          for (int64_t g = 0; g < groups; ++g) one_group(g, words);
+        }
       }
       return;
     }

@@ -172,7 +172,8 @@ float quantize_fixed(float x, int word_length, int step_exponent, const Rounding
 
 float quantize_block(float x, int mantissa_bits, int step_exponent, const Rounding& rounding, uint32_t word) {
   const bool negative = std::signbit(x);
-  const double max = std::ldexp(std::ldexp(1.0, mantissa_bits) - 1.0, step_exponent);
+  // (2^M-1)·step, or the largest FP32 value below it where it lies below FP32's subnormal spacing.
+  const double max = detail::fixed_grid_floor(std::ldexp(1.0, mantissa_bits) - 1.0, step_exponent);
   if (std::isinf(x)) return with_sign(max, negative);
   if (x == 0) return x;
   const Decomposed d = decompose(x);

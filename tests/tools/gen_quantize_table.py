@@ -236,9 +236,10 @@ class BlockFormat:
                 continue
             step = F(2) ** (e + 1 - self.m)
             kmax = 2**self.m - 1
+            sat = grid_fp32_floor(kmax * step, step)  # kmax·step, unless below FP32's subnormal spacing
             for x, w in zip(block, words[start:start + self.b]):
                 if isinstance(x, float):
-                    out.append(x if math.isnan(x) else (kmax * step if x > 0 else -kmax * step))
+                    out.append(x if math.isnan(x) else (sat if x > 0 else -sat))
                     continue
                 if isinstance(x, str):
                     out.append(x)
@@ -249,8 +250,8 @@ class BlockFormat:
                 neg = x < 0
                 t = abs(x) / step
                 lo = math.floor(t)
-                k = min(round_fraction(lo, t - lo, neg, mode, w, lo % 2 == 1, on_value=False), kmax)
-                out.append((NEG_ZERO if neg else POS_ZERO) if k == 0 else (-k * step if neg else k * step))
+                m = min(round_fraction(lo, t - lo, neg, mode, w, lo % 2 == 1, on_value=False) * step, sat)
+                out.append((NEG_ZERO if neg else POS_ZERO) if m == 0 else (-m if neg else m))
         return out
 
 
@@ -425,6 +426,11 @@ def span_rows():
     for mode in MODES_DET + ["stochastic:2", "stochastic:16"]:
         add(bfp, mode, span, [i * 0x85EBCA6B % 2**32 for i in range(len(span))],
             "bfp:3:4: saturation of a rounded-up max, small block scale, an all-zero block, infinities, short last block")
+    bfp8 = BlockFormat("bfp:8:3", 8, 3)
+    for mode in MODES_DET:
+        add(bfp8, mode, [INF, F(2) ** -149, -INF, F(3) * F(2) ** -149, F(2) ** -147, -F(2) ** -149], [0] * 6,
+            "bfp:8:3 with FP32-subnormal maxima: the step 2^-156 is below FP32's spacing; infinities saturate "
+            "to the largest FP32 value <= 255 steps")
     bfp1 = BlockFormat("bfp:1:1", 1, 1)
     for mode in MODES_DET:
         add(bfp1, mode, [F(3, 2), -F(7, 4), F(1), F(2) ** -149], [0] * 4, "bfp:1:1: one value per block, k in {0,1}")
