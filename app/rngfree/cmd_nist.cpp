@@ -170,6 +170,7 @@ void run(const NistArgs& a) {
   SuiteOptions opt;
   opt.params.set_profile(parse_profile(a.profile));
   opt.tests = parse_tests(a.tests);
+  if (a.threads < 0) throw Error("--threads = " + std::to_string(a.threads) + " (allowed: >= 1, or 0 for all cores)");
   opt.threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   opt.params.block_frequency.block_length = a.block_frequency_m;
   opt.params.non_overlapping_template.template_length = a.non_overlapping_m;
