@@ -219,10 +219,21 @@ std::vector<uint32_t> overlapping_counts(const BitSequence& s, uint32_t pattern,
                                          uint64_t blocks) {
   RNGFREE_CHECK(m >= 1 && m <= 32 && block_length >= static_cast<uint64_t>(m) && blocks * block_length <= s.size(),
                 "overlapping_counts arguments out of range");
+  // 64 start positions at once: bit t of the AND over k of (bit k of the pattern ? x_k : ~x_k), with
+  // x_k the 64 bits from p + k, is set iff the window at p + t equals the pattern.
   std::vector<uint32_t> out(blocks);
   for (uint64_t i = 0; i < blocks; ++i) {
+    const uint64_t begin = i * block_length, end = begin + block_length - m + 1;  // window starts
     uint32_t c = 0;
-    for_each_window(s, i * block_length, block_length - m + 1, m, [&](uint64_t v) { c += (v == pattern); });
+    for (uint64_t p = begin; p < end; p += 64) {
+      uint64_t v = ~uint64_t{0};
+      for (int k = 0; k < m; ++k) {
+        const uint64_t x = s.bits64(p + k);
+        v &= ((pattern >> (m - 1 - k)) & 1) ? x : ~x;
+      }
+      if (end - p < 64) v &= ~uint64_t{0} << (64 - (end - p));
+      c += static_cast<uint32_t>(std::popcount(v));
+    }
     out[i] = c;
   }
   return out;
@@ -293,11 +304,19 @@ double universal_log_sum(const BitSequence& s, int L, uint64_t Q, uint64_t K) {
   RNGFREE_CHECK(L >= 1 && L <= 24 && (Q + K) * L <= s.size(), "universal_log_sum arguments out of range");
   std::vector<uint64_t> last(size_t{1} << L, 0);
   for (uint64_t i = 1; i <= Q; ++i) last[s.bits((i - 1) * L, L)] = i;
+  // log(d)/log(2) for small distances d from a table holding exactly the values the expression gives.
+  constexpr uint64_t kTable = 4096;
+  static const std::vector<double> kLog2 = [] {
+    std::vector<double> t(kTable);
+    for (uint64_t d = 1; d < kTable; ++d) t[d] = std::log(static_cast<double>(d)) / std::log(2.0);
+    return t;
+  }();
   double sum = 0.0;
   const double log2e = std::log(2.0);
   for (uint64_t i = Q + 1; i <= Q + K; ++i) {
     const uint64_t v = s.bits((i - 1) * L, L);
-    sum += std::log(static_cast<double>(i - last[v])) / log2e;
+    const uint64_t d = i - last[v];
+    sum += d < kTable ? kLog2[d] : std::log(static_cast<double>(d)) / log2e;
     last[v] = i;
   }
   return sum;
