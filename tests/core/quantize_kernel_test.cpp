@@ -115,12 +115,11 @@ TEST(QuantizeKernel, EqualsReferenceForEveryFormatAndMode) {
         quantize(in, out, format, rounding, random);
         int failures = 0;
         const int64_t block = format.kind == FormatKind::kBlockFloat ? format.block_size : static_cast<int64_t>(in.size());
+        int se = 0;
         for (size_t i = 0; i < in.size(); ++i) {
-          int se = 0;
-          if (format.kind == FormatKind::kFixedDynamic || format.kind == FormatKind::kBlockFloat) {
-            const size_t begin = i / block * block;
-            const size_t len = std::min<size_t>(block, in.size() - begin);
-            se = independent_step_exponent(std::span<const float>(in).subspan(begin, len), format);
+          if ((format.kind == FormatKind::kFixedDynamic || format.kind == FormatKind::kBlockFloat) && i % block == 0) {
+            const size_t len = std::min<size_t>(block, in.size() - i);
+            se = independent_step_exponent(std::span<const float>(in).subspan(i, len), format);
           }
           const float expected = quantize_reference(in[i], format, rounding, random[i], se);
           if (!same_bits_or_both_nan(out[i], expected) && ++failures <= 5) {
