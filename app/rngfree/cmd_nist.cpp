@@ -132,6 +132,8 @@ void write_json(const std::string& path, const NistArgs& a, uint64_t n, const st
   sum["proportion_passes"] = {{"rows", pp.rows}, {"passed", pp.passed}, {"not_applicable", pp.not_applicable}};
   sum["rows_failed"] = rep.rows_failed;
   sum["expected_false_alarms"] = rep.expected_false_alarms;
+  sum["chance_p_value"] = rep.chance_p_value;
+  sum["decisive_failure"] = rep.decisive_failure;
   sum["ok"] = rep.ok();
   sum["note"] = rep.note();
   j["summary"] = sum;
@@ -283,7 +285,10 @@ void run(const NistArgs& a) {
     if (v.rows_failed) fmt::print(" ({} of {} P-value rows failed)", v.rows_failed, v.rows);
     fmt::print("\n");
   }
-  fmt::print("\nOverall: {} ({} of {} P-value rows failed)\n", rep.ok() ? "PASS" : "FAIL", rep.rows_failed, rep.rows.size());
+  fmt::print("\nOverall: {}: {} of {} P-value rows failed; {:.2f} expected by chance for an ideal generator "
+             "(probability of at least this many: {:.3g}){}\n",
+             rep.ok() ? "PASS" : "FAIL", rep.rows_failed, rep.rows.size(), rep.expected_false_alarms, rep.chance_p_value,
+             rep.decisive_failure ? "; at least one row fails decisively (beyond chance on its own)" : "");
   if (a.streams < 55) {
     fmt::print("With {} sequence(s) the uniformity of P-values is not judged{}; SP 800-22 suggests at least 55 sequences "
                "(--streams).\n", a.streams, a.streams == 1 ? " and one P-value below 0.01 fails its row" : "");

@@ -95,6 +95,18 @@ double proportion_false_alarm(double alpha, uint64_t k, double lower, double upp
   }
   return std::max(0.0, 1.0 - inside);
 }
+// P(passes <= x) (lower) or P(passes >= x) (upper) for passes ~ Bin(k, 1 - alpha).
+double binomial_tail(double alpha, uint64_t k, uint64_t x, bool lower) {
+  const double p = 1.0 - alpha, kd = static_cast<double>(k);
+  double sum = 0.0;
+  const uint64_t from = lower ? 0 : x, to = lower ? x : k;
+  for (uint64_t j = from; j <= to; ++j) {
+    const double jd = static_cast<double>(j);
+    sum += std::exp(log_gamma(kd + 1) - log_gamma(jd + 1) - log_gamma(kd - jd + 1) + jd * std::log(p) +
+                    (kd - jd) * std::log1p(-p));
+  }
+  return std::min(1.0, sum);
+}
 }  // namespace
 
 SuiteReport summarize(const std::vector<std::vector<TestResult>>& results, double alpha) {
@@ -147,7 +159,20 @@ SuiteReport summarize(const std::vector<std::vector<TestResult>>& results, doubl
     if (row.sequences == 0) ++v.rows_not_applicable;
     if (!row.ok()) ++v.rows_failed;
   }
-  for (const ProportionRow& row : rep.rows) rep.rows_failed += !row.ok();
+  uint64_t judged = 0;
+  for (const ProportionRow& row : rep.rows) {
+    rep.rows_failed += !row.ok();
+    judged += row.sequences > 0;
+  }
+  // Poisson tail P(N >= rows_failed) = P(rows_failed, mean) (regularized lower incomplete gamma).
+  rep.chance_p_value = rep.rows_failed == 0 ? 1.0 : igam(static_cast<double>(rep.rows_failed), rep.expected_false_alarms);
+  const double decisive = 0.001 / static_cast<double>(std::max<uint64_t>(judged, 1));
+  for (const ProportionRow& row : rep.rows) {
+    if (row.ok()) continue;
+    const double tail = row.proportion_ok ? 1.0 : binomial_tail(alpha, row.sequences, row.passed, row.proportion < row.lower);
+    const double unif = row.uniformity_ok ? 1.0 : *row.uniformity_p;
+    if (tail < decisive || unif < decisive) rep.decisive_failure = true;
+  }
   return rep;
 }
 

@@ -120,6 +120,39 @@ TEST(NistReport, TsvHasTheContractedColumnsAndNa) {
             "1\tRandomExcursions\tx=+1\tNA\n");
 }
 
+TEST(NistReport, OverallVerdictAllowsChanceFailuresButNotDecisiveOnes) {
+  // 100 sequences, 10 single-valued rows with uniform P-values (i + 0.5)/100: 99 pass each.
+  auto make = [](uint64_t failing_passes) {
+    std::vector<std::vector<TestResult>> out(100);
+    for (int i = 0; i < 100; ++i) {
+      for (int t = 0; t < 10; ++t) {
+        TestResult r;
+        r.test = static_cast<TestId>(t);
+        double p = (i + 0.5) / 100;
+        // Row 0: the first 100 - failing_passes sequences get P = 0.001 .. (below alpha).
+        if (t == 0 && static_cast<uint64_t>(i) < 100 - failing_passes) p = 0.001 + 0.0001 * i;
+        r.p_values = {{"", p}};
+        out[i].push_back(r);
+      }
+    }
+    return out;
+  };
+  // 96 of 100: outside [0.96015, 1.0198]; P(Bin(100, 0.99) <= 96) = 0.01837 (exact sum: 0.018374036444649640).
+  const SuiteReport marginal = summarize(make(96));
+  EXPECT_EQ(marginal.rows_failed, 1u);
+  EXPECT_FALSE(marginal.decisive_failure);  // 0.0184 > 0.001 / 10
+  EXPECT_NEAR(marginal.expected_false_alarms, 10 * 0.018374036444649640 + 10 * 0.0001, 1e-12);
+  // P(Poisson(mu) >= 1) = 1 - e^-mu.
+  EXPECT_NEAR(marginal.chance_p_value, 1 - std::exp(-marginal.expected_false_alarms), 1e-12);
+  EXPECT_TRUE(marginal.ok());
+  // 80 of 100 passing cannot happen by chance: decisive.
+  const SuiteReport bad = summarize(make(80));
+  EXPECT_EQ(bad.rows_failed, 1u);
+  EXPECT_TRUE(bad.decisive_failure);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(summarize(make(99)).ok());
+}
+
 TEST(NistSuite, ThreadsGiveIdenticalResultsAndProgressIsReported) {
   std::mt19937_64 gen(7);
   std::vector<BitSequence> seqs;

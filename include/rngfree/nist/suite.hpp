@@ -59,7 +59,16 @@ struct SuiteReport {
   // Expected number of rows failing the proportion check by chance for an ideal generator (exact
   // binomial probability outside the interval, summed over rows), plus alpha_u * rows for uniformity.
   double expected_false_alarms = 0;
-  bool ok() const { return rows_failed == 0; }
+  // P(at least rows_failed failing rows by chance), Poisson with mean expected_false_alarms (rows
+  // treated as independent, which the correlated template rows are not: an approximation).
+  double chance_p_value = 1;
+  // Some row fails so clearly that chance is ruled out on its own: its binomial tail probability (or
+  // its uniformity P-value) is below 0.001 / judged rows (Bonferroni).
+  bool decisive_failure = false;
+  // Overall verdict: no decisive failure and no more failing rows than chance explains (P >= 0.001).
+  // rows_failed == 0 is the strict STS reading; with 188 rows and 100 sequences an ideal generator
+  // fails about 3.5 rows, so the strict reading rejects most good generators.
+  bool ok() const { return !decisive_failure && chance_p_value >= 0.001; }
   std::string note() const;  // what a few failures mean among many P-values
 };
 
