@@ -40,8 +40,9 @@ struct Format {
   // kBlockFloat. block_mantissa_bits M in 1..24 (magnitude bits, sign separate; FP32 carries 24
   // significant bits), block_size B in 1..2^40.
   // Per block: e = floor(log2(max finite |x|)), step = 2^(e+1-M), magnitudes k·step, k in 0..2^M-1
-  // (saturating at (2^M-1)·step; infinities saturate too). A block without a nonzero finite value
-  // is returned unchanged.
+  // (saturating at (2^M-1)·step — or at the largest FP32 value below it, where tiny blocks put it
+  // below FP32's subnormal spacing; infinities saturate too). A block without a nonzero finite
+  // value is returned unchanged.
   int block_mantissa_bits = 0;
   int64_t block_size = 0;
 
