@@ -191,7 +191,7 @@ void run(const NistArgs& a) {
       throw Error(src + ": " + e.what());
     }
   } else {
-    all = BitSequence::from_bytes(std::span(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+    all = BitSequence::from_bytes(std::string_view(data));
   }
   const uint64_t n = a.n > 0 ? a.n : all.size() / a.streams;
   if (n == 0) throw Error(src + ": no bits to test (input has " + std::to_string(all.size()) + " bits)");

@@ -53,6 +53,12 @@ BitSequence BitSequence::from_bytes(std::span<const uint8_t> bytes, uint64_t bit
   return s;
 }
 
+BitSequence BitSequence::from_bytes(std::string_view bytes, uint64_t bit_count) {
+  std::vector<uint8_t> copy(bytes.size());
+  for (size_t i = 0; i < bytes.size(); ++i) copy[i] = static_cast<uint8_t>(bytes[i]);
+  return from_bytes(copy, bit_count == 0 ? 8 * static_cast<uint64_t>(bytes.size()) : bit_count);
+}
+
 BitSequence BitSequence::from_bits(std::span<const uint8_t> bits) {
   BitSequence s;
   s.resize_bits(bits.size());

@@ -37,7 +37,8 @@ template <size_t kA>
     acc ^= acc >> 2;
     acc ^= acc >> 1;
     const V8 d = -(acc & 1);                         // discrepancy 1: all ones
-    const V8 g = d & reinterpret_cast<V8>(len * 2 <= N);  // and L <= N/2: the length grows
+    // and L <= N/2 (N - 2L does not wrap around): the length grows.
+    const V8 g = d & (((N - len * 2) >> 63) - 1);
     for (size_t w = 0; w < A; ++w) {
       const V8 c = C[w];
       C[w] = c ^ (B[w] & d);

@@ -30,6 +30,8 @@ TEST(NistBitSequence, BytesAreMostSignificantBitFirst) {
   EXPECT_EQ(BitSequence::from_bytes(bytes).to_string(), "101000000000111111111111");
   EXPECT_EQ(BitSequence::from_bytes(bytes, 11).to_string(), "10100000000");
   EXPECT_THROW(BitSequence::from_bytes(bytes, 25), Error);
+  EXPECT_EQ(BitSequence::from_bytes(std::string_view("\xA0\x0F", 2)).to_string(), "1010000000001111");
+  EXPECT_EQ(BitSequence::from_bytes(std::string_view("\xA0\x0F", 2), 3).to_string(), "101");
   const uint8_t bits[] = {1, 0, 1};
   EXPECT_EQ(BitSequence::from_bits(bits).to_string(), "101");
   const uint8_t bad[] = {1, 2};

@@ -28,7 +28,7 @@ inline const BitSequence& data_set(const std::string& name) {
   const std::string text = read_file(nist_path("data." + name));
   BitSequence s;
   if (name == "sha1") {
-    s = BitSequence::from_bytes(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()), 1000000);
+    s = BitSequence::from_bytes(std::string_view(text), 1000000);
   } else {
     s = BitSequence::from_ascii(text, 1000000);
   }

@@ -21,6 +21,8 @@ class BitSequence {
   // Raw bytes, most significant bit of each byte first; `bit_count` <= 8 * bytes.size().
   static BitSequence from_bytes(std::span<const uint8_t> bytes, uint64_t bit_count);
   static BitSequence from_bytes(std::span<const uint8_t> bytes) { return from_bytes(bytes, bytes.size() * 8); }
+  // The same from the bytes of a string (e.g. a file read into memory); bit_count 0 means all.
+  static BitSequence from_bytes(std::string_view bytes, uint64_t bit_count = 0);
   // One bit per element (each element must be 0 or 1), e.g. bits harvested in memory.
   static BitSequence from_bits(std::span<const uint8_t> bits);
   // Packed words, most significant bit first; bits past `bit_count` are ignored.
