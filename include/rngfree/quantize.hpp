@@ -21,8 +21,8 @@ struct QuantizeOptions {
 // random: required (size >= in.size()) iff rounding is stochastic, ignored otherwise.
 // Throws rngfree::Error for an invalid Format/Rounding; a size mismatch, missing random words or
 // partially overlapping spans are caller bugs and fail an RNGFREE_CHECK. Spans below 32768
-// elements run on the calling thread (no OpenMP region); large out-of-place spans write `out` with
-// non-temporal stores (it is not left in cache).
+// elements run on the calling thread (no OpenMP region); out-of-place spans of 2^22 elements or
+// more write `out` with non-temporal stores (it is not left in cache, as a large memcpy does).
 void quantize(std::span<const float> in, std::span<float> out, const Format& format,
               const Rounding& rounding, std::span<const uint32_t> random = {},
               const QuantizeOptions& options = {});

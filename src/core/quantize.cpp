@@ -24,7 +24,7 @@ namespace {
 
 constexpr int64_t kParallelThreshold = 32768;  // below this, no OpenMP region (call overhead)
 constexpr int64_t kChunk = 8192;               // static partition unit
-constexpr int64_t kStreamThreshold = 1 << 20;  // out-of-place spans this large bypass the cache on output
+constexpr int64_t kStreamThreshold = 1 << 22;  // out-of-place spans this large (16 MiB) bypass the cache on output
 
 // One element of a float-like grid. With be_eff = max(biased exponent of x, 1), the number of
 // FP32 fraction bits below the kept precision is s = c + max(0, t - be_eff):
