@@ -436,8 +436,22 @@ TestResult universal(const BitSequence& s, const UniversalParams& p) {
   return r;
 }
 
+WindowCounts window_counts(const BitSequence& s, int m) { return {m, kernels::cyclic_window_counts(s, m)}; }
+
+namespace {
+// Cyclic m-bit window counts, from `shared` by marginalization when it holds counts for m or more bits.
+std::vector<uint32_t> counts_for(const BitSequence& s, int m, const WindowCounts* shared) {
+  if (shared == nullptr || shared->m < m || shared->counts.size() != (size_t{1} << shared->m)) {
+    return kernels::cyclic_window_counts(s, m);
+  }
+  std::vector<uint32_t> c = shared->counts;
+  for (int k = shared->m; k > m; --k) c = kernels::marginalize_prefix(c);
+  return c;
+}
+}  // namespace
+
 // 2.12 Approximate entropy: one pass of cyclic (m+1)-bit window counts, marginalized to m bits.
-TestResult approximate_entropy(const BitSequence& s, const ApproximateEntropyParams& p) {
+TestResult approximate_entropy(const BitSequence& s, const ApproximateEntropyParams& p, const WindowCounts* shared) {
   TestResult r = make(TestId::kApproximateEntropy);
   const int m = p.block_length;
   require(m >= 1 && m <= 23, "ApproximateEntropy block length m = " + std::to_string(m) + " (allowed: 1..23)");
@@ -447,7 +461,7 @@ TestResult approximate_entropy(const BitSequence& s, const ApproximateEntropyPar
   const double nd = static_cast<double>(n);
   warn_if(r, m > static_cast<int>(std::log(nd) / std::log(2) - 5),
           "m = " + std::to_string(m) + " exceeds floor(log2 n) - 5, as SP 800-22 recommends");
-  const std::vector<uint32_t> c1 = kernels::cyclic_window_counts(s, m + 1);
+  const std::vector<uint32_t> c1 = counts_for(s, m + 1, shared);
   const std::vector<uint32_t> c0 = kernels::marginalize_prefix(c1);
   auto phi = [&](const std::vector<uint32_t>& counts) {
     double sum = 0.0;
@@ -484,8 +498,7 @@ TestResult random_excursions(const BitSequence& s, const RandomExcursionsParams&
     }
     const double constraint = std::max(0.005 * std::pow(static_cast<double>(n), 0.5), 500.0);
     if (J < constraint) {
-      TestResult na = not_applicable(r, subs, "J = " + ntos(ex.cycles) + " cycles < max(0.005 sqrt(n), 500) = " + gtos(constraint));
-      return na;
+      return not_applicable(r, subs, "J = " + ntos(ex.cycles) + " cycles < max(0.005 sqrt(n), 500) = " + gtos(constraint));
     }
   }
   if (ex.cycles == 0) return not_applicable(r, subs, "no cycles");
@@ -542,7 +555,7 @@ TestResult random_excursions_variant(const BitSequence& s, const RandomExcursion
 }
 
 // 2.11 Serial: one pass of cyclic m-bit window counts; m-1 and m-2 by exact marginalization.
-TestResult serial(const BitSequence& s, const SerialParams& p) {
+TestResult serial(const BitSequence& s, const SerialParams& p, const WindowCounts* shared) {
   TestResult r = make(TestId::kSerial);
   const int m = p.block_length;
   require(m >= 2 && m <= 24, "Serial block length m = " + std::to_string(m) + " (allowed: 2..24)");
@@ -557,7 +570,7 @@ TestResult serial(const BitSequence& s, const SerialParams& p) {
     for (uint32_t c : counts) sum += std::pow(static_cast<double>(c), 2);
     return (sum * std::pow(2, mm) / nd) - nd;
   };
-  const std::vector<uint32_t> c0 = kernels::cyclic_window_counts(s, m);
+  const std::vector<uint32_t> c0 = counts_for(s, m, shared);
   const std::vector<uint32_t> c1 = kernels::marginalize_prefix(c0);
   const double psim0 = psi2(c0, m), psim1 = psi2(c1, m - 1);
   const double psim2 = m - 2 >= 1 ? psi2(kernels::marginalize_prefix(c1), m - 2) : 0.0;
@@ -609,7 +622,7 @@ TestResult linear_complexity(const BitSequence& s, const LinearComplexityParams&
   return r;
 }
 
-TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p) {
+TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p, const WindowCounts* shared) {
   switch (id) {
     case TestId::kFrequency: return frequency(s);
     case TestId::kBlockFrequency: return block_frequency(s, p.block_frequency);
@@ -621,10 +634,10 @@ TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p) {
     case TestId::kNonOverlappingTemplate: return non_overlapping_template(s, p.non_overlapping_template);
     case TestId::kOverlappingTemplate: return overlapping_template(s, p.overlapping_template);
     case TestId::kUniversal: return universal(s, p.universal);
-    case TestId::kApproximateEntropy: return approximate_entropy(s, p.approximate_entropy);
+    case TestId::kApproximateEntropy: return approximate_entropy(s, p.approximate_entropy, shared);
     case TestId::kRandomExcursions: return random_excursions(s, p.random_excursions);
     case TestId::kRandomExcursionsVariant: return random_excursions_variant(s, p.random_excursions);
-    case TestId::kSerial: return serial(s, p.serial);
+    case TestId::kSerial: return serial(s, p.serial, shared);
     case TestId::kLinearComplexity: return linear_complexity(s, p.linear_complexity);
   }
   RNGFREE_CHECK(false, "unknown test id");

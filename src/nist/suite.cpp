@@ -22,6 +22,15 @@ std::vector<std::vector<TestResult>> run_suite(std::span<const BitSequence> sequ
   if (options.threads < 1) throw Error("--threads = " + std::to_string(options.threads) + " (allowed: >= 1)");
   std::vector<TestId> tests = options.tests;
   if (tests.empty()) tests.assign(all_tests().begin(), all_tests().end());
+  // Serial and ApproximateEntropy both count cyclic windows: when both run (with valid block
+  // lengths), count once per sequence for the larger m and let the other marginalize.
+  int shared_m = 0;
+  {
+    const bool has_serial = std::find(tests.begin(), tests.end(), TestId::kSerial) != tests.end();
+    const bool has_apen = std::find(tests.begin(), tests.end(), TestId::kApproximateEntropy) != tests.end();
+    const int ms = options.params.serial.block_length, ma = options.params.approximate_entropy.block_length;
+    if (has_serial && has_apen && ms >= 2 && ms <= 24 && ma >= 1 && ma <= 23) shared_m = std::max(ms, ma + 1);
+  }
   std::vector<std::vector<TestResult>> results(sequences.size());
   std::atomic<uint64_t> next{0};
   uint64_t done = 0;
@@ -34,7 +43,9 @@ std::vector<std::vector<TestResult>> run_suite(std::span<const BitSequence> sequ
       try {
         std::vector<TestResult> r;
         r.reserve(tests.size());
-        for (TestId id : tests) r.push_back(run_test(id, sequences[i], options.params));
+        WindowCounts shared;
+        if (shared_m > 0 && !sequences[i].empty()) shared = window_counts(sequences[i], shared_m);
+        for (TestId id : tests) r.push_back(run_test(id, sequences[i], options.params, shared_m > 0 ? &shared : nullptr));
         results[i] = std::move(r);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);

@@ -186,6 +186,26 @@ TEST(NistSuite, ThreadsGiveIdenticalResultsAndProgressIsReported) {
   EXPECT_THROW(run_suite(seqs, bad), Error);
 }
 
+TEST(NistSuite, SharedWindowCountsGiveIdenticalSerialAndApproximateEntropy) {
+  std::mt19937_64 gen(11);
+  std::vector<uint64_t> w(50000 / 64 + 1);
+  for (auto& x : w) x = gen();
+  const BitSequence s = BitSequence::from_words(w, 50001 - 64);
+  for (auto [ms, ma] : std::vector<std::pair<int, int>>{{16, 10}, {5, 10}, {12, 11}, {3, 2}}) {
+    SuiteOptions opt;
+    opt.tests = {TestId::kApproximateEntropy, TestId::kSerial};
+    opt.params.serial.block_length = ms;
+    opt.params.approximate_entropy.block_length = ma;
+    const auto shared = run_suite(std::span(&s, 1), opt);
+    const TestResult apen = approximate_entropy(s, {ma});
+    const TestResult ser = serial(s, {ms});
+    ASSERT_EQ(shared[0].size(), 2u);
+    EXPECT_EQ(shared[0][0].p_values[0].p_value, apen.p_values[0].p_value) << ms << " " << ma;
+    EXPECT_EQ(shared[0][1].p_values[0].p_value, ser.p_values[0].p_value) << ms << " " << ma;
+    EXPECT_EQ(shared[0][1].p_values[1].p_value, ser.p_values[1].p_value) << ms << " " << ma;
+  }
+}
+
 TEST(NistSuite, NotApplicableWhereStsGivesNoPValue) {
   std::mt19937_64 gen(3);
   std::vector<uint64_t> w(400000 / 64 + 1);

@@ -101,10 +101,20 @@ TestResult fft(const BitSequence& s);
 TestResult non_overlapping_template(const BitSequence& s, const NonOverlappingTemplateParams& p = {});
 TestResult overlapping_template(const BitSequence& s, const OverlappingTemplateParams& p = {});
 TestResult universal(const BitSequence& s, const UniversalParams& p = {});
-TestResult approximate_entropy(const BitSequence& s, const ApproximateEntropyParams& p = {});
+// Cyclic m-bit window counts of one sequence (kernels::cyclic_window_counts), shared by the tests that
+// need them for an m up to `m` (smaller m by exact marginalization): run_suite computes them once per
+// sequence for Serial and ApproximateEntropy. The results equal those computed without sharing.
+struct WindowCounts {
+  int m = 0;
+  std::vector<uint32_t> counts;
+};
+WindowCounts window_counts(const BitSequence& s, int m);
+
+TestResult approximate_entropy(const BitSequence& s, const ApproximateEntropyParams& p = {},
+                               const WindowCounts* shared = nullptr);
 TestResult random_excursions(const BitSequence& s, const RandomExcursionsParams& p = {});
 TestResult random_excursions_variant(const BitSequence& s, const RandomExcursionsParams& p = {});
-TestResult serial(const BitSequence& s, const SerialParams& p = {});
+TestResult serial(const BitSequence& s, const SerialParams& p = {}, const WindowCounts* shared = nullptr);
 TestResult linear_complexity(const BitSequence& s, const LinearComplexityParams& p = {});
 
 // Exact class probabilities of the overlapping template test (occurrences 0..K-1 and >= K of m ones
@@ -128,7 +138,7 @@ struct SuiteParams {
     longest_run.profile = overlapping_template.profile = linear_complexity.profile = p;
   }
 };
-// Runs one test with the suite's parameters.
-TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p = {});
+// Runs one test with the suite's parameters (and shared window counts, if given).
+TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p = {}, const WindowCounts* shared = nullptr);
 
 }  // namespace rngfree::nist
