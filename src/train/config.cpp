@@ -58,7 +58,7 @@ void validate_site(const SiteConfig& s, std::string_view site_name) {
       }
       if (s.source == "harvest" || s.source.starts_with("harvest:")) {
         if (s.source != "harvest") (void)harvest::Tap::parse(s.source.substr(8));
-        (void)harvest::Pairing::parse(s.pairing);
+        if (s.pairing != "shifted") (void)harvest::Pairing::parse(s.pairing);
       } else {
         (void)random::make_generator(s.source, 0, 0);
       }

@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 #include <zlib.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -217,9 +218,32 @@ DataSplit load_data(std::string_view spec) {
     s.mean = {0.5071f, 0.4865f, 0.4409f};
     s.stddev = {0.2673f, 0.2564f, 0.2762f};
     s.augment = true;
+  } else if (kind == "synthetic") {
+    // synthetic:C:S — random pixels and labels (SplitMix64 of the index), for speed measurements
+    // without data files; nothing in it can be learnt.
+    int c = 0, size = 0;
+    if (std::sscanf(dir.c_str(), "%d:%d", &c, &size) != 2 || (c != 1 && c != 3) || size < 8 || size > 256) {
+      throw Error(fmt::format("--data '{}': expected synthetic:C:S with C = 1 or 3 channels and S = 8..256 pixels", spec));
+    }
+    for (Dataset* d : {&s.train, &s.test}) {
+      d->count = d == &s.train ? 4096 : 512;
+      d->channels = c;
+      d->height = d->width = size;
+      d->num_classes = 10;
+      d->pixels.resize(static_cast<size_t>(d->count * d->image_size()));
+      uint64_t z = d == &s.train ? 1 : 2;
+      for (auto& p : d->pixels) {
+        z += 0x9e3779b97f4a7c15ull;
+        p = static_cast<uint8_t>((z ^ (z >> 29)) * 0xbf58476d1ce4e5b9ull >> 56);
+      }
+      d->labels.resize(static_cast<size_t>(d->count));
+      for (int64_t i = 0; i < d->count; ++i) d->labels[i] = static_cast<int32_t>((i * 7) % 10);
+    }
+    s.mean = {0.5f, 0.5f, 0.5f};
+    s.stddev = {0.29f, 0.29f, 0.29f};
   } else {
     throw Error(fmt::format("--data '{}': unknown dataset '{}'; allowed: fashion-mnist, fashion-mnist:DIR, mnist:DIR, "
-                            "cifar10:DIR, cifar100:DIR", spec, kind));
+                            "cifar10:DIR, cifar100:DIR, synthetic:C:S", spec, kind));
   }
   return s;
 }

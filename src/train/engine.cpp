@@ -49,16 +49,19 @@ class GeneratorWords final : public WordSource {
 // words come from the other elements of the tensor being rounded (harvest::self_pairing).
 class HarvestWords final : public WordSource {
  public:
+  // shifted: element i of the site takes tap element (i + floor(m/2)) mod n (harvest::self_pairing of
+  // the site's size m), so that a tap aligned with the site never feeds an element its own value.
   HarvestWords(Engine& engine, int source_layer, harvest::TapKind kind, harvest::Extractor extractor,
-               harvest::Pairing pairing, std::string description)
+               harvest::Pairing pairing, bool shifted, std::string description)
       : engine_(engine), layer_(source_layer), kind_(kind), extractor_(extractor), pairing_(pairing),
-        description_(std::move(description)) {}
+        shifted_(shifted), description_(std::move(description)) {}
   void fill(std::span<const float> self, std::span<uint32_t> out) override {
     harvest::HarvestOptions opts{engine_.threads};
     if (kind_ != harvest::TapKind::kSelf) {
       const torch::Tensor& t = engine_.layers[layer_]->taps[static_cast<int>(kind_)];
       if (t.defined()) {
-        harvest::harvest_words(float_span(t), extractor_, pairing_, out, opts);
+        harvest::harvest_words(float_span(t), extractor_,
+                               shifted_ ? harvest::self_pairing(static_cast<int64_t>(out.size())) : pairing_, out, opts);
         return;
       }
     }
@@ -72,6 +75,7 @@ class HarvestWords final : public WordSource {
   harvest::TapKind kind_;
   harvest::Extractor extractor_;
   harvest::Pairing pairing_;
+  bool shifted_;
   std::string description_;
 };
 
@@ -154,7 +158,7 @@ harvest::Tap Engine::default_tap(Site site, int layer_index) {
   switch (site) {
     case Site::kErrors: return {TapKind::kAct, 0};
     case Site::kGradients: return {TapKind::kErr, 0};
-    case Site::kUpdate: return {TapKind::kGrad, 0};
+    case Site::kUpdate: return {TapKind::kAct, 0};
     case Site::kWeights: return {TapKind::kGrad, 0};
     case Site::kActivations: return layer_index == 0 ? harvest::Tap{TapKind::kInput, 0} : harvest::Tap{TapKind::kAct, -1};
     case Site::kMomentum: return {TapKind::kErr, 0};
@@ -198,10 +202,15 @@ void Engine::configure(const QuantConfig& quant, uint64_t seed) {
           }
         }
         if (kind != harvest::TapKind::kSelf) layers[src]->keep[static_cast<int>(kind)] = true;
+        // "shifted" (train-level pairing, see HarvestWords); "auto" on the default tap of W, which is
+        // the same layer's grad — aligned with the weights element by element — means shifted.
+        const bool shifted = sc.pairing == "shifted" ||
+                             (sc.pairing == "auto" && sc.source == "harvest" && static_cast<Site>(s) == Site::kWeights);
         std::string desc = fmt::format("harvest {} of layer {} ({}), {}, pairing {}", tap_name(kind), src,
-                                       layers[src]->name, extractor.name(), sc.pairing);
-        site.source = std::make_unique<HarvestWords>(*this, src, kind, extractor, harvest::Pairing::parse(sc.pairing),
-                                                     std::move(desc));
+                                       layers[src]->name, extractor.name(), shifted ? "shifted" : sc.pairing);
+        site.source = std::make_unique<HarvestWords>(
+            *this, src, kind, extractor, shifted ? harvest::Pairing{} : harvest::Pairing::parse(sc.pairing), shifted,
+            std::move(desc));
       } else {
         site.source = std::make_unique<GeneratorWords>(sc.source, seed,
                                                        1 + static_cast<uint64_t>(l.index) * kNumSites + s);

@@ -351,6 +351,19 @@ EpochMetrics Trainer::train_epoch(const ProgressFn& progress) {
 
 double Trainer::evaluate(double* loss) { return impl_->evaluate(loss); }
 
+std::vector<float> Trainer::parameters() const {
+  std::vector<float> out;
+  auto add = [&](const torch::Tensor& t) {
+    torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+    out.insert(out.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  };
+  for (const auto& p : impl_->model->parameters()) add(p);
+  for (const auto& b : impl_->model->buffers()) {
+    if (b.is_floating_point()) add(b);
+  }
+  return out;
+}
+
 void Trainer::save_checkpoint(const std::string& path, const std::string& extra) const {
   const Impl& m = *impl_;
   torch::serialize::OutputArchive ar;
@@ -563,6 +576,10 @@ std::string summary_json(const RunSummary& s) {
   return j.dump(2) + "\n";
 }
 
+namespace {
+int options_stop(const RunOptions& opt) { return opt.stop_after_epochs; }
+}  // namespace
+
 RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
   const auto wall0 = std::chrono::steady_clock::now();
   TrainConfig cfg = cfg_in;
@@ -592,7 +609,10 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
     }
   }
   const bool tty = isatty(2) != 0;
-  while (trainer.epochs_done() < cfg.epochs) {
+  int epochs_this_call = 0;
+  while (trainer.epochs_done() < cfg.epochs &&
+         (options_stop(opt) == 0 || epochs_this_call < options_stop(opt))) {
+    ++epochs_this_call;
     const int epoch = trainer.epochs_done() + 1;
     ProgressFn progress;
     if (opt.progress) {

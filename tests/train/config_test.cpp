@@ -63,7 +63,7 @@ last_layer = false
 source = "harvest:err@-1"
 [quant.harvest]
 bits = "0-7"
-whiten = true
+whiten = false
 )");
   EXPECT_EQ(c.preset, "int8-sr-philox");
   EXPECT_EQ(c.epochs, 7);
@@ -71,7 +71,7 @@ whiten = true
   EXPECT_FALSE(c.quant.last_layer);
   EXPECT_EQ(site(c, Site::kErrors).source, "harvest:err@-1");
   EXPECT_EQ(site(c, Site::kGradients).source, "philox");  // untouched preset value
-  EXPECT_TRUE(c.quant.harvest.whiten);
+  EXPECT_FALSE(c.quant.harvest.whiten);  // the default is on
   c.validate();
   // --preset beats the file's preset key.
   TrainConfig d;

@@ -50,7 +50,8 @@ std::vector<uint32_t> philox_words(uint64_t seed, int layer, Site site, int64_t 
 std::vector<uint32_t> harvested(const torch::Tensor& tap, int64_t m) {
   torch::Tensor c = tap.contiguous();
   std::vector<uint32_t> w(static_cast<size_t>(m));
-  harvest::Extractor ex;  // bits 0-15, as the config default
+  harvest::Extractor ex;  // bits 0-15, whitened: the config default
+  ex.whiten = true;
   harvest::harvest_words(cspan(c), ex, harvest::Pairing{}, w);
   return w;
 }

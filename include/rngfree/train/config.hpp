@@ -24,7 +24,7 @@ struct SiteConfig {
 
 struct HarvestConfig {
   std::string bits = "0-15";  // extractor bit field LO-HI of the raw FP32 pattern
-  bool whiten = false;
+  bool whiten = true;  // on by default: taps computed from 8-bit operands have few random low bits (docs/results.md)
   bool skip_zeros = false;
 };
 

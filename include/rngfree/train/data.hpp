@@ -38,7 +38,8 @@ inline constexpr std::string_view kFashionMnistDir = "/usr/share/datasets/fashio
 //   "fashion-mnist" (Debian's copy), "fashion-mnist:DIR", "mnist:DIR"  — IDX files
 //     {train,t10k}-{images-idx3,labels-idx1}-ubyte, each optionally gzipped (.gz);
 //   "cifar10:DIR"  — data_batch_1..5.bin + test_batch.bin (DIR or DIR/cifar-10-batches-bin);
-//   "cifar100:DIR" — train.bin + test.bin (DIR or DIR/cifar-100-binary), fine labels.
+//   "cifar100:DIR" — train.bin + test.bin (DIR or DIR/cifar-100-binary), fine labels;
+//   "synthetic:C:S" — 4096 + 512 random C×S×S images (benchmarks without data files; not learnable).
 DataSplit load_data(std::string_view spec);
 
 // Reads a whole file; a name ending in ".gz" is gunzipped. Throws rngfree::Error naming the file.

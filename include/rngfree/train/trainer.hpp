@@ -72,6 +72,9 @@ class Trainer {
   // Test-split accuracy (fraction) and mean loss, in evaluation mode.
   double evaluate(double* loss = nullptr);
 
+  // Every parameter and buffer of the model, flattened in registration order (tests compare runs).
+  std::vector<float> parameters() const;
+
   // Atomic (temporary file, then rename). `extra` is opaque text stored alongside (run history).
   void save_checkpoint(const std::string& path, const std::string& extra = {}) const;
   // Restores a checkpoint written by a Trainer with the same config; returns its `extra` text.
@@ -87,6 +90,7 @@ struct RunOptions {
   bool resume = false;         // continue the run saved in out_dir up to config.epochs
   bool progress = true;        // progress bar on stderr
   TapCallback tap_callback;    // optional, see Trainer::set_tap_callback
+  int stop_after_epochs = 0;   // stop after this many epochs in this call, as if interrupted (0: run to the end)
 };
 
 struct RunSummary {

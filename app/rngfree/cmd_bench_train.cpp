@@ -1,0 +1,56 @@
+// `rngfree bench train`: training images/s of fp32 and each int8-sr preset, measured in one run
+// (rngfree::train::bench_train); ratios are against the fp32 baseline of the same run.
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "command.hpp"
+#include "rngfree/train/bench.hpp"
+
+namespace rngfree::app {
+namespace {
+
+const RegisterCommand kBenchTrain("bench", "train", [](CLI::App& bench) {
+  auto o = std::make_shared<train::BenchTrainOptions>();
+  auto json = std::make_shared<bool>(false);
+  auto* cmd = bench.add_subcommand(
+      "train",
+      "Training throughput (images/s) of fp32 and of every int8-sr preset (every int8 site quantized), measured in "
+      "one run, interleaved round by round; prints each preset's step-time ratio to fp32");
+  cmd->add_option("--model", o->model, "lenet5 (default, Fashion-MNIST) or resnet20 (synthetic 3x32x32 images)")
+      ->check(CLI::IsMember({"mlp", "lenet5", "vgg7", "resnet20"}));
+  cmd->add_option("--data", o->data, "Dataset (default: fashion-mnist, or synthetic:3:32 for resnet20/vgg7)");
+  cmd->add_option("--batch", o->batch, "Batch size (default 128)");
+  cmd->add_option("--steps", o->steps, "Steps per preset per round (default 40 for lenet5, 4 for resnet20)");
+  cmd->add_option("--rounds", o->rounds, "Rounds; the median counts (default 5)");
+  cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
+  cmd->add_flag("--json", *json, "Print {\"model\", \"fp32\": {\"images_per_s\"}, \"presets\": {...}}");
+  cmd->callback([o, json] {
+    auto rows = train::bench_train(*o);
+    double fp32 = 0;
+    for (const auto& r : rows) {
+      if (r.preset == "fp32") fp32 = r.images_per_s;
+    }
+    if (*json) {
+      nlohmann::ordered_json j;
+      j["model"] = o->model;
+      j["fp32"] = {{"images_per_s", fp32}};
+      j["presets"] = nlohmann::ordered_json::object();
+      for (const auto& r : rows) {
+        if (r.preset != "fp32") {
+          j["presets"][r.preset] = {{"images_per_s", r.images_per_s}, {"step_time_vs_fp32", fp32 / r.images_per_s}};
+        }
+      }
+      fmt::print("{}\n", j.dump(2));
+      return;
+    }
+    fmt::print("model {} — median of {} rounds\n{:<18} {:>12} {:>20}\n", o->model, o->rounds, "preset", "images/s",
+               "step time vs fp32");
+    for (const auto& r : rows) {
+      fmt::print("{:<18} {:>12.0f} {:>19.2f}x\n", r.preset, r.images_per_s, fp32 / r.images_per_s);
+    }
+  });
+});
+
+}  // namespace
+}  // namespace rngfree::app

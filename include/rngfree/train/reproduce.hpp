@@ -1,0 +1,56 @@
+// The main job (issue 5, `rngfree reproduce`): the preset matrix (fp32, int8-rne, int8-sr with each
+// generator, int8-sr-harvest) over several seeds, a report folder with a results table (mean ± std of
+// test accuracy), accuracy and loss curves (SVG), and the NIST SP 800-22 verdict on the bits that one
+// harvest run took from its own tensors. No libtorch in this header.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "rngfree/train/trainer.hpp"
+
+namespace rngfree::train {
+
+struct ReproduceOptions {
+  bool full = false;        // quick (default) or full
+  std::string out_dir = "reproduce";
+  int seeds = 3;
+  int threads = 0;
+  std::string data = "fashion-mnist";
+  std::string cifar10;      // full mode: also resnet20 on cifar10:DIR when given
+  bool nist = true;         // run SP 800-22 on the harvested bits of the first int8-sr-harvest run
+  bool progress = true;
+  // Overrides for tests (0 / empty: the mode's values).
+  int epochs = 0;
+  int64_t train_limit = 0, test_limit = 0;
+  std::vector<std::string> presets;
+  int64_t nist_sequence_bits = 0;
+  int nist_sequences = 0;
+};
+
+struct PresetResult {
+  std::string model, preset;
+  std::vector<RunSummary> runs;  // one per seed
+  double mean_accuracy = 0, std_accuracy = 0;  // final test accuracy over seeds (std: n-1 denominator)
+  double mean_best_accuracy = 0, mean_images_per_s = 0;
+};
+
+struct ReproduceResult {
+  std::vector<PresetResult> presets;
+  std::string nist_summary;  // markdown, empty when not run
+  double wall_seconds = 0;
+};
+
+// The mode's settings, for --help and docs: quick = lenet5, 3 epochs; full = lenet5, 15 epochs
+// (+ resnet20 on CIFAR-10, 30 epochs, when options.cifar10 is set).
+std::string reproduce_plan(const ReproduceOptions& options);
+
+// Runs everything and writes out_dir/{results.md, results.csv, results.json, accuracy.svg, loss.svg,
+// nist.md, harvested-bits.bin, runs/...}. Throws rngfree::Error on bad options or data.
+ReproduceResult reproduce(const ReproduceOptions& options);
+
+// mean and sample standard deviation (n-1; 0 for n < 2).
+std::pair<double, double> mean_std(const std::vector<double>& v);
+
+}  // namespace rngfree::train

@@ -1,0 +1,222 @@
+// End-to-end training on a synthetic dataset written in the IDX format (ten noisy class templates,
+// so a working trainer must separate them): reaches a set accuracy in a few hundred steps, resumes
+// bit-identically, stops on a non-finite loss, dumps harvested bits equal to harvest_bits of the
+// tap it names, and reports taps step by step (the atlas hook).
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "rngfree/harvest/harvest.hpp"
+#include "rngfree/random/random_source.hpp"
+#include "rngfree/train/trainer.hpp"
+
+namespace fs = std::filesystem;
+using namespace rngfree;
+using namespace rngfree::train;
+
+namespace {
+
+void put_be32(std::vector<uint8_t>& b, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
+}
+
+void write_gz(const fs::path& p, const std::vector<uint8_t>& b) {
+  gzFile f = gzopen(p.string().c_str(), "wb");
+  gzwrite(f, b.data(), static_cast<unsigned>(b.size()));
+  gzclose(f);
+}
+
+// Ten classes; class c is a fixed random 28x28 template; an image is its template with each
+// pixel replaced by uniform noise with probability 0.5.
+std::string synthetic_mnist() {
+  static const std::string dir = [] {
+    fs::path d = fs::path(RNGFREE_BINARY_DIR) / "test_tmp" / "train_synthetic";
+    fs::remove_all(d);
+    fs::create_directories(d);
+    random::SplitMix64 rng(2024);
+    std::vector<std::vector<uint8_t>> templ(10, std::vector<uint8_t>(784));
+    for (auto& t : templ) {
+      for (auto& p : t) p = static_cast<uint8_t>(rng.next() >> 56);
+    }
+    for (auto [name, n] : {std::pair<std::string, uint32_t>{"train", 3000}, {"t10k", 500}}) {
+      std::vector<uint8_t> img, lab;
+      put_be32(img, 0x803);
+      put_be32(img, n);
+      put_be32(img, 28);
+      put_be32(img, 28);
+      put_be32(lab, 0x801);
+      put_be32(lab, n);
+      for (uint32_t i = 0; i < n; ++i) {
+        const int c = static_cast<int>(rng.next() % 10);
+        lab.push_back(static_cast<uint8_t>(c));
+        for (int k = 0; k < 784; ++k) {
+          const uint64_t r = rng.next();
+          img.push_back((r & 1) != 0 ? templ[c][k] : static_cast<uint8_t>(r >> 56));
+        }
+      }
+      write_gz(d / (name + "-images-idx3-ubyte.gz"), img);
+      write_gz(d / (name + "-labels-idx1-ubyte.gz"), lab);
+    }
+    return d.string();
+  }();
+  return "mnist:" + dir;
+}
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::path(RNGFREE_BINARY_DIR) / "test_tmp" / "train_runs" / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+TrainConfig small_config(const std::string& preset) {
+  TrainConfig c;
+  apply_preset(c, preset);
+  c.data = synthetic_mnist();
+  c.model = "lenet5";
+  c.batch = 32;
+  c.epochs = 2;
+  c.lr = 0.05;
+  c.threads = 1;
+  return c;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+// ~190 steps of lenet5 with every int8 site quantized and SR bits harvested from the network.
+TEST(TrainRun, HarvestPresetLearnsSyntheticClasses) {
+  TrainConfig c = small_config("int8-sr-harvest");
+  Trainer t(c);
+  EXPECT_EQ(t.steps_per_epoch(), 3000 / 32);
+  EpochMetrics e1 = t.train_epoch();
+  EpochMetrics e2 = t.train_epoch();
+  EXPECT_EQ(t.step(), 2 * (3000 / 32));
+  EXPECT_LT(e2.train_loss, e1.train_loss);
+  EXPECT_GE(e2.test_accuracy, 0.90) << "chance is 0.10";
+}
+
+// The same on the real Fashion-MNIST (installed by scripts/install-deps.sh): 300 steps on a subset.
+TEST(TrainRun, FashionMnistSubsetReachesSetAccuracy) {
+  if (!fs::exists(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";
+  }
+  TrainConfig c;
+  apply_preset(c, "int8-sr-harvest");
+  c.train_limit = 9600;
+  c.test_limit = 2000;
+  c.batch = 64;
+  c.epochs = 2;
+  c.threads = 1;
+  Trainer t(c);
+  t.train_epoch();
+  EpochMetrics e = t.train_epoch();
+  EXPECT_EQ(t.step(), 300);
+  EXPECT_GE(e.test_accuracy, 0.75) << "chance is 0.10";
+}
+
+// Interrupted after epoch 1 and resumed to epoch 2 == 2 epochs in one go, bit for bit: model,
+// metrics. SR everywhere, generator and harvest sources (including taps from the previous step).
+TEST(TrainRun, ResumeIsBitIdentical) {
+  for (const std::string preset : {"int8-sr-philox", "int8-sr-harvest"}) {
+    SCOPED_TRACE(preset);
+    TrainConfig c = small_config(preset);
+    c.train_limit = 1024;
+    c.test_limit = 200;
+    for (Site s : {Site::kWeights, Site::kActivations, Site::kMomentum}) {
+      auto& sc = c.quant.sites[static_cast<int>(s)];
+      sc.format = "fixed:12:dyn";
+      sc.rounding = "stochastic:8";
+      sc.source = preset == "int8-sr-philox" ? "philox" : "harvest";  // W <- previous step's grad
+    }
+    fs::path a = temp_dir(preset + "-a"), b = temp_dir(preset + "-b");
+    RunOptions oa{a.string(), false, false, {}};
+    RunSummary sa = run_training(c, oa);
+    RunOptions interrupted{b.string(), false, false, {}};
+    interrupted.stop_after_epochs = 1;
+    EXPECT_EQ(run_training(c, interrupted).epochs.size(), 1u);
+    RunSummary sb = run_training(c, RunOptions{b.string(), true, false, {}});
+    ASSERT_EQ(sa.epochs.size(), 2u);
+    ASSERT_EQ(sb.epochs.size(), 2u);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(sa.epochs[i].train_loss, sb.epochs[i].train_loss) << "epoch " << i + 1;
+      EXPECT_EQ(sa.epochs[i].test_accuracy, sb.epochs[i].test_accuracy) << "epoch " << i + 1;
+      EXPECT_EQ(sa.epochs[i].test_loss, sb.epochs[i].test_loss) << "epoch " << i + 1;
+    }
+    Trainer ta(c), tb(c);
+    ta.load_checkpoint((a / "checkpoint.pt").string());
+    tb.load_checkpoint((b / "checkpoint.pt").string());
+    EXPECT_EQ(ta.parameters(), tb.parameters());
+    EXPECT_EQ(ta.step(), tb.step());
+    // The run folder: a CSV row per epoch, fractions in summary.json.
+    const std::string csv = read_text(b / "metrics.csv");
+    EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
+    auto j = nlohmann::json::parse(read_text(b / "summary.json"));
+    EXPECT_GE(j.at("test_accuracy").get<double>(), 0.0);
+    EXPECT_LE(j.at("best_test_accuracy").get<double>(), 1.0);
+    EXPECT_EQ(j.at("config").at("preset"), preset);
+    // The comparison can fail: one epoch less gives other parameters.
+    Trainer tc(c);
+    tc.train_epoch();
+    EXPECT_NE(tc.parameters(), tb.parameters());
+  }
+}
+
+// A diverging run stops with a message saying so.
+TEST(TrainRun, NonFiniteLossStops) {
+  TrainConfig c = small_config("fp32");
+  c.lr = 90;
+  c.train_limit = 640;
+  fs::path d = temp_dir("nan");
+  try {
+    run_training(c, RunOptions{d.string(), false, false, {}});
+    FAIL() << "expected NonFiniteLoss";
+  } catch (const NonFiniteLoss& e) {
+    const std::string msg = e.what();
+    EXPECT_TRUE(msg.find("NaN") != std::string::npos || msg.find("infinite") != std::string::npos) << msg;
+    EXPECT_NE(msg.find("--lr"), std::string::npos) << msg;
+  }
+}
+
+// The tap hook: train_steps(n) reports each tap of each layer at steps 0..n-1; the dump file holds
+// exactly harvest_bits of the named tap, step after step.
+TEST(TrainRun, TapHookAndDump) {
+  TrainConfig c = small_config("int8-sr-harvest");
+  fs::path d = temp_dir("dump");
+  c.dump.path = (d / "act1.bin").string();
+  c.dump.layer = 1;
+  c.dump.tap = "act";
+  c.dump.max_bits = 100000;
+  c.train_limit = 320;
+  c.epochs = 1;
+  Trainer t(c);
+  std::vector<uint8_t> expect;
+  std::map<std::string, int> count;
+  t.set_tap_callback([&](const TapEvent& ev) {
+    count[std::string(tap_name(ev.kind))]++;
+    if (ev.layer == 1 && ev.kind == harvest::TapKind::kAct) {
+      harvest::Extractor ex;  // the run's extractor: bits 0-15, whitened
+      ex.whiten = true;
+      harvest::BitStream bs = harvest::harvest_bits(ev.values, ex, 1);
+      EXPECT_EQ(bs.bits % 8, 0);
+      expect.insert(expect.end(), bs.bytes.begin(), bs.bytes.end());
+    }
+  });
+  StepStats st = t.train_steps(4);
+  EXPECT_EQ(st.steps, 4);
+  EXPECT_EQ(count["input"], 4);
+  for (const char* k : {"weights", "act", "err", "grad"}) EXPECT_EQ(count[k], 4 * 5) << k;
+  t.train_epoch();  // finishes the epoch (10 steps) and writes the dump
+  std::ifstream in(c.dump.path, std::ios::binary);
+  std::vector<uint8_t> got{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  ASSERT_EQ(got.size(), 100000u / 8);
+  expect.resize(got.size());
+  EXPECT_EQ(got, expect);
+}
