@@ -4,6 +4,7 @@
 // only on its own input and random word (and, for fixed:dyn / bfp, on an exact max), so results are
 // identical for any thread count. Tested equal to quantize_reference (the spec) in tests/core/.
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -290,10 +291,16 @@ Isa detect_isa() {
   return Isa::kPortable;
 }
 
-const Isa kIsa = detect_isa();
+std::atomic<Isa> g_isa{detect_isa()};
+
+bool cpu_supports(Isa isa) {
+  if (isa == Isa::kPortable) return true;
+  if (isa == Isa::kAvx2) return detect_isa() != Isa::kPortable;
+  return detect_isa() == Isa::kAvx512;
+}
 
 void run_span_words(const LoopArgs& a) {
-  switch (kIsa) {
+  switch (g_isa.load(std::memory_order_relaxed)) {
     case Isa::kAvx512: return run_loop_avx512(a);
     case Isa::kAvx2: return run_loop_avx2(a);
     case Isa::kPortable: return run_loop_portable(a);
@@ -320,7 +327,7 @@ void run_span(const LoopArgs& a) {
 }
 
 void run_blocks_span(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
-  switch (kIsa) {
+  switch (g_isa.load(std::memory_order_relaxed)) {
     case Isa::kAvx512: return run_blocks_avx512(a, block, mantissa_bits, r_bits);
     case Isa::kAvx2: return run_blocks_avx2(a, block, mantissa_bits, r_bits);
     case Isa::kPortable: return run_blocks_portable(a, block, mantissa_bits, r_bits);
@@ -328,7 +335,7 @@ void run_blocks_span(const LoopArgs& a, int64_t block, int mantissa_bits, int r_
 }
 
 uint32_t max_finite_bits_span(const float* x, int64_t n) {
-  switch (kIsa) {
+  switch (g_isa.load(std::memory_order_relaxed)) {
     case Isa::kAvx512: return max_finite_bits_avx512(x, n);
     case Isa::kAvx2: return max_finite_bits_avx2(x, n);
     case Isa::kPortable: return max_finite_bits_portable(x, n);
@@ -421,6 +428,30 @@ void copy_if_needed(const float* in, float* out, int64_t n) {
 }
 
 }  // namespace
+
+std::string_view quantize_kernel_target() {
+  switch (g_isa.load(std::memory_order_relaxed)) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kPortable: return "portable";
+  }
+  return "?";
+}
+
+void set_quantize_kernel_target(std::string_view name) {
+  Isa isa;
+  if (name == "avx512") {
+    isa = Isa::kAvx512;
+  } else if (name == "avx2") {
+    isa = Isa::kAvx2;
+  } else if (name == "portable") {
+    isa = Isa::kPortable;
+  } else {
+    throw Error("kernel target '" + std::string(name) + "': unknown; allowed: avx512, avx2, portable");
+  }
+  if (!cpu_supports(isa)) throw Error("kernel target '" + std::string(name) + "': this CPU does not support it");
+  g_isa.store(isa, std::memory_order_relaxed);
+}
 
 int dynamic_step_exponent(std::span<const float> x, const Format& format) {
   switch (format.kind) {

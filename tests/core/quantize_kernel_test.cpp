@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "rngfree/error.hpp"
 #include "rngfree/quantize.hpp"
 
 namespace rngfree {
@@ -94,7 +95,23 @@ int independent_step_exponent(std::span<const float> x, const Format& format) {
   return format.kind == FormatKind::kFixedDynamic ? e + 2 - format.word_length : e + 1 - format.block_mantissa_bits;
 }
 
-TEST(QuantizeKernel, EqualsReferenceForEveryFormatAndMode) {
+// Every SIMD target the CPU supports, each checked against the reference (restored afterwards).
+class EveryTarget : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    saved_ = std::string(quantize_kernel_target());
+    try {
+      set_quantize_kernel_target(GetParam());
+    } catch (const Error& e) {
+      GTEST_SKIP() << e.what();
+    }
+  }
+  void TearDown() override { set_quantize_kernel_target(saved_); }
+  std::string saved_;
+};
+INSTANTIATE_TEST_SUITE_P(QuantizeKernel, EveryTarget, ::testing::Values("avx512", "avx2", "portable"));
+
+TEST_P(EveryTarget, EqualsReferenceForEveryFormatAndMode) {
   std::mt19937_64 rng(12345);
   for (const char* fs : kFormats) {
     const Format format = Format::parse(fs);
