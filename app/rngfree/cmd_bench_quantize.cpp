@@ -121,7 +121,8 @@ struct Run {
   double vs_nearest_even;  // 0 for nearest-even runs
 };
 
-void run(bool json, int repeats, int log2_elements) {
+void run(bool json, int repeats, int log2_elements, const std::string& target) {
+  if (!target.empty()) set_quantize_kernel_target(target);
   if (repeats < 1 || repeats > 1000) throw Error("--repeats " + std::to_string(repeats) + " is out of range; allowed 1..1000");
   if (log2_elements < 10 || log2_elements > 28) {
     throw Error("--log2-elements " + std::to_string(log2_elements) + " is out of range; allowed 10..28");
@@ -174,8 +175,8 @@ void run(bool json, int repeats, int log2_elements) {
     fmt::print("{}\n", j.dump());
     return;
   }
-  fmt::print("rngfree bench quantize: {} FP32 values (2^{}), {} threads, best of {} runs\n", n, log2_elements,
-             omp_get_max_threads(), repeats);
+  fmt::print("rngfree bench quantize: {} FP32 values (2^{}), {} threads, kernel target {}, best of {} runs\n", n,
+             log2_elements, omp_get_max_threads(), quantize_kernel_target(), repeats);
   fmt::print("{:<14} {:<15} {:<16} {:>10} {:>10} {:>16}\n", "format", "rounding", "source", "Melem/s", "vs memcpy",
              "vs nearest-even");
   fmt::print("{:<14} {:<15} {:<16} {:>10.1f} {:>10.2f} {:>16}\n", "(memcpy)", "-", "-", copy_rate / 1e6, 1.0, "-");
@@ -194,7 +195,9 @@ const RegisterCommand kBenchQuantize("bench", "quantize", [](CLI::App& bench) {
   cmd->add_flag("--json", *json, "print {\"memcpy\": {...}, \"runs\": [...]} instead of a table");
   cmd->add_option("--repeats", *repeats, "timed repetitions per run, the best is kept (1..1000)")->capture_default_str();
   cmd->add_option("--log2-elements", *log2_elements, "log2 of the number of values (10..28)")->capture_default_str();
-  cmd->callback([=] { run(*json, *repeats, *log2_elements); });
+  auto target = std::make_shared<std::string>();
+  cmd->add_option("--target", *target, "kernel target: avx512, avx2 or portable (default: the best this CPU supports)");
+  cmd->callback([=] { run(*json, *repeats, *log2_elements, *target); });
 });
 
 }  // namespace
