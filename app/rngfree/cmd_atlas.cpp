@@ -26,7 +26,7 @@ std::vector<std::string> split_list(const std::string& s) {
 
 struct AtlasFlags {
   std::string preset = "int8-sr-harvest", model = "lenet5", data = "fashion-mnist", out = "atlas";
-  std::string phases = "early,middle,late", taps, generators, profile = "sts-2.1.2";
+  std::string phases = "early,middle,late", taps, generators, profile = "sts-2.1.2", bit_range = "0-15", fields;
   std::optional<int> batch, train_threads;
   std::optional<uint64_t> seed;
   std::optional<int64_t> train_limit;
@@ -59,6 +59,12 @@ const RegisterCommand kAtlas("", "atlas", [](CLI::App& root) {
                   "Shortest sequence tested where a tap yields fewer than K x N bits in the window (default max(N/10, "
                   "min(N, 20000)))");
   cmd->add_option("--taps", f->taps, "Only these taps, comma separated: input, LAYER.KIND (conv1.act, fc1.grad, ...)");
+  cmd->add_option("--bit-range", f->bit_range,
+                  "Single-bit sweep 0-HI, HI in 15..31 (default 0-15, the issue's grid; 0-22 covers the whole mantissa)")
+      ->default_val("0-15");
+  cmd->add_option("--fields", f->fields,
+                  "Extra word fields beyond the grid, comma separated LO-HI (e.g. 8-15,12-19), each with fold 1, 2, 4 and "
+                  "zeros kept/skipped");
   cmd->add_option("--generators", f->generators,
                   "Generator baselines, comma separated (default lfsr:16,lfsr:32,xorshift32,xoshiro128pp,philox,mt19937)");
   cmd->add_option("--profile", f->profile, "NIST profile: sts-2.1.2 or corrected")->default_val("sts-2.1.2");
@@ -84,6 +90,10 @@ const RegisterCommand kAtlas("", "atlas", [](CLI::App& root) {
     o.sequences = f->sequences;
     o.min_bits = f->min_bits;
     o.taps = split_list(f->taps);
+    const harvest::Extractor range = harvest::Extractor::parse_bits(f->bit_range);
+    if (range.lo != 0) throw Error(fmt::format("--bit-range '{}': must start at bit 0 (0-HI)", f->bit_range));
+    o.bit_hi = range.hi;
+    o.fields = split_list(f->fields);
     if (!f->generators.empty()) o.generators = split_list(f->generators);
     o.profile = nist::parse_profile(f->profile);
     o.threads = f->threads;

@@ -35,10 +35,11 @@ constexpr int64_t kQuickBits = 100'000;
 constexpr int kQuickSequences = 4;
 constexpr int64_t kQuickWindow = 2;
 
-AtlasExtractor make_extractor(int lo, int hi, int64_t fold, bool skip) {
+AtlasExtractor make_extractor(int lo, int hi, int64_t fold, bool skip, bool whiten = false) {
   AtlasExtractor e;
   e.extractor.lo = lo;
   e.extractor.hi = hi;
+  e.extractor.whiten = whiten;
   e.extractor.zeros = skip ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
   e.fold = fold;
   return e;
@@ -58,20 +59,24 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return s;
 }
 
-// The default harvest tap of a site: mirrors Engine::default_tap (tests/train/atlas_test.cpp
-// checks that they agree), kept here so that this file needs no libtorch.
-harvest::Tap default_tap(Site site, int layer) {
+}  // namespace
+
+// Mirrors Engine::default_tap (tests/train/atlas_test.cpp checks that they agree), kept here so that
+// this file needs no libtorch.
+harvest::Tap default_pairing_tap(Site site, int layer) {
   using harvest::TapKind;
   switch (site) {
     case Site::kErrors: return {TapKind::kAct, 0};
     case Site::kGradients: return {TapKind::kErr, 0};
-    case Site::kUpdate: return {TapKind::kGrad, 0};
+    case Site::kUpdate: return {TapKind::kAct, 0};
     case Site::kWeights: return {TapKind::kGrad, 0};
     case Site::kActivations: return layer == 0 ? harvest::Tap{TapKind::kInput, 0} : harvest::Tap{TapKind::kAct, -1};
     case Site::kMomentum: return {TapKind::kErr, 0};
   }
   return {TapKind::kSelf, 0};
 }
+
+namespace {
 
 // Tap slot of (layer, kind): 0 is the input; then 4 per layer (weights, act, err, grad).
 int tap_slot(int layer, harvest::TapKind kind) {
@@ -110,25 +115,37 @@ std::string AtlasExtractor::name() const {
                   : extractor.lo == 0 ? fmt::format("low{}", extractor.width())
                                       : fmt::format("bits{}-{}", extractor.lo, extractor.hi);
   if (fold != 1) s += fmt::format("/f{}", fold);
+  if (extractor.whiten) s += "/w";
   if (extractor.zeros == harvest::ZeroPolicy::kSkip) s += "/skip";
   return s;
 }
 
-std::vector<AtlasExtractor> atlas_extractor_grid(bool quick) {
+std::vector<AtlasExtractor> atlas_extractor_grid(bool quick, int bit_hi, const std::vector<std::string>& fields) {
+  if (bit_hi < 15 || bit_hi > 31) throw Error(fmt::format("--bit-range 0-{}: the upper bit must be 15..31", bit_hi));
+  std::vector<harvest::Extractor> extra;
+  for (const auto& f : fields) extra.push_back(harvest::Extractor::parse_bits(f));
   std::vector<AtlasExtractor> g;
   if (quick) {
     for (int b : {0, 8, 15}) g.push_back(make_extractor(b, b, 1, false));
     g.push_back(make_extractor(0, 7, 1, false));
     g.push_back(make_extractor(0, 15, 1, false));
+    g.push_back(make_extractor(0, 15, 1, false, true));
     g.push_back(make_extractor(0, 15, 2, true));
+    for (const auto& e : extra) g.push_back(make_extractor(e.lo, e.hi, 1, false));
     return g;
   }
   for (bool skip : {false, true}) {
-    for (int b = 0; b < 16; ++b) g.push_back(make_extractor(b, b, 1, skip));
+    for (int b = 0; b <= bit_hi; ++b) g.push_back(make_extractor(b, b, 1, skip));
   }
   for (bool skip : {false, true}) {
     for (int w : {4, 8, 16}) {
       for (int64_t k : {1, 2, 4}) g.push_back(make_extractor(0, w - 1, k, skip));
+    }
+    for (int w : {8, 16}) {
+      for (int64_t k : {1, 2, 4}) g.push_back(make_extractor(0, w - 1, k, skip, true));
+    }
+    for (const auto& e : extra) {
+      for (int64_t k : {1, 2, 4}) g.push_back(make_extractor(e.lo, e.hi, k, skip));
     }
   }
   return g;
@@ -182,6 +199,25 @@ void BitAccumulator::append_words(std::span<const uint32_t> words, int width) {
     if (full()) break;
     push(w & mask, width);
   }
+}
+
+int64_t BitAccumulator::count_ones() const {
+  int64_t n = 0;
+  for (uint64_t w : words_) n += std::popcount(w);  // bits past size() are zero
+  return n;
+}
+
+int64_t BitAccumulator::count_zero_groups(int width) const {
+  RNGFREE_CHECK(width >= 1 && width <= 32, "count_zero_groups: width must be 1..32");
+  int64_t zeros = 0;
+  for (int64_t g = 0; g + width <= size_; g += width) {
+    const int64_t q = g >> 6;
+    const int r = static_cast<int>(g & 63);
+    uint64_t v = words_[q] << r;
+    if (r + width > 64) v |= words_[q + 1] >> (64 - r);
+    zeros += (v >> (64 - width)) == 0;
+  }
+  return zeros;
 }
 
 void BitAccumulator::clear() {
@@ -328,7 +364,7 @@ AtlasResult run_atlas(const AtlasOptions& options) {
     if (o.log) o.log(s);
   };
   AtlasResult result;
-  const std::vector<AtlasExtractor> grid = atlas_extractor_grid(o.quick);
+  const std::vector<AtlasExtractor> grid = atlas_extractor_grid(o.quick, o.bit_hi, o.fields);
 
   // The trainer; epochs chosen so that the learning-rate schedule spans the atlas's steps.
   TrainConfig cfg = o.train;
@@ -452,7 +488,7 @@ AtlasResult run_atlas(const AtlasOptions& options) {
         const double bits = static_cast<double>(elements) * r.random_bits;
         layer_bits[static_cast<size_t>(l)] += bits;
         if (!(sc.source == "harvest" || sc.source.starts_with("harvest:"))) continue;
-        harvest::Tap tap = sc.source == "harvest" ? default_tap(site, l) : harvest::Tap::parse(sc.source.substr(8));
+        harvest::Tap tap = sc.source == "harvest" ? default_pairing_tap(site, l) : harvest::Tap::parse(sc.source.substr(8));
         harvest::TapKind kind = tap.kind;
         int src = l;
         if (kind == harvest::TapKind::kSelf) continue;
@@ -528,6 +564,12 @@ AtlasResult run_atlas(const AtlasOptions& options) {
           c.demand_bits_per_step = layer_bits[static_cast<size_t>(t.layer)];
           c.demand_basis = c.demand_bits_per_step > 0 ? "layer" : "none";
         }
+        const BitAccumulator& a = t.acc[e];
+        const int w = grid[e].extractor.width();
+        c.ones_fraction = a.size() ? static_cast<double>(a.count_ones()) / static_cast<double>(a.size()) : nan();
+        c.zero_word_fraction = w > 1 && a.size() >= w ? static_cast<double>(a.count_zero_groups(w)) /
+                                                            static_cast<double>(a.size() / w)
+                                                      : nan();
         result.cells.push_back(c);
         PendingCell p;
         p.cell = result.cells.size() - 1;
@@ -560,7 +602,10 @@ AtlasResult run_atlas(const AtlasOptions& options) {
       const int w = e.extractor.width();
       std::vector<uint32_t> words(static_cast<size_t>((capacity + w - 1) / w));
       gen->fill(words);
-      for (auto& x : words) x >>= e.extractor.lo;
+      for (auto& x : words) {  // the field in the low bits, whitened like harvested words if asked
+        x = harvest::extract_field(x, e.extractor.lo, e.extractor.hi);
+        if (e.extractor.whiten) x = harvest::whiten_word(x);
+      }
       BitAccumulator acc(capacity);
       acc.append_words(words, w);
       AtlasCell c;
@@ -574,6 +619,8 @@ AtlasResult run_atlas(const AtlasOptions& options) {
       c.zero_fraction = nan();
       c.changed_fraction = nan();
       c.bits_available = acc.offered();
+      c.ones_fraction = static_cast<double>(acc.count_ones()) / static_cast<double>(acc.size());
+      c.zero_word_fraction = w > 1 ? static_cast<double>(acc.count_zero_groups(w)) / static_cast<double>(acc.size() / w) : nan();
       c.supply_bits_per_step = nan();
       c.demand_bits_per_step = nan();
       c.demand_basis = "-";
@@ -615,6 +662,7 @@ std::string preset_extractor_name(const TrainConfig& cfg) {
   harvest::Extractor e = harvest::Extractor::parse_bits(cfg.quant.harvest.bits);
   AtlasExtractor a;
   a.extractor = e;
+  a.extractor.whiten = cfg.quant.harvest.whiten;
   a.extractor.zeros = cfg.quant.harvest.skip_zeros ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
   return a.name();
 }
@@ -635,8 +683,8 @@ std::string atlas_csv(const AtlasResult& r) {
   std::string s =
       "phase,first_step,last_step,source,layer,layer_name,tap,extractor,lo,hi,fold,zeros,elements_per_step,"
       "zero_fraction,changed_fraction,bits_available,supply_bits_per_step,demand_bits_per_step,demand_basis,"
-      "supply_demand_ratio,tested,sequences,sequence_bits,rows,passed,not_applicable,pass_rate,ones_fraction,"
-      "failing_tests\n";
+      "supply_demand_ratio,ones_fraction,zero_word_fraction,tested,sequences,sequence_bits,rows,passed,not_applicable,"
+      "pass_rate,failing_tests\n";
   for (const auto& c : r.cells) {
     int64_t first = -1, last = -1;
     for (const auto& p : r.phases) {
@@ -647,14 +695,15 @@ std::string atlas_csv(const AtlasResult& r) {
     }
     const auto& v = c.verdict;
     const double ratio = c.demand_bits_per_step > 0 ? c.supply_bits_per_step / c.demand_bits_per_step : nan();
-    s += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},\"{}\"\n",
+    s += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},\"{}\"\n",
                      c.phase, first, last, c.source, c.layer, c.layer_name, c.tap, c.extractor.name(),
                      c.extractor.extractor.lo, c.extractor.extractor.hi, c.extractor.fold,
                      skips(c.extractor) ? "skip" : "keep", c.elements_per_step, fmt_num(c.zero_fraction, "{:.6f}"),
                      fmt_num(c.changed_fraction, "{:.6f}"), c.bits_available, fmt_num(c.supply_bits_per_step, "{:.1f}"),
                      fmt_num(c.demand_bits_per_step, "{:.1f}"), c.demand_basis, fmt_num(ratio, "{:.4f}"),
-                     v.tested ? 1 : 0, v.sequences, v.sequence_bits, v.rows, v.passed, v.not_applicable,
-                     fmt_num(v.pass_rate(), "{:.4f}"), fmt_num(v.ones_fraction, "{:.6f}"), join(v.failing_tests, ";"));
+                     fmt_num(c.ones_fraction, "{:.6f}"), fmt_num(c.zero_word_fraction, "{:.6f}"), v.tested ? 1 : 0,
+                     v.sequences, v.sequence_bits, v.rows, v.passed, v.not_applicable, fmt_num(v.pass_rate(), "{:.4f}"),
+                     join(v.failing_tests, ";"));
   }
   return s;
 }
@@ -682,16 +731,22 @@ std::string atlas_markdown(const AtlasResult& r) {
     const std::string n = c.extractor.name();
     if (std::find(key.begin(), key.end(), n) == key.end()) key.push_back(n);
   }
-  const std::vector<std::string> wanted = {"b0", "b8", "b15", "low8", "low16", "low16/skip", "low16/f4/skip", "low8/f4/skip",
-                                           "low16/f2/skip"};
+  const std::vector<std::string> wanted = {"b0",       "b8",         "b12",          "b15",          "low8",
+                                           "low8/w",   "low16",      "low16/w",      "low16/skip",   "low16/w/skip",
+                                           "low16/f4", "low16/f4/w", "low8/f4/skip", "low16/f4/skip"};
   std::vector<std::string> cols;
   for (const auto& w : wanted) {
     if (std::find(key.begin(), key.end(), w) != key.end()) cols.push_back(w);
   }
-  s += "## Summary: passing rows per tap, phase and extractor\n\n| tap | phase | zeros | changed | supply bits/step "
-       "(low16) | demand bits/step |";
+  for (const auto& c : r.cells) {  // extra fields (--fields), fold 1, zeros kept
+    const std::string n = c.extractor.name();
+    if (n.starts_with("bits") && std::find(cols.begin(), cols.end(), n) == cols.end()) cols.push_back(n);
+  }
+  s += "## Summary: passing rows per tap, phase and extractor\n\n`r=0`: the fraction of low8 / low16 words (fold 1, "
+       "zeros kept) that are 0 — SR with R = 8 / 16 bits given such a word rounds down.\n\n| tap | phase | zeros | "
+       "changed | r=0 low8 | r=0 low16 | supply bits/step (low16) | demand bits/step |";
   for (const auto& c : cols) s += " " + c + " |";
-  s += "\n|---|---|---|---|---|---|";
+  s += "\n|---|---|---|---|---|---|---|---|";
   for (size_t i = 0; i < cols.size(); ++i) s += "---|";
   s += "\n";
   std::map<std::string, const AtlasCell*> index;
@@ -707,8 +762,11 @@ std::string atlas_markdown(const AtlasResult& r) {
       }
       if (!any) continue;
       const AtlasCell* low16 = index.count(p.name + "|" + label + "|low16") ? index[p.name + "|" + label + "|low16"] : nullptr;
-      s += fmt::format("| {} | {} | {}% | {}% | {} | {} ({}) |", label, p.name, fmt_num(100 * any->zero_fraction, "{:.1f}"),
-                       fmt_num(100 * any->changed_fraction, "{:.1f}"),
+      const AtlasCell* low8 = index.count(p.name + "|" + label + "|low8") ? index[p.name + "|" + label + "|low8"] : nullptr;
+      s += fmt::format("| {} | {} | {}% | {}% | {}% | {}% | {} | {} ({}) |", label, p.name,
+                       fmt_num(100 * any->zero_fraction, "{:.1f}"), fmt_num(100 * any->changed_fraction, "{:.1f}"),
+                       low8 ? fmt_num(100 * low8->zero_word_fraction, "{:.1f}") : "-",
+                       low16 ? fmt_num(100 * low16->zero_word_fraction, "{:.1f}") : "-",
                        low16 ? fmt_num(low16->supply_bits_per_step) : "-", fmt_num(any->demand_bits_per_step),
                        any->demand_basis);
       for (const auto& c : cols) {
@@ -763,11 +821,14 @@ void write_atlas(const AtlasResult& r, const std::string& dir) {
       report::Heatmap h;
       h.title = fmt::format("Pass rate (proportion test) by tap and bit, {} phase (steps {}..{}), zeros {}", p.name,
                             p.first_step, p.last_step, skip ? "skipped" : "kept");
-      h.x_label = "extractor (bN: bit N of the FP32 pattern alone; lowN: the low N bits as a word)";
+      h.x_label = "extractor (bN: bit N of the FP32 pattern alone; lowN: the low N bits as a word; bitsA-B: a field)";
       h.y_label = "tap";
-      std::vector<std::string> cols;
-      for (int b = 0; b < 16; ++b) cols.push_back(fmt::format("b{}", b));
-      for (int w : {4, 8, 16}) cols.push_back(fmt::format("low{}", w));
+      std::vector<std::string> cols;  // fold-1, zeros-kept extractors in grid order: b0.., low4, low8, low16, fields
+      for (const auto& c : r.cells) {
+        if (c.extractor.fold != 1 || skips(c.extractor)) continue;
+        const std::string n = c.extractor.name();
+        if (std::find(cols.begin(), cols.end(), n) == cols.end()) cols.push_back(n);
+      }
       std::vector<std::string> present;
       for (const auto& c : cols) {
         for (const auto& t : tap_rows) {

@@ -67,6 +67,12 @@ TEST(AtlasBits, AppendWordsTakesLowBitsMsbFirst) {
   const std::string expect = "1010101111001101" "0000000000000001" "1000000000000000";
   ASSERT_EQ(acc.size(), 48);
   for (int i = 0; i < 48; ++i) EXPECT_EQ(acc.bit(i), expect[static_cast<size_t>(i)] - '0') << "bit " << i;
+  EXPECT_EQ(acc.count_ones(), 10 + 1 + 1);  // popcount(0xABCD) = 10
+  EXPECT_EQ(acc.count_zero_groups(16), 0);
+  EXPECT_EQ(acc.count_zero_groups(8), 2);    // bytes AB CD 00 01 80 00: two zero bytes
+  acc.append_words(std::vector<uint32_t>{0x10000u}, 16);  // low 16 bits are 0
+  EXPECT_EQ(acc.count_zero_groups(16), 1);
+  EXPECT_EQ(acc.count_zero_groups(8), 4);
   BitAccumulator one(10);
   one.append_words(std::vector<uint32_t>{1, 2, 3, 4}, 1);  // low bit of each: 1 0 1 0
   ASSERT_EQ(one.size(), 4);
@@ -76,26 +82,40 @@ TEST(AtlasBits, AppendWordsTakesLowBitsMsbFirst) {
   EXPECT_EQ(one.bit(3), 0);
 }
 
-// Invariant: the grid is what docs/atlas.md lists: bits 0..15 alone (fold 1, zeros kept and skipped)
-// and low 4/8/16 words x fold 1/2/4 x zeros kept/skipped — 50 distinct extractors.
-TEST(AtlasGrid, FullGridIsTheDocumentedFifty) {
+// Invariant: the grid is what docs/atlas.md lists: bits 0..15 alone (fold 1, zeros kept and skipped),
+// low 4/8/16 words x fold 1/2/4 x zeros kept/skipped, and whitened low 8/16 words x fold 1/2/4 x zeros
+// kept/skipped — 62 distinct extractors with distinct names.
+TEST(AtlasGrid, FullGridIsTheDocumentedSixtyTwo) {
   const auto g = atlas_extractor_grid(false);
-  std::set<std::tuple<int, int, int64_t, bool>> want, got;
+  std::set<std::tuple<int, int, int64_t, bool, bool>> want, got;
   for (bool skip : {false, true}) {
-    for (int b = 0; b < 16; ++b) want.insert({b, b, 1, skip});
+    for (int b = 0; b < 16; ++b) want.insert({b, b, 1, skip, false});
     for (int w : {4, 8, 16}) {
-      for (int64_t k : {1, 2, 4}) want.insert({0, w - 1, k, skip});
+      for (int64_t k : {1, 2, 4}) want.insert({0, w - 1, k, skip, false});
+    }
+    for (int w : {8, 16}) {
+      for (int64_t k : {1, 2, 4}) want.insert({0, w - 1, k, skip, true});
     }
   }
   std::set<std::string> names;
   for (const auto& e : g) {
-    got.insert({e.extractor.lo, e.extractor.hi, e.fold, e.extractor.zeros == harvest::ZeroPolicy::kSkip});
+    got.insert({e.extractor.lo, e.extractor.hi, e.fold, e.extractor.zeros == harvest::ZeroPolicy::kSkip,
+                e.extractor.whiten});
     names.insert(e.name());
-    EXPECT_FALSE(e.extractor.whiten);
   }
-  EXPECT_EQ(g.size(), 50U);
+  EXPECT_EQ(g.size(), 62U);
   EXPECT_EQ(got, want);
   EXPECT_EQ(names.size(), g.size());
+}
+
+// Invariant: the atlas's demand accounting uses the trainer's own default pairing.
+TEST(AtlasGrid, DefaultPairingMirrorsTheEngine) {
+  for (int s = 0; s < kNumSites; ++s) {
+    for (int layer : {0, 1, 4}) {
+      EXPECT_EQ(default_pairing_tap(static_cast<Site>(s), layer), Engine::default_tap(static_cast<Site>(s), layer))
+          << "site " << kSiteNames[static_cast<size_t>(s)] << ", layer " << layer;
+    }
+  }
 }
 
 CellVerdict test_values(const std::vector<float>& values, const AtlasExtractor& e, int64_t bits, int k) {
@@ -211,10 +231,10 @@ TEST(AtlasRun, QuickEndToEndOnSyntheticIdx) {
   o.threads = 2;
   const AtlasResult r = run_atlas(o);
 
-  // Independent counts: quick = 5 taps x 6 extractors x 3 phases, then 6 generators x the 5 fold-1,
+  // Independent counts: quick = 5 taps x 7 extractors x 3 phases, then 6 generators x the 6 fold-1,
   // zeros-kept extractors.
   const auto grid = atlas_extractor_grid(true);
-  ASSERT_EQ(grid.size(), 6U);
+  ASSERT_EQ(grid.size(), 7U);
   ASSERT_EQ(r.phases.size(), 3U);
   size_t tap_cells = 0, gen_cells = 0;
   std::set<std::string> gens;
@@ -232,8 +252,8 @@ TEST(AtlasRun, QuickEndToEndOnSyntheticIdx) {
       EXPECT_LT(c.bits_available, 4 * r.options.min_bits) << c.layer_name << "." << c.tap << " " << c.extractor.name();
     }
   }
-  EXPECT_EQ(tap_cells, 5U * 6U * 3U);
-  EXPECT_EQ(gen_cells, 6U * 5U);
+  EXPECT_EQ(tap_cells, 5U * 7U * 3U);
+  EXPECT_EQ(gen_cells, 6U * 6U);
   EXPECT_EQ(gens, (std::set<std::string>{"lfsr:16", "lfsr:32", "xorshift32", "xoshiro128pp", "philox", "mt19937"}));
 
   // Phases: 3 windows of 2 steps, back to back (quick: steps = 3 x window).
@@ -258,21 +278,20 @@ TEST(AtlasRun, QuickEndToEndOnSyntheticIdx) {
     }
     // Demand of the preset's pairing (docs/training.md), named by the engine's own default taps.
     if (c.layer_name == "conv1" && c.tap == "act") {
-      EXPECT_EQ(c.demand_basis, "paired: E@conv1");
-      EXPECT_DOUBLE_EQ(c.demand_bits_per_step, 8.0 * 32 * 6 * 28 * 28);  // E: stochastic:8 per element
+      // E: stochastic:8 per output element; U: stochastic:16 per weight (6 x 1 x 5 x 5).
+      EXPECT_EQ(c.demand_basis, "paired: E@conv1 U@conv1");
+      EXPECT_DOUBLE_EQ(c.demand_bits_per_step, 8.0 * 32 * 6 * 28 * 28 + 16.0 * 150);
     }
     if (c.layer_name == "conv1" && c.tap == "err") {
       EXPECT_EQ(c.demand_basis, "paired: G@conv1");
       EXPECT_DOUBLE_EQ(c.demand_bits_per_step, 8.0 * 6 * 1 * 5 * 5);  // G: stochastic:8 per weight
     }
     if (c.layer_name == "fc1" && c.tap == "grad") {
-      EXPECT_EQ(c.demand_basis, "paired: U@fc1");
-      EXPECT_DOUBLE_EQ(c.demand_bits_per_step, 16.0 * 400 * 120);  // U: stochastic:16 per weight
+      // The preset's pairing feeds nothing from grad (U <- act): the layer's SR sites are the basis,
+      // E (8 bits x 32 x 120 outputs) + G (8 bits x 48,000 weights) + U (16 bits x 48,000 weights).
+      EXPECT_EQ(c.demand_basis, "layer");
+      EXPECT_DOUBLE_EQ(c.demand_bits_per_step, 8.0 * 32 * 120 + 8.0 * 400 * 120 + 16.0 * 400 * 120);
     }
-    // The engine pairs the same taps (the atlas mirrors Engine::default_tap).
-    EXPECT_EQ(Engine::default_tap(Site::kErrors, 0), (harvest::Tap{harvest::TapKind::kAct, 0}));
-    EXPECT_EQ(Engine::default_tap(Site::kGradients, 0), (harvest::Tap{harvest::TapKind::kErr, 0}));
-    EXPECT_EQ(Engine::default_tap(Site::kUpdate, 2), (harvest::Tap{harvest::TapKind::kGrad, 0}));
   }
 
   // philox is a good generator: >= 85% of applicable rows pass at k = 4 (4% chance failure per row).

@@ -19,17 +19,20 @@ namespace rngfree::train {
 // One extractor of the grid: a bit field of the raw FP32 pattern, a zero policy and an XOR fold of k
 // whole copies of the tap (harvest::harvest_bits: n elements give floor(n/k) fields per event).
 struct AtlasExtractor {
-  harvest::Extractor extractor;  // lo..hi and zero policy; no whitening (the atlas judges raw bits)
+  harvest::Extractor extractor;  // lo..hi, zero policy, whitening (only the `/w` extractors)
   int64_t fold = 1;
-  // "b3" (bit 3 alone), "low16" (bits 0-15 as a word); then "/f2" for fold 2 and "/skip" for skipped zeros.
+  // "b3" (bit 3 alone), "low16" (bits 0-15 as a word); then "/f2" for fold 2, "/w" for whitening (the
+  // harvester's mix, then the field's width of low bits) and "/skip" for skipped zeros.
   std::string name() const;
   bool single_bit() const { return extractor.lo == extractor.hi; }
 };
 
-// The grid (docs/atlas.md): bits 0..15 alone (fold 1, zeros kept and skipped) and words of the low
-// 4, 8, 16 bits (fold 1, 2, 4; zeros kept and skipped): 32 + 18 = 50 extractors. quick: b0, b8, b15,
-// low8, low16, low16/f2/skip.
-std::vector<AtlasExtractor> atlas_extractor_grid(bool quick);
+// The grid (docs/atlas.md): bits 0..15 alone (fold 1, zeros kept and skipped), words of the low 4, 8,
+// 16 bits (fold 1, 2, 4; zeros kept and skipped), and the low 8 and 16 bits whitened as the trainer's
+// harvester does (fold 1, 2, 4; zeros kept and skipped): 32 + 18 + 12 = 62 extractors. quick: b0, b8,
+// b15, low8, low16, low16/w, low16/f2/skip. Beyond the grid: `bit_hi` > 15 extends the single-bit sweep
+// (up to 31), and each of `fields` ("LO-HI") adds a word extractor with fold 1, 2, 4 x zeros kept/skipped.
+std::vector<AtlasExtractor> atlas_extractor_grid(bool quick, int bit_hi = 15, const std::vector<std::string>& fields = {});
 
 // A growing bit sequence, most significant bit first, that stops at a capacity (extra bits are
 // dropped but counted in offered()).
@@ -41,6 +44,9 @@ class BitAccumulator {
   // Appends the low `width` (1..32) bits of each word, bit width-1 first.
   void append_words(std::span<const uint32_t> words, int width);
   int64_t size() const { return size_; }          // bits kept (<= capacity)
+  int64_t count_ones() const;                      // ones among the kept bits
+  // Kept bits cut into consecutive groups of `width`: the number of whole groups that are all zero.
+  int64_t count_zero_groups(int width) const;
   int64_t offered() const { return offered_; }    // bits offered, kept or not
   int64_t capacity() const { return capacity_; }
   bool full() const { return size_ >= capacity_; }
@@ -54,6 +60,10 @@ class BitAccumulator {
   std::vector<uint64_t> words_;
   int64_t size_ = 0, offered_ = 0, capacity_ = 0;
 };
+
+// The harvest tap that the trainer's default pairing gives a site (a mirror of Engine::default_tap,
+// which needs libtorch; tests/train/atlas_test.cpp checks that they agree).
+harvest::Tap default_pairing_tap(Site site, int layer);
 
 // The atlas's extraction of one tap event: harvest::harvest_bits(values, extractor, fold) appended.
 void append_harvest(BitAccumulator& acc, std::span<const float> values, const AtlasExtractor& extractor);
@@ -86,6 +96,8 @@ struct AtlasOptions {
   int64_t min_bits = 0;           // shortest sequence tested when a tap has fewer than K·N bits
                                   // (0: N/10 but at least 20,000)
   std::vector<std::string> taps;  // only these taps, "LAYER.KIND" ("conv1.act", "input"); empty: all
+  int bit_hi = 15;                  // single-bit sweep b0..b<bit_hi> (15..31)
+  std::vector<std::string> fields;  // extra word fields "LO-HI" (see atlas_extractor_grid)
   std::vector<std::string> generators = {"lfsr:16", "lfsr:32", "xorshift32", "xoshiro128pp", "philox", "mt19937"};
   nist::Profile profile = nist::Profile::kSts212;
   int threads = 1;                // NIST threads (training uses train.threads)
@@ -112,6 +124,10 @@ struct AtlasCell {
   double changed_fraction = 0;        // elements whose bits differ from the previous step's tensor
   int64_t bits_available = 0;         // bits the window yielded (all, not only those kept)
   double supply_bits_per_step = 0;    // bits_available / steps in the window
+  // Over all bits kept for the cell (tested or not): the fraction of ones, and for word extractors
+  // (width > 1) the fraction of words whose field is 0 — a word SR would use as r = 0 (round down).
+  double ones_fraction = 0;
+  double zero_word_fraction = 0;
   double demand_bits_per_step = 0;    // see demand_basis
   std::string demand_basis;           // "paired: E@conv1 ..." (sites the preset feeds from this tap), "layer" (all SR
                                       // sites of the tap's layer, which it could feed), "none" (no SR site)
