@@ -349,6 +349,9 @@ void run_span(const LoopArgs& a) {
     part.n = std::min(kFillChunk, a.n - off);
     part.first = a.first + off;
     (*a.fill)(part.first, std::span<uint32_t>(words, static_cast<size_t>(part.n)));
+    for (int64_t i = off + kFillChunk; i < std::min(a.n, off + 2 * kFillChunk); i += 16) {
+      __builtin_prefetch(a.in + i, 0);  // the next chunk's input (see prefetch_ahead)
+    }
     part.random = words;
     part.fill = nullptr;
     run_span_words(part);
