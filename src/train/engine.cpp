@@ -49,6 +49,7 @@ class GeneratorWords final : public WordSource {
 // words come from the other elements of the tensor being rounded (harvest::self_pairing).
 class HarvestWords final : public WordSource {
  public:
+  static constexpr int64_t kMaxFold = 4;
   // shifted: element i of the site takes tap element (i + floor(m/2)) mod n (harvest::self_pairing of
   // the site's size m), so that a tap aligned with the site never feeds an element its own value.
   HarvestWords(Engine& engine, int source_layer, harvest::TapKind kind, harvest::Extractor extractor,
@@ -60,8 +61,16 @@ class HarvestWords final : public WordSource {
     if (kind_ != harvest::TapKind::kSelf) {
       const torch::Tensor& t = engine_.layers[layer_]->taps[static_cast<int>(kind_)];
       if (t.defined()) {
-        harvest::harvest_words(float_span(t), extractor_,
-                               shifted_ ? harvest::self_pairing(static_cast<int64_t>(out.size())) : pairing_, out, opts);
+        const int64_t n = t.numel(), m = static_cast<int64_t>(out.size());
+        harvest::Pairing pairing = pairing_;
+        if (shifted_) {
+          pairing = harvest::self_pairing(m);
+        } else if (pairing.kind == harvest::PairingKind::kAuto && n > m && extractor_.zeros == harvest::ZeroPolicy::kKeep) {
+          // Training's `auto` caps folding at kMaxFold copies: a large tap (conv1's err: 600k elements)
+          // folded whole into a small site (its 150 weights) would cost a pass over the tap per step.
+          pairing = harvest::Pairing{harvest::PairingKind::kFolded, std::min<int64_t>(n / m, kMaxFold), 1, 0};
+        }
+        harvest::harvest_words(float_span(t), extractor_, pairing, out, opts);
         return;
       }
     }

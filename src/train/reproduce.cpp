@@ -20,7 +20,7 @@ namespace rngfree::train {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr int kQuickEpochs = 3;
+constexpr int kQuickEpochs = 2;
 constexpr int kFullEpochs = 15;
 constexpr int kFullCifarEpochs = 30;
 const std::vector<std::string> kCifarPresets = {"fp32", "int8-rne", "int8-sr-philox", "int8-sr-harvest"};
@@ -103,8 +103,10 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
         c.dump.layer = 1;
         c.dump.tap = "act";
         c.dump.max_bits = seq_bits * sequences;
-        dump_desc = fmt::format("{} {} seed {}: tap `act` of layer 1 (conv2), extractor bits {}, the words of "
-                                "that layer's E site", job.model, job.preset, s, c.quant.harvest.bits);
+        dump_desc = fmt::format("{} {} seed {}: tap `act` of layer 1 (conv2), extractor bits {}{}, the first "
+                                "steps of training; these are the words of that layer's E site",
+                                job.model, job.preset, s, c.quant.harvest.bits,
+                                c.quant.harvest.whiten ? ", whitened" : "");
         dumped = true;
       }
       ++done;

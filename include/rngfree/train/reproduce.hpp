@@ -42,7 +42,7 @@ struct ReproduceResult {
   double wall_seconds = 0;
 };
 
-// The mode's settings, for --help and docs: quick = lenet5, 3 epochs; full = lenet5, 15 epochs
+// The mode's settings, for --help and docs: quick = lenet5, 2 epochs; full = lenet5, 15 epochs
 // (+ resnet20 on CIFAR-10, 30 epochs, when options.cifar10 is set).
 std::string reproduce_plan(const ReproduceOptions& options);
 
