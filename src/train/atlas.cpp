@@ -50,7 +50,7 @@ bool skips(const AtlasExtractor& e) { return e.extractor.zeros == harvest::ZeroP
 // Bits the extractor yields from a tap event of n elements with nz nonzero ones.
 int64_t yield_bits(const AtlasExtractor& e, int64_t n, int64_t nz) {
   const int64_t kept = skips(e) ? nz : n;
-  return kept / e.fold * e.extractor.width();
+  return kept / e.fold * e.emit_width();
 }
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
@@ -115,7 +115,7 @@ std::string AtlasExtractor::name() const {
                   : extractor.lo == 0 ? fmt::format("low{}", extractor.width())
                                       : fmt::format("bits{}-{}", extractor.lo, extractor.hi);
   if (fold != 1) s += fmt::format("/f{}", fold);
-  if (extractor.whiten) s += "/w";
+  if (extractor.whiten) s += emit > 0 ? fmt::format("/w{}", emit) : std::string("/w");
   if (extractor.zeros == harvest::ZeroPolicy::kSkip) s += "/skip";
   return s;
 }
@@ -141,8 +141,11 @@ std::vector<AtlasExtractor> atlas_extractor_grid(bool quick, int bit_hi, const s
     for (int w : {4, 8, 16}) {
       for (int64_t k : {1, 2, 4}) g.push_back(make_extractor(0, w - 1, k, skip));
     }
-    for (int w : {8, 16}) {
-      for (int64_t k : {1, 2, 4}) g.push_back(make_extractor(0, w - 1, k, skip, true));
+    for (int w : {8, 16, 0}) {  // 0: low16/w8
+      for (int64_t k : {1, 2, 4}) {
+        g.push_back(make_extractor(0, w == 0 ? 15 : w - 1, k, skip, true));
+        if (w == 0) g.back().emit = 8;
+      }
     }
     for (const auto& e : extra) {
       for (int64_t k : {1, 2, 4}) g.push_back(make_extractor(e.lo, e.hi, k, skip));
@@ -227,8 +230,26 @@ void BitAccumulator::clear() {
 }
 
 void append_harvest(BitAccumulator& acc, std::span<const float> values, const AtlasExtractor& extractor) {
-  const harvest::BitStream bs = harvest::harvest_bits(values, extractor.extractor, extractor.fold);
-  acc.append_bytes(bs.bytes, bs.bits);
+  if (extractor.emit == 0) {
+    const harvest::BitStream bs = harvest::harvest_bits(values, extractor.extractor, extractor.fold);
+    acc.append_bytes(bs.bytes, bs.bits);
+    return;
+  }
+  // The words a folded pairing gives a site of floor(n/k) elements (n after the zero policy), as the
+  // trainer's harvester makes them; SR takes their low `emit` bits.
+  int64_t n = static_cast<int64_t>(values.size());
+  if (extractor.extractor.zeros == harvest::ZeroPolicy::kSkip) {
+    n = std::count_if(values.begin(), values.end(),
+                      [](float x) { return (std::bit_cast<uint32_t>(x) & 0x7fffffffu) != 0; });
+  }
+  const int64_t m = n / extractor.fold;
+  if (m == 0) return;
+  harvest::Pairing p;
+  p.kind = harvest::PairingKind::kFolded;
+  p.fold = extractor.fold;
+  std::vector<uint32_t> words(static_cast<size_t>(m));
+  harvest::harvest_words(values, extractor.extractor, p, words);
+  acc.append_words(words, extractor.emit);
 }
 
 double CellVerdict::pass_rate() const {
@@ -565,7 +586,7 @@ AtlasResult run_atlas(const AtlasOptions& options) {
           c.demand_basis = c.demand_bits_per_step > 0 ? "layer" : "none";
         }
         const BitAccumulator& a = t.acc[e];
-        const int w = grid[e].extractor.width();
+        const int w = grid[e].emit_width();
         c.ones_fraction = a.size() ? static_cast<double>(a.count_ones()) / static_cast<double>(a.size()) : nan();
         c.zero_word_fraction = w > 1 && a.size() >= w ? static_cast<double>(a.count_zero_groups(w)) /
                                                             static_cast<double>(a.size() / w)
@@ -599,7 +620,7 @@ AtlasResult run_atlas(const AtlasOptions& options) {
   for (size_t g = 0; g < o.generators.size(); ++g) {
     auto gen = random::make_generator(o.generators[g], cfg.seed, 1);
     for (const auto& e : gen_grid) {
-      const int w = e.extractor.width();
+      const int w = e.emit_width();
       std::vector<uint32_t> words(static_cast<size_t>((capacity + w - 1) / w));
       gen->fill(words);
       for (auto& x : words) {  // the field in the low bits, whitened like harvested words if asked
@@ -733,7 +754,8 @@ std::string atlas_markdown(const AtlasResult& r) {
   }
   const std::vector<std::string> wanted = {"b0",       "b8",         "b12",          "b15",          "low8",
                                            "low8/w",   "low16",      "low16/w",      "low16/skip",   "low16/w/skip",
-                                           "low16/f4", "low16/f4/w", "low8/f4/skip", "low16/f4/skip"};
+                                           "low16/w8", "low16/f4", "low16/f4/w", "low16/f4/w8",
+                                           "low8/f4/skip", "low16/f4/skip"};
   std::vector<std::string> cols;
   for (const auto& w : wanted) {
     if (std::find(key.begin(), key.end(), w) != key.end()) cols.push_back(w);

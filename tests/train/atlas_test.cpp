@@ -83,27 +83,28 @@ TEST(AtlasBits, AppendWordsTakesLowBitsMsbFirst) {
 }
 
 // Invariant: the grid is what docs/atlas.md lists: bits 0..15 alone (fold 1, zeros kept and skipped),
-// low 4/8/16 words x fold 1/2/4 x zeros kept/skipped, and whitened low 8/16 words x fold 1/2/4 x zeros
-// kept/skipped — 62 distinct extractors with distinct names.
-TEST(AtlasGrid, FullGridIsTheDocumentedSixtyTwo) {
+// low 4/8/16 words x fold 1/2/4 x zeros kept/skipped, and whitened words (low8/w, low16/w, low16/w8) x
+// fold 1/2/4 x zeros kept/skipped — 68 distinct extractors with distinct names.
+TEST(AtlasGrid, FullGridIsTheDocumentedSixtyEight) {
   const auto g = atlas_extractor_grid(false);
-  std::set<std::tuple<int, int, int64_t, bool, bool>> want, got;
+  std::set<std::tuple<int, int, int64_t, bool, bool, int>> want, got;
   for (bool skip : {false, true}) {
-    for (int b = 0; b < 16; ++b) want.insert({b, b, 1, skip, false});
+    for (int b = 0; b < 16; ++b) want.insert({b, b, 1, skip, false, 0});
     for (int w : {4, 8, 16}) {
-      for (int64_t k : {1, 2, 4}) want.insert({0, w - 1, k, skip, false});
+      for (int64_t k : {1, 2, 4}) want.insert({0, w - 1, k, skip, false, 0});
     }
     for (int w : {8, 16}) {
-      for (int64_t k : {1, 2, 4}) want.insert({0, w - 1, k, skip, true});
+      for (int64_t k : {1, 2, 4}) want.insert({0, w - 1, k, skip, true, 0});
     }
+    for (int64_t k : {1, 2, 4}) want.insert({0, 15, k, skip, true, 8});  // low16/w8
   }
   std::set<std::string> names;
   for (const auto& e : g) {
     got.insert({e.extractor.lo, e.extractor.hi, e.fold, e.extractor.zeros == harvest::ZeroPolicy::kSkip,
-                e.extractor.whiten});
+                e.extractor.whiten, e.emit});
     names.insert(e.name());
   }
-  EXPECT_EQ(g.size(), 62U);
+  EXPECT_EQ(g.size(), 68U);
   EXPECT_EQ(got, want);
   EXPECT_EQ(names.size(), g.size());
 }
@@ -163,6 +164,30 @@ TEST(AtlasCell, RandomMantissasPass) {
   EXPECT_EQ(v.sequence_bits, 400'000);
   EXPECT_GE(v.pass_rate(), 0.85) << "passed " << v.passed << " of " << v.rows - v.not_applicable;
   EXPECT_NEAR(v.ones_fraction, 0.5, 0.005);
+}
+
+// Invariant: a "/w8" extractor emits the low 8 bits of whiten(field) per element, with the whitening
+// written out here from its definition in harvest.hpp (w ^= w >> 16; w *= 0x7feb352d; w ^= w >> 15).
+TEST(AtlasBits, WhitenedEmitTakesLowBitsOfTheMixedWord) {
+  const std::vector<float> values = {1.5f, -2.25f, 3.0e-5f, 0.0f, 7.0f};
+  AtlasExtractor e;
+  e.extractor.lo = 0;
+  e.extractor.hi = 15;
+  e.extractor.whiten = true;
+  e.emit = 8;
+  BitAccumulator acc(1000);
+  append_harvest(acc, values, e);
+  ASSERT_EQ(acc.size(), 5 * 8);
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint32_t w = std::bit_cast<uint32_t>(values[i]) & 0xffffu;
+    w ^= w >> 16;
+    w *= 0x7feb352du;
+    w ^= w >> 15;
+    for (int b = 0; b < 8; ++b) {
+      EXPECT_EQ(acc.bit(static_cast<int64_t>(i * 8 + b)), static_cast<int>((w >> (7 - b)) & 1U)) << i << "," << b;
+    }
+  }
+  EXPECT_EQ(e.name(), "low16/w8");
 }
 
 // Invariant: sequences are cut as documented: k x n when there are enough bits, else k x floor(size/k)

@@ -21,16 +21,22 @@ namespace rngfree::train {
 struct AtlasExtractor {
   harvest::Extractor extractor;  // lo..hi, zero policy, whitening (only the `/w` extractors)
   int64_t fold = 1;
+  // Bits emitted per word: 0 = the field's width (harvest::harvest_bits); else the low `emit` bits of
+  // the (whitened) word — what SR with R = emit takes from a harvested word (`/w8`: the trainer's
+  // default E and G sites, 8 bits of a whitened 16-bit field).
+  int emit = 0;
+  int emit_width() const { return emit > 0 ? emit : extractor.width(); }
   // "b3" (bit 3 alone), "low16" (bits 0-15 as a word); then "/f2" for fold 2, "/w" for whitening (the
-  // harvester's mix, then the field's width of low bits) and "/skip" for skipped zeros.
+  // harvester's mix, then the field's width of low bits; "/w8": then the low 8 bits) and "/skip" for
+  // skipped zeros.
   std::string name() const;
   bool single_bit() const { return extractor.lo == extractor.hi; }
 };
 
 // The grid (docs/atlas.md): bits 0..15 alone (fold 1, zeros kept and skipped), words of the low 4, 8,
-// 16 bits (fold 1, 2, 4; zeros kept and skipped), and the low 8 and 16 bits whitened as the trainer's
-// harvester does (fold 1, 2, 4; zeros kept and skipped): 32 + 18 + 12 = 62 extractors. quick: b0, b8,
-// b15, low8, low16, low16/w, low16/f2/skip. Beyond the grid: `bit_hi` > 15 extends the single-bit sweep
+// 16 bits (fold 1, 2, 4; zeros kept and skipped), and whitened words as the trainer's harvester makes
+// them — low8/w, low16/w and low16/w8 (8 bits of a whitened 16-bit field), fold 1, 2, 4; zeros kept
+// and skipped: 32 + 18 + 18 = 68 extractors. quick: b0, b8, b15, low8, low16, low16/w, low16/f2/skip. Beyond the grid: `bit_hi` > 15 extends the single-bit sweep
 // (up to 31), and each of `fields` ("LO-HI") adds a word extractor with fold 1, 2, 4 x zeros kept/skipped.
 std::vector<AtlasExtractor> atlas_extractor_grid(bool quick, int bit_hi = 15, const std::vector<std::string>& fields = {});
 
