@@ -15,7 +15,9 @@ struct TrainFlags {
   std::optional<int> epochs, batch, threads, width;
   std::optional<double> lr;
   std::optional<uint64_t> seed;
-  std::optional<int64_t> train_limit, test_limit;
+  std::optional<int64_t> train_limit, test_limit, dump_bits;
+  std::string dump, dump_tap;
+  std::optional<int> dump_layer;
   bool resume = false, quiet = false, list_layers = false;
 };
 
@@ -41,6 +43,11 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
   cmd->add_option("--train-limit", flags->train_limit, "Use only the first N training images");
   cmd->add_option("--test-limit", flags->test_limit, "Use only the first N test images");
   cmd->add_option("--out", flags->out, "Run folder: metrics.csv, summary.json, checkpoint.pt");
+  cmd->add_option("--dump", flags->dump,
+                  "Write the harvested bits of one tap (run's extractor) to this file, for rngfree nist --input binary");
+  cmd->add_option("--dump-tap", flags->dump_tap, "Tap to dump: input, weights, act, err, grad (default act)");
+  cmd->add_option("--dump-layer", flags->dump_layer, "Quantized layer whose tap is dumped (default 0; see --layers)");
+  cmd->add_option("--dump-bits", flags->dump_bits, "Bits to dump at most (default 10000000)");
   cmd->add_flag("--resume", flags->resume, "Continue the run saved in --out DIR from its last checkpoint up to --epochs");
   cmd->add_flag("--quiet", flags->quiet, "No progress bar");
   cmd->add_flag("--layers", flags->list_layers, "Print the quantized layers and the source of every site, then exit");
@@ -58,6 +65,10 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
     if (flags->threads) cfg.threads = *flags->threads;
     if (flags->train_limit) cfg.train_limit = *flags->train_limit;
     if (flags->test_limit) cfg.test_limit = *flags->test_limit;
+    if (!flags->dump.empty()) cfg.dump.path = flags->dump;
+    if (!flags->dump_tap.empty()) cfg.dump.tap = flags->dump_tap;
+    if (flags->dump_layer) cfg.dump.layer = *flags->dump_layer;
+    if (flags->dump_bits) cfg.dump.max_bits = *flags->dump_bits;
     if (flags->resume && (!flags->preset.empty() || !flags->config.empty() || !flags->model.empty() ||
                           !flags->data.empty() || flags->batch || flags->lr || flags->seed)) {
       throw Error("--resume continues the saved run with its own settings; only --out, --epochs and --threads may "

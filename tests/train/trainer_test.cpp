@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -219,4 +220,41 @@ TEST(TrainRun, TapHookAndDump) {
   ASSERT_EQ(got.size(), 100000u / 8);
   expect.resize(got.size());
   EXPECT_EQ(got, expect);
+}
+
+// CIFAR-format data through the augmenting batch path and a BatchNorm model: one epoch of vgg7
+// (width 4) and resnet20 on 64 tiny records runs with a finite loss and the documented step count.
+TEST(TrainRun, CifarFormatWithAugmentationRuns) {
+  fs::path d = temp_dir("cifar");
+  random::SplitMix64 rng(7);
+  auto batch = [&](int n) {
+    std::vector<uint8_t> b;
+    for (int i = 0; i < n; ++i) {
+      b.push_back(static_cast<uint8_t>(rng.next() % 10));
+      for (int p = 0; p < 3072; ++p) b.push_back(static_cast<uint8_t>(rng.next() >> 56));
+    }
+    return b;
+  };
+  auto write = [](const fs::path& p, const std::vector<uint8_t>& b) {
+    std::ofstream out(p, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  };
+  for (int k = 1; k <= 5; ++k) write(d / ("data_batch_" + std::to_string(k) + ".bin"), batch(16));
+  write(d / "test_batch.bin", batch(16));
+  for (const std::string model : {"vgg7", "resnet20"}) {
+    TrainConfig c;
+    apply_preset(c, "int8-sr-harvest");
+    c.data = "cifar10:" + d.string();
+    c.model = model;
+    c.width = 4;
+    c.batch = 16;
+    c.epochs = 1;
+    c.threads = 1;
+    c.quant.batchnorm = "bf16";
+    Trainer t(c);
+    EpochMetrics e = t.train_epoch();
+    EXPECT_EQ(t.step(), 80 / 16) << model;
+    EXPECT_TRUE(std::isfinite(e.train_loss)) << model;
+    EXPECT_GE(e.test_accuracy, 0.0);
+  }
 }
