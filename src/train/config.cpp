@@ -90,7 +90,12 @@ void TrainConfig::validate() const {
   harvest::Extractor ex = harvest::Extractor::parse_bits(quant.harvest.bits);
   ex.validate();
   if (!dump.path.empty()) {
-    auto kind = harvest::Tap::parse(dump.tap).kind;
+    harvest::TapKind kind = harvest::TapKind::kSelf;
+    try {
+      kind = harvest::Tap::parse(dump.tap).kind;
+    } catch (const Error& e) {
+      throw Error(fmt::format("dump.tap (--dump-tap): {}", e.what()));
+    }
     if (kind == harvest::TapKind::kSelf) throw Error("dump.tap 'self': allowed input, weights, act, err, grad");
     if (dump.layer < 0) throw Error(fmt::format("dump.layer {}: allowed 0..(layers-1)", dump.layer));
     if (dump.max_bits < 1) throw Error(fmt::format("dump.max_bits {}: allowed >= 1", dump.max_bits));
