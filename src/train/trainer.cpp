@@ -304,9 +304,6 @@ StepStats Trainer::train_steps(int64_t n, const ProgressFn& progress) {
   StepStats st;
   const double loss0 = m.epoch_loss, correct0 = m.epoch_correct, seen0 = m.epoch_seen, sec0 = m.epoch_seconds;
   for (int64_t k = 0; k < n; ++k) {
-    if (m.step % m.steps_per_epoch == 0 && m.step != 0 && k != 0) {
-      // crossing into a new epoch inside train_steps: statistics keep accumulating over the call
-    }
     m.one_step();
     if (progress && ((k + 1) % 8 == 0 || k + 1 == n)) {
       progress(k + 1, n, (m.epoch_loss - loss0) / (m.epoch_seen - seen0), (m.epoch_correct - correct0) / (m.epoch_seen - seen0),
@@ -556,8 +553,6 @@ void print_progress(int epoch, int epochs, int64_t done, int64_t total, double l
   const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(1, total));
   std::string bar(static_cast<size_t>(filled), '=');
   if (filled < kWidth) bar += '>' + std::string(static_cast<size_t>(kWidth - filled - 1), ' ');
-  const double eta = ips > 0 ? static_cast<double>(total - done) * (loss >= 0 ? 1 : 1) / (ips / 1.0) : 0;
-  (void)eta;
   std::fprintf(stderr, "%sepoch %d/%d [%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s", tty ? "\r" : "", epoch, epochs,
                bar.c_str(), static_cast<long long>(done), static_cast<long long>(total), loss, 100 * acc, ips);
 }
