@@ -19,7 +19,8 @@ const RegisterCommand kReproduce("", "reproduce", [](CLI::App& root) {
       "int8-sr-philox, int8-sr-harvest) over several seeds, and write a report folder: results.md (mean ± std test "
       "accuracy per preset), accuracy.svg and loss.svg (curves), nist.md (NIST SP 800-22 verdict on the bits one "
       "harvest run took from its own tensors), results.csv/json and every run's metrics. Without a flag the mode is "
-      "--quick (2 epochs per run, 18 runs: about 10 minutes on 2 cores); --full trains 15 epochs (and resnet20 on "
+      "--quick (2 epochs per run, 18 runs: 6 minutes measured on a busy 2-core machine); --full trains 15 epochs "
+      "(about an hour; and resnet20 on "
       "CIFAR-10 with --cifar10 DIR: hours on a CPU).");
   auto* q = cmd->add_flag("--quick", *quick, "Quick mode (the default): 2 epochs per run");
   cmd->add_flag("--full", o->full, "Full mode: 15 epochs per run, plus resnet20 on CIFAR-10 if --cifar10 is given")
