@@ -166,7 +166,7 @@ harvest::Tap Engine::default_tap(Site site, int layer_index) {
   using harvest::TapKind;
   switch (site) {
     case Site::kErrors: return {TapKind::kAct, 0};
-    case Site::kGradients: return {TapKind::kErr, 0};
+    case Site::kGradients: return {TapKind::kAct, 0};
     case Site::kUpdate: return {TapKind::kAct, 0};
     case Site::kWeights: return {TapKind::kGrad, 0};
     case Site::kActivations: return layer_index == 0 ? harvest::Tap{TapKind::kInput, 0} : harvest::Tap{TapKind::kAct, -1};

@@ -190,7 +190,7 @@ void check_bit_exact(bool conv, const std::string& rounding, const std::string& 
     wg = philox_words(seed, 0, Site::kGradients, weight.numel());
   } else if (source == "harvest") {
     we = harvested(act.detach(), g.numel());     // E <- act, aligned
-    wg = harvested(g, weight.numel());           // G <- err (folded or strided to W's size)
+    wg = harvested(act.detach(), weight.numel());  // G <- act (folded or strided to W's size)
   }
   torch::Tensor eq = core_quantize(g, fmt, rounding, we);
   act.backward(eq);

@@ -79,8 +79,9 @@ class Engine {
   bool wants(const QLayer& layer, harvest::TapKind kind) const;
   // Sets every layer's sites and sources from the config (after the model has added its layers).
   void configure(const QuantConfig& quant, uint64_t seed);
-  // The default harvest tap of a site (docs/training.md): E <- act, G <- err, U <- act (not grad:
-  // measured, docs/results.md), W <- grad (previous step, shifted), A <- act@-1 (layer 0: input), M <- err.
+  // The default harvest tap of a site (docs/training.md): E <- act, G <- act, U <- act (not err and
+  // grad: measured, docs/results.md), W <- grad (previous step, shifted), A <- act@-1 (layer 0: input),
+  // M <- err.
   static harvest::Tap default_tap(Site site, int layer_index);
 };
 
