@@ -35,6 +35,7 @@ function(rngfree_tests module)
   if(fast)
     add_executable(test_${module} ${fast})
     target_link_libraries(test_${module} PRIVATE ${ARGN} GTest::gtest GTest::gtest_main)
+    target_include_directories(test_${module} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
     target_compile_definitions(test_${module} PRIVATE RNGFREE_SHARED_DIR="${RNGFREE_SHARED_DIR}"
       RNGFREE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" RNGFREE_BINARY_DIR="${PROJECT_BINARY_DIR}")
     gtest_discover_tests(test_${module} PROPERTIES LABELS "${module}" DISCOVERY_TIMEOUT 60)
@@ -42,6 +43,7 @@ function(rngfree_tests module)
   if(slow)
     add_executable(test_${module}_exhaustive ${slow})
     target_link_libraries(test_${module}_exhaustive PRIVATE ${ARGN} GTest::gtest GTest::gtest_main)
+    target_include_directories(test_${module}_exhaustive PRIVATE ${PROJECT_SOURCE_DIR}/tests)
     target_compile_definitions(test_${module}_exhaustive PRIVATE RNGFREE_SHARED_DIR="${RNGFREE_SHARED_DIR}"
       RNGFREE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" RNGFREE_BINARY_DIR="${PROJECT_BINARY_DIR}")
     # One label only: gtest_discover_tests (CMake 3.25) splits a "a;b" value into separate arguments.

@@ -3,28 +3,34 @@
 // outputs are hand-derived from docs/formats.md. Skipped when the program is not built.
 #include <gtest/gtest.h>
 
+#include "support/cli.hpp"
+
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
 namespace {
 
-const std::string kProgram = std::string(RNGFREE_BINARY_DIR) + "/rngfree";
+const std::string kProgram = rngfree::testing::rngfree_program();
 
 struct Result {
   std::string output;
   int status;
 };
 
+// `input` uses printf-style escapes ("\\n") as the tests below write them.
 Result run(const std::string& input, const std::string& args) {
-  const std::string command = "printf '%b' '" + input + "' | " + kProgram + " quantize " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  Result r{"", -1};
-  if (pipe == nullptr) return r;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, pipe) != nullptr) r.output += buf;
-  r.status = pclose(pipe);
-  return r;
+  std::string text;
+  for (size_t i = 0; i < input.size(); ++i) {
+    if (input[i] == '\\' && i + 1 < input.size() && input[i + 1] == 'n') {
+      text += '\n';
+      ++i;
+    } else {
+      text += input[i];
+    }
+  }
+  const auto r = rngfree::testing::run_rngfree("quantize " + args, &text);
+  return {r.out, r.status};
 }
 
 class QuantizeCli : public ::testing::Test {

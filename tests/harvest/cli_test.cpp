@@ -3,6 +3,8 @@
 // the file. Skipped (with a message) when the rngfree program has not been built.
 #include <gtest/gtest.h>
 
+#include "support/cli.hpp"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,22 +14,8 @@
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out;
-};
-Result run(const std::string& args) {
-  const std::string cmd = std::string(RNGFREE_BINARY_DIR) + "/rngfree " + args + " 2>&1";
-  std::FILE* p = popen(cmd.c_str(), "r");
-  Result r{-1, {}};
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  r.status = pclose(p);
-  return r;
-}
-bool have_program() { return std::filesystem::exists(std::string(RNGFREE_BINARY_DIR) + "/rngfree"); }
+bool have_program() { return rngfree::testing::rngfree_built(); }
+auto run(const std::string& args) { return rngfree::testing::run_rngfree(args); }
 
 std::vector<unsigned char> read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

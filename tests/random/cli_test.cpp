@@ -4,6 +4,8 @@
 // values. Skipped (with a message) when the rngfree program has not been built.
 #include <gtest/gtest.h>
 
+#include "support/cli.hpp"
+
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -11,28 +13,10 @@
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out;
-};
-Result run(const std::string& args) {
-  const std::string cmd = std::string(RNGFREE_BINARY_DIR) + "/rngfree " + args + " 2>&1";
-  std::FILE* p = popen(cmd.c_str(), "r");
-  Result r{-1, {}};
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  r.status = pclose(p);
-  return r;
-}
-std::vector<std::string> lines(const std::string& s) {
-  std::vector<std::string> v;
-  size_t start = 0;
-  for (size_t p; (p = s.find('\n', start)) != std::string::npos; start = p + 1) v.push_back(s.substr(start, p - start));
-  return v;
-}
-bool have_program() { return std::filesystem::exists(std::string(RNGFREE_BINARY_DIR) + "/rngfree"); }
+using rngfree::testing::run_rngfree;
+std::vector<std::string> lines(const std::string& s) { return rngfree::testing::split_lines(s); }
+bool have_program() { return rngfree::testing::rngfree_built(); }
+auto run(const std::string& args) { return run_rngfree(args); }
 
 TEST(RandomCommand, PrintsKnownAnswers) {
   if (!have_program()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;

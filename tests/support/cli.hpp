@@ -1,0 +1,54 @@
+// Runs the built `rngfree` program from a test, as a user would, and captures its exit status and
+// output (stdout and stderr together). Tests that use it skip with a message when the program has
+// not been built in this build folder.
+#pragma once
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace rngfree::testing {
+
+struct CliResult {
+  int status = -1;  // the program's exit code (-1 when it could not be started)
+  std::string out;  // stdout and stderr
+};
+
+inline std::string rngfree_program() { return std::string(RNGFREE_BINARY_DIR) + "/rngfree"; }
+inline bool rngfree_built() { return std::filesystem::exists(rngfree_program()); }
+
+// Runs `rngfree ARGS` (ARGS is shell text); `input`, when given, is fed on stdin from a file.
+inline CliResult run_rngfree(const std::string& args, const std::string* input = nullptr) {
+  std::string cmd = rngfree_program() + " " + args;
+  std::string input_path;
+  if (input != nullptr) {
+    input_path = (std::filesystem::temp_directory_path() /
+                  ("rngfree_cli_stdin_" + std::to_string(::getpid()) + ".txt")).string();
+    std::ofstream(input_path, std::ios::binary) << *input;
+    cmd += " < " + input_path;
+  }
+  cmd += " 2>&1";
+  CliResult r;
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int raw = pclose(p);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  if (!input_path.empty()) std::filesystem::remove(input_path);
+  return r;
+}
+
+inline std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> v;
+  size_t start = 0;
+  for (size_t p; (p = s.find('\n', start)) != std::string::npos; start = p + 1) v.push_back(s.substr(start, p - start));
+  if (start < s.size()) v.push_back(s.substr(start));
+  return v;
+}
+
+}  // namespace rngfree::testing
