@@ -67,7 +67,7 @@ harvest::Tap default_pairing_tap(Site site, int layer) {
   using harvest::TapKind;
   switch (site) {
     case Site::kErrors: return {TapKind::kAct, 0};
-    case Site::kGradients: return {TapKind::kErr, 0};
+    case Site::kGradients: return {TapKind::kAct, 0};  // was err until the training default changed (docs/results.md)
     case Site::kUpdate: return {TapKind::kAct, 0};
     case Site::kWeights: return {TapKind::kGrad, 0};
     case Site::kActivations: return layer == 0 ? harvest::Tap{TapKind::kInput, 0} : harvest::Tap{TapKind::kAct, -1};
