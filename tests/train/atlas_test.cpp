@@ -303,13 +303,14 @@ TEST(AtlasRun, QuickEndToEndOnSyntheticIdx) {
     }
     // Demand of the preset's pairing (docs/training.md), named by the engine's own default taps.
     if (c.layer_name == "conv1" && c.tap == "act") {
-      // E: stochastic:8 per output element; U: stochastic:16 per weight (6 x 1 x 5 x 5).
-      EXPECT_EQ(c.demand_basis, "paired: E@conv1 U@conv1");
-      EXPECT_DOUBLE_EQ(c.demand_bits_per_step, 8.0 * 32 * 6 * 28 * 28 + 16.0 * 150);
+      // E: stochastic:8 per output element; G: stochastic:8 and U: stochastic:16 per weight (6 x 1 x 5 x 5).
+      EXPECT_EQ(c.demand_basis, "paired: E@conv1 G@conv1 U@conv1");
+      EXPECT_DOUBLE_EQ(c.demand_bits_per_step, 8.0 * 32 * 6 * 28 * 28 + 8.0 * 150 + 16.0 * 150);
     }
     if (c.layer_name == "conv1" && c.tap == "err") {
-      EXPECT_EQ(c.demand_basis, "paired: G@conv1");
-      EXPECT_DOUBLE_EQ(c.demand_bits_per_step, 8.0 * 6 * 1 * 5 * 5);  // G: stochastic:8 per weight
+      // The preset's pairing feeds nothing from err (G <- act): the layer's SR sites are the basis.
+      EXPECT_EQ(c.demand_basis, "layer");
+      EXPECT_DOUBLE_EQ(c.demand_bits_per_step, 8.0 * 32 * 6 * 28 * 28 + 8.0 * 150 + 16.0 * 150);
     }
     if (c.layer_name == "fc1" && c.tap == "grad") {
       // The preset's pairing feeds nothing from grad (U <- act): the layer's SR sites are the basis,
