@@ -3,6 +3,9 @@
 // bit-identically, stops on a non-finite loss, dumps harvested bits equal to harvest_bits of the
 // tap it names, and reports taps step by step (the atlas hook).
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <zlib.h>
 
 #include <filesystem>
@@ -34,8 +37,11 @@ void write_gz(const fs::path& p, const std::vector<uint8_t>& b) {
 // pixel replaced by uniform noise with probability 0.5.
 std::string synthetic_mnist() {
   static const std::string dir = [] {
-    fs::path d = fs::path(RNGFREE_BINARY_DIR) / "test_tmp" / "train_synthetic";
+    // One folder per process: ctest runs each test in its own process, in parallel.
+    static const fs::path d =
+        fs::path(RNGFREE_BINARY_DIR) / "test_tmp" / ("train_synthetic_" + std::to_string(::getpid()));
     fs::remove_all(d);
+    std::atexit([] { std::error_code ec; fs::remove_all(d, ec); });
     fs::create_directories(d);
     random::SplitMix64 rng(2024);
     std::vector<std::vector<uint8_t>> templ(10, std::vector<uint8_t>(784));
