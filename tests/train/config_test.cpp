@@ -2,6 +2,8 @@
 // override them, bad keys and values are rejected naming the key, JSON round-trips exactly.
 #include <gtest/gtest.h>
 
+#include "support/errors.hpp"
+
 #include "rngfree/error.hpp"
 #include "rngfree/train/config.hpp"
 
@@ -10,15 +12,7 @@ using rngfree::Error;
 
 namespace {
 const SiteConfig& site(const TrainConfig& c, Site s) { return c.quant.sites[static_cast<int>(s)]; }
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using rngfree::testing::error_of;
 }  // namespace
 
 TEST(TrainConfig, PresetsQuantizeWhatTheySay) {

@@ -2,6 +2,8 @@
 // binary records), built byte by byte from the format definitions — and truncated, padded and
 // corrupted copies, each of which must be rejected with an error naming the file.
 #include <gtest/gtest.h>
+
+#include "support/errors.hpp"
 #include <zlib.h>
 
 #include <filesystem>
@@ -78,15 +80,7 @@ fs::path make_mnist_dir(const std::string& name, bool gz) {
   return d;
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using rngfree::testing::error_of;
 
 }  // namespace
 
