@@ -14,6 +14,7 @@
 
 #include "rngfree/error.hpp"
 #include "rngfree/quantize.hpp"
+#include "support/step_exponent.hpp"
 
 namespace rngfree {
 namespace {
@@ -84,16 +85,7 @@ std::vector<float> make_inputs(const Format& format, std::mt19937_64& rng, size_
   return v;
 }
 
-// The step exponent computed independently (std::ilogb of the largest finite magnitude).
-int independent_step_exponent(std::span<const float> x, const Format& format) {
-  float max = 0;
-  for (float v : x) {
-    if (std::isfinite(v)) max = std::max(max, std::fabs(v));
-  }
-  if (max == 0) return kNoScaleStepExponent;
-  const int e = std::ilogb(max);
-  return format.kind == FormatKind::kFixedDynamic ? e + 2 - format.word_length : e + 1 - format.block_mantissa_bits;
-}
+using rngfree::testing::independent_step_exponent;
 
 // Every SIMD target the CPU supports, each checked against the reference (restored afterwards).
 class EveryTarget : public ::testing::TestWithParam<const char*> {

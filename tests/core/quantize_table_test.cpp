@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rngfree/quantize.hpp"
+#include "support/step_exponent.hpp"
 
 namespace rngfree {
 namespace {
@@ -71,15 +72,7 @@ bool same(float a, float b) {
   return std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b);
 }
 
-int independent_step_exponent(std::span<const float> x, const Format& format) {
-  float max = 0;
-  for (float v : x) {
-    if (std::isfinite(v)) max = std::max(max, std::fabs(v));
-  }
-  if (max == 0) return kNoScaleStepExponent;
-  const int e = std::ilogb(max);
-  return format.kind == FormatKind::kFixedDynamic ? e + 2 - format.word_length : e + 1 - format.block_mantissa_bits;
-}
+using rngfree::testing::independent_step_exponent;
 
 TEST(QuantizeTable, CoversEveryFamilyAndMode) {
   const std::vector<Row> rows = load_table();
