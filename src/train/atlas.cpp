@@ -61,21 +61,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
 
 }  // namespace
 
-// Mirrors Engine::default_tap (tests/train/atlas_test.cpp checks that they agree), kept here so that
-// this file needs no libtorch.
-harvest::Tap default_pairing_tap(Site site, int layer) {
-  using harvest::TapKind;
-  switch (site) {
-    case Site::kErrors: return {TapKind::kAct, 0};
-    case Site::kGradients: return {TapKind::kAct, 0};  // was err until the training default changed (docs/results.md)
-    case Site::kUpdate: return {TapKind::kAct, 0};
-    case Site::kWeights: return {TapKind::kGrad, 0};
-    case Site::kActivations: return layer == 0 ? harvest::Tap{TapKind::kInput, 0} : harvest::Tap{TapKind::kAct, -1};
-    case Site::kMomentum: return {TapKind::kErr, 0};
-  }
-  return {TapKind::kSelf, 0};
-}
-
 namespace {
 
 // Tap slot of (layer, kind): 0 is the input; then 4 per layer (weights, act, err, grad).
@@ -488,45 +473,24 @@ AtlasResult run_atlas(const AtlasOptions& options) {
     layer_bits.assign(static_cast<size_t>(nl), 0);
     paired_bits.assign(taps.size(), 0);
     paired_names.assign(taps.size(), {});
-    for (int l = 0; l < nl; ++l) {
-      const bool on = (l != 0 || cfg.quant.first_layer) && (l != nl - 1 || cfg.quant.last_layer);
-      if (!on) continue;
-      for (int s = 0; s < kNumSites; ++s) {
-        const SiteConfig& sc = cfg.quant.sites[static_cast<size_t>(s)];
-        if (sc.format.empty()) continue;
-        const Rounding r = Rounding::parse(sc.rounding);
-        if (!r.is_stochastic()) continue;
-        const auto site = static_cast<Site>(s);
-        int64_t elements = 0;
-        switch (site) {
-          case Site::kErrors: elements = tap_size[static_cast<size_t>(tap_slot(l, harvest::TapKind::kAct))]; break;
-          case Site::kActivations:
-            // The input of layers > 0 is not a tap (it is act@-1 after ReLU/pooling): unknown size.
-            elements = l == 0 ? tap_size[0] : 0;
-            break;
-          default: elements = tap_size[static_cast<size_t>(tap_slot(l, harvest::TapKind::kWeights))]; break;
-        }
-        const double bits = static_cast<double>(elements) * r.random_bits;
-        layer_bits[static_cast<size_t>(l)] += bits;
-        if (!(sc.source == "harvest" || sc.source.starts_with("harvest:"))) continue;
-        harvest::Tap tap = sc.source == "harvest" ? default_pairing_tap(site, l) : harvest::Tap::parse(sc.source.substr(8));
-        harvest::TapKind kind = tap.kind;
-        int src = l;
-        if (kind == harvest::TapKind::kSelf) continue;
-        if (kind != harvest::TapKind::kInput) {
-          src = l + tap.layer_offset;
-          if (src < 0) {
-            kind = harvest::TapKind::kInput;
-            src = 0;
-          } else if (src >= nl) {
-            continue;  // becomes `self` in the engine
-          }
-        }
-        const auto slot = static_cast<size_t>(tap_slot(src, kind));
-        paired_bits[slot] += bits;
-        paired_names[slot].push_back(fmt::format("{}@{}", kSiteNames[static_cast<size_t>(s)],
-                                                 layers[static_cast<size_t>(l)].name));
+    for (const PlannedSite* p : trainer->site_plan().stochastic_sites()) {
+      const int l = p->layer;
+      int64_t elements = 0;
+      switch (p->site) {
+        case Site::kErrors: elements = tap_size[static_cast<size_t>(tap_slot(l, harvest::TapKind::kAct))]; break;
+        case Site::kActivations:
+          // The input of layers > 0 is not a tap (it is act@-1 after ReLU/pooling): unknown size.
+          elements = l == 0 ? tap_size[0] : 0;
+          break;
+        default: elements = tap_size[static_cast<size_t>(tap_slot(l, harvest::TapKind::kWeights))]; break;
       }
+      const double bits = static_cast<double>(elements) * p->rounding.random_bits;
+      layer_bits[static_cast<size_t>(l)] += bits;
+      if (p->source != SourceKind::kHarvest || p->tap == harvest::TapKind::kSelf) continue;
+      const auto slot = static_cast<size_t>(tap_slot(p->tap_layer, p->tap));
+      paired_bits[slot] += bits;
+      paired_names[slot].push_back(fmt::format("{}@{}", kSiteNames[static_cast<size_t>(p->site)],
+                                               layers[static_cast<size_t>(l)].name));
     }
   };
 

@@ -159,7 +159,9 @@ void apply_site(SiteConfig& s, const toml::table& t, std::string_view prefix, st
     else if (key == "rounding") s.rounding = get_value<std::string>(v, full, origin);
     else if (key == "source") s.source = get_value<std::string>(v, full, origin);
     else if (key == "pairing") s.pairing = get_value<std::string>(v, full, origin);
-    else throw Error(fmt::format("{}: unknown key '{}'; allowed: format, rounding, source, pairing", origin, full));
+    else if (key == "allow_own_bits") s.allow_own_bits = get_value<bool>(v, full, origin);
+    else throw Error(fmt::format("{}: unknown key '{}'; allowed: format, rounding, source, pairing, allow_own_bits",
+                                 origin, full));
   }
 }
 
@@ -272,7 +274,7 @@ std::string to_json(const TrainConfig& c, int indent) {
   for (int i = 0; i < kNumSites; ++i) {
     const auto& s = c.quant.sites[i];
     q[std::string(kSiteNames[i])] = {{"format", s.format}, {"rounding", s.rounding}, {"source", s.source},
-                                     {"pairing", s.pairing}};
+                                     {"pairing", s.pairing}, {"allow_own_bits", s.allow_own_bits}};
   }
   j["dump"] = {{"path", c.dump.path}, {"layer", c.dump.layer}, {"tap", c.dump.tap}, {"max_bits", c.dump.max_bits}};
   return j.dump(indent);
@@ -310,6 +312,7 @@ TrainConfig config_from_json(std::string_view text) {
       d.rounding = s.at("rounding");
       d.source = s.at("source");
       d.pairing = s.at("pairing");
+      d.allow_own_bits = s.value("allow_own_bits", false);  // absent in runs saved before it existed
     }
     const auto& d = j.at("dump");
     c.dump.path = d.at("path");

@@ -20,7 +20,7 @@
 #include "rngfree/error.hpp"
 #include "rngfree/nist/suite.hpp"
 #include "rngfree/train/atlas.hpp"
-#include "rngfree/train/engine.hpp"
+#include "rngfree/train/optimizer.hpp"
 
 namespace rngfree::train {
 namespace {
@@ -107,16 +107,6 @@ TEST(AtlasGrid, FullGridIsTheDocumentedSixtyEight) {
   EXPECT_EQ(g.size(), 68U);
   EXPECT_EQ(got, want);
   EXPECT_EQ(names.size(), g.size());
-}
-
-// Invariant: the atlas's demand accounting uses the trainer's own default pairing.
-TEST(AtlasGrid, DefaultPairingMirrorsTheEngine) {
-  for (int s = 0; s < kNumSites; ++s) {
-    for (int layer : {0, 1, 4}) {
-      EXPECT_EQ(default_pairing_tap(static_cast<Site>(s), layer), Engine::default_tap(static_cast<Site>(s), layer))
-          << "site " << kSiteNames[static_cast<size_t>(s)] << ", layer " << layer;
-    }
-  }
 }
 
 CellVerdict test_values(const std::vector<float>& values, const AtlasExtractor& e, int64_t bits, int k) {

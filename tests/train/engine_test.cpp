@@ -9,7 +9,7 @@
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/quantize.hpp"
 #include "rngfree/random/random_source.hpp"
-#include "rngfree/train/engine.hpp"
+#include "rngfree/train/optimizer.hpp"
 
 using namespace rngfree;
 using namespace rngfree::train;

@@ -67,10 +67,6 @@ class BitAccumulator {
   int64_t size_ = 0, offered_ = 0, capacity_ = 0;
 };
 
-// The harvest tap that the trainer's default pairing gives a site (a mirror of Engine::default_tap,
-// which needs libtorch; tests/train/atlas_test.cpp checks that they agree).
-harvest::Tap default_pairing_tap(Site site, int layer);
-
 // The atlas's extraction of one tap event: harvest::harvest_bits(values, extractor, fold) appended.
 void append_harvest(BitAccumulator& acc, std::span<const float> values, const AtlasExtractor& extractor);
 

@@ -19,7 +19,10 @@ struct SiteConfig {
   // For stochastic rounding: a generator spec ("philox", "lfsr:16", ...), "harvest" (the default
   // pairing of this site, see docs/training.md) or "harvest:TAP" ("act", "err@-1", "self", ...).
   std::string source;
-  std::string pairing = "auto";  // harvest pairing (harvest::Pairing spec)
+  std::string pairing = "auto";  // harvest pairing: "auto", "shifted" or a harvest::Pairing spec
+  // Allow a harvested source that may hold the rounded value's own bits (A <- act@-1 aligned, E <- err,
+  // ...): refused by default (train/site_plan.hpp), since SR then rounds a value with its own fraction.
+  bool allow_own_bits = false;
 };
 
 struct HarvestConfig {

@@ -49,4 +49,15 @@ struct TapEvent {
 };
 using TapCallback = std::function<void(const TapEvent&)>;
 
+// What an observer of the words SR consumes sees (the audit): the exact values of one rounding
+// call, the words used for them (same size), and the site. Valid only during the call.
+struct SiteEvent {
+  int layer = 0;
+  Site site = Site::kWeights;
+  int64_t step = 0;
+  std::span<const float> values;
+  std::span<const uint32_t> words;
+};
+using SiteCallback = std::function<void(const SiteEvent&)>;
+
 }  // namespace rngfree::train

@@ -13,6 +13,7 @@
 #include "rngfree/error.hpp"
 #include "rngfree/train/config.hpp"
 #include "rngfree/train/data.hpp"
+#include "rngfree/train/site_plan.hpp"
 #include "rngfree/train/sites.hpp"
 
 namespace rngfree::train {
@@ -61,6 +62,11 @@ class Trainer {
   std::vector<LayerInfo> layers() const;
   // Called at every tap production point during training steps (not during evaluation).
   void set_tap_callback(TapCallback callback);
+  // Called at every stochastic rounding during training steps with the exact values and the words
+  // SR consumed for them (the audit). While set, harvested words are materialized, not fused.
+  void set_site_callback(SiteCallback callback);
+  // The resolved, validated sites of this run (sources, taps, pairings).
+  const SitePlan& site_plan() const;
 
   int64_t steps_per_epoch() const;
   int64_t step() const;         // optimizer steps done

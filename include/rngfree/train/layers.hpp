@@ -1,0 +1,33 @@
+// Quantized Linear and Conv2d modules (DESIGN.md "Training"): libtorch computes the layer, the
+// sites of its QLayer round around it — A (input) and W (weights) in the forward pass, E (dL/d
+// output) and G (dL/d weights) in the backward pass. With every site off a layer computes exactly
+// what libtorch's own layer computes.
+#pragma once
+#include <torch/torch.h>
+
+#include "rngfree/train/engine.hpp"
+
+namespace rngfree::train {
+
+// y = x·Wᵀ + b with sites A (x), W (weights, backward G) and E (dL/dy); taps input-free.
+class QLinearImpl : public torch::nn::Module {
+ public:
+  QLinearImpl(int64_t in, int64_t out, QLayer* layer, bool bias = true);
+  torch::Tensor forward(const torch::Tensor& x);  // x (N, in) -> (N, out)
+  torch::Tensor weight, bias;
+  QLayer* layer;
+};
+TORCH_MODULE(QLinear);
+
+class QConv2dImpl : public torch::nn::Module {
+ public:
+  QConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, QLayer* layer,
+              bool bias = true);
+  torch::Tensor forward(const torch::Tensor& x);  // x (N, Cin, H, W) -> (N, Cout, H', W')
+  torch::Tensor weight, bias;
+  int64_t stride, padding;
+  QLayer* layer;
+};
+TORCH_MODULE(QConv2d);
+
+}  // namespace rngfree::train

@@ -1,0 +1,96 @@
+// The site plan: a training config resolved to plain data per (layer, site) — format, rounding,
+// random source, the tap a harvested site reads (resolved to a concrete layer, `self` where none
+// exists), its pairing and extractor — and validated, without libtorch (DESIGN.md "site plan").
+// The engine builds its sources from it, the atlas counts demand with it, `rngfree train --layers`
+// prints it and the audit names sites with it, so the default pairing lives here and only here.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rngfree/format.hpp"
+#include "rngfree/harvest/harvest.hpp"
+#include "rngfree/rounding.hpp"
+#include "rngfree/train/config.hpp"
+#include "rngfree/train/sites.hpp"
+
+namespace rngfree::train {
+
+enum class SourceKind { kNone, kGenerator, kHarvest };
+
+// How a harvested site maps tap elements to its words (resolved per call by harvest_pairing()).
+enum class PlanPairing {
+  kAuto,     // aligned if n == m; spread over the whole tap if n > m (at most kMaxFold copies, a
+             // per-step offset so that every element contributes over successive steps); strided if n < m
+  kShifted,  // element i takes tap element (i + floor(m/2)) mod n: a tap aligned with the site never
+             // feeds an element its own value
+  kExplicit, // the harvest::Pairing written in the config ("aligned", "folded:K", "strided:S:O", ...)
+};
+
+struct PlannedSite {
+  int layer = 0;
+  Site site = Site::kWeights;
+  bool active = false;  // rounded at all (the layer is quantized and the site has a format)
+  Format format;
+  Rounding rounding;
+  SourceKind source = SourceKind::kNone;  // kNone unless rounding is stochastic
+  // kGenerator:
+  std::string generator;    // spec, e.g. "philox"
+  uint64_t stream = 0;      // make_generator(generator, seed, stream): 1 + layer·kNumSites + site
+  // kHarvest:
+  std::string requested;        // the config's source text ("harvest", "harvest:err@-1")
+  harvest::TapKind tap = harvest::TapKind::kSelf;  // resolved: kInput (layer 0), a layer tap, or kSelf
+  int tap_layer = 0;            // the layer whose tap is read (the site's own layer for kSelf)
+  PlanPairing pairing_mode = PlanPairing::kAuto;
+  harvest::Pairing pairing;     // kExplicit only
+  harvest::Extractor extractor;
+  bool own_bits_allowed = false;  // the config allowed a tap that may hold the rounded value's own bits
+  int supplied_bits = 0;          // fresh random bits per word the source gives (generator or field width)
+
+  // "E: fixed:8:dyn stochastic:8 <- harvest act of layer 1 (conv2), bits 0-15, whiten, pairing auto"
+  std::string describe(std::span<const std::string> layer_names) const;
+};
+
+// Training's `auto` folds at most this many tap elements into one word: a large tap (conv1's act,
+// 600k elements) folded whole into a small site (its 150 weights) would cost a pass over the tap per step.
+inline constexpr int64_t kMaxFold = 4;
+
+class SitePlan {
+ public:
+  std::vector<std::string> layer_names;
+  std::vector<PlannedSite> sites;  // layer-major: sites[layer * kNumSites + site]
+
+  const PlannedSite& at(int layer, Site site) const {
+    return sites[static_cast<size_t>(layer) * kNumSites + static_cast<size_t>(site)];
+  }
+  int num_layers() const { return static_cast<int>(layer_names.size()); }
+  // True when some harvested site reads the tap (the engine must store it).
+  bool reads(int layer, harvest::TapKind kind) const;
+  // Active stochastic sites, in layer order.
+  std::vector<const PlannedSite*> stochastic_sites() const;
+};
+
+// The default harvest tap of a site (docs/training.md "Default generator-free pairing").
+harvest::Tap default_harvest_tap(Site site, int layer);
+
+// The extractor of the run's harvested sites ([quant.harvest]).
+harvest::Extractor harvest_extractor(const HarvestConfig& config);
+
+// Resolves and validates `quant` for a model whose quantized layers are `layer_names` (in forward
+// order). Throws rngfree::Error naming the layer, the site and what is wrong when:
+//  - a stochastic site's source supplies fewer random bits than its rounding needs (a field of
+//    8 bits feeding stochastic:16, lfsr:4 feeding stochastic:8): the top of r would stay 0, a bias;
+//  - a harvested site may read the very value it rounds (A <- act@-1 or input, E <- err, G <- grad,
+//    W/U <- weights, M <- grad/err of its own layer, aligned or auto): refused unless the pairing
+//    is `shifted` or the site sets allow_own_bits;
+//  - `shifted` with skip_zeros (the filtered tap is shorter than the site, so the shift can map an
+//    element onto itself), unless allow_own_bits.
+SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> layer_names);
+
+// The pairing a harvested site uses for one call: tap of n elements, site of m words, optimizer
+// step `step` (the spread's offset advances every step and differs between the sites of a layer).
+harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, int64_t step);
+
+}  // namespace rngfree::train

@@ -1,0 +1,143 @@
+// Checkpoints (trainer.hpp): everything a bit-identical continuation needs — model, momentum,
+// every generator's state, the stored taps, the position and the dump buffer — in one libtorch
+// archive written to a temporary file and renamed.
+#include <nlohmann/json.hpp>
+
+#include "trainer_impl.hpp"
+
+namespace rngfree::train {
+
+void Trainer::save_checkpoint(const std::string& path, const std::string& extra) const {
+  const Impl& m = *impl_;
+  torch::serialize::OutputArchive ar;
+  for (const auto& p : m.model->named_parameters()) ar.write("model." + p.key(), p.value());
+  for (const auto& b : m.model->named_buffers()) ar.write("buffer." + b.key(), b.value());
+  nlohmann::ordered_json meta;
+  meta["format"] = "rngfree-checkpoint-1";
+  meta["config"] = nlohmann::json::parse(to_json(m.cfg));
+  meta["step"] = m.step;
+  meta["dump_bits"] = m.dump_bits;
+  std::vector<int> mom;
+  for (size_t i = 0; i < m.opt->params.size(); ++i) {
+    if (m.opt->params[i].momentum.defined()) {
+      ar.write(fmt::format("momentum.{}", i), m.opt->params[i].momentum);
+      mom.push_back(static_cast<int>(i));
+    }
+  }
+  meta["momentum"] = mom;
+  nlohmann::json sources = nlohmann::json::object(), taps = nlohmann::json::array();
+  for (const auto& l : m.engine.layers) {
+    for (int s = 0; s < kNumSites; ++s) {
+      if (l->sites[s].source) sources[fmt::format("{}.{}", l->index, kSiteNames[s])] = l->sites[s].source->save_state();
+    }
+    for (int k = 0; k < kNumTapKinds; ++k) {
+      if (k == static_cast<int>(harvest::TapKind::kWeights) || !l->taps[k].defined()) continue;
+      ar.write(fmt::format("tap.{}.{}", l->index, k), l->taps[k]);
+      taps.push_back(fmt::format("{}.{}", l->index, k));
+    }
+  }
+  meta["sources"] = sources;
+  meta["taps"] = taps;
+  meta["extra"] = extra;
+  ar.write("meta", bytes_tensor(meta.dump()));
+  if (!m.dump_bytes.empty()) {
+    ar.write("dump", bytes_tensor(std::string(m.dump_bytes.begin(), m.dump_bytes.end())));
+  }
+  const std::string tmp = path + ".tmp";
+  try {
+    ar.save_to(tmp);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("checkpoint '{}': cannot write ({})", tmp, e.what()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw Error(fmt::format("checkpoint '{}': cannot rename from '{}' ({})", path, tmp, ec.message()));
+}
+
+namespace {
+nlohmann::json read_meta(torch::serialize::InputArchive& ar, const std::string& path) {
+  torch::Tensor meta;
+  try {
+    ar.load_from(path);
+    ar.read("meta", meta);
+    return nlohmann::json::parse(tensor_bytes(meta));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("checkpoint '{}': not a readable rngfree checkpoint ({}); run without --resume to start "
+                            "afresh", path, std::string(e.what()).substr(0, 200)));
+  }
+}
+}  // namespace
+
+TrainConfig load_checkpoint_config(const std::string& path) {
+  if (!fs::exists(path)) {
+    throw Error(fmt::format("--resume: no checkpoint '{}' (a run with --out DIR writes DIR/checkpoint.pt after each "
+                            "epoch)", path));
+  }
+  torch::serialize::InputArchive ar;
+  return config_from_json(read_meta(ar, path).at("config").dump());
+}
+
+std::string Trainer::load_checkpoint(const std::string& path) {
+  Impl& m = *impl_;
+  torch::serialize::InputArchive ar;
+  nlohmann::json meta = read_meta(ar, path);
+  try {
+    torch::NoGradGuard guard;
+    for (auto& p : m.model->named_parameters()) {
+      torch::Tensor t;
+      ar.read("model." + p.key(), t);
+      p.value().copy_(t);
+    }
+    for (auto& b : m.model->named_buffers()) {
+      torch::Tensor t;
+      ar.read("buffer." + b.key(), t);
+      b.value().copy_(t);
+    }
+    for (auto& p : m.opt->params) p.momentum = torch::Tensor();
+    for (int i : meta.at("momentum")) {
+      torch::Tensor t;
+      ar.read(fmt::format("momentum.{}", i), t);
+      m.opt->params.at(i).momentum = t.contiguous();
+    }
+    for (auto& l : m.engine.layers) {
+      for (int k = 0; k < kNumTapKinds; ++k) {
+        if (k != static_cast<int>(harvest::TapKind::kWeights)) l->taps[k] = torch::Tensor();
+      }
+    }
+    for (const std::string key : meta.at("taps")) {
+      const auto dot = key.find('.');
+      const int li = std::stoi(key.substr(0, dot)), k = std::stoi(key.substr(dot + 1));
+      torch::Tensor t;
+      ar.read("tap." + key, t);
+      m.engine.layers.at(li)->taps.at(k) = t.contiguous();
+    }
+    const auto& sources = meta.at("sources");
+    for (auto& l : m.engine.layers) {
+      for (int s = 0; s < kNumSites; ++s) {
+        const std::string key = fmt::format("{}.{}", l->index, kSiteNames[s]);
+        if (l->sites[s].source && sources.contains(key)) l->sites[s].source->load_state(sources.at(key).get<std::string>());
+      }
+    }
+    m.step = meta.at("step");
+    m.dump_bits = meta.at("dump_bits");
+    m.dump_bytes.clear();
+    if (m.dump_bits > 0) {
+      torch::Tensor t;
+      ar.read("dump", t);
+      std::string b = tensor_bytes(t);
+      m.dump_bytes.assign(b.begin(), b.end());
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("checkpoint '{}': does not match this run's model ({}); resume with the same --model and "
+                            "--preset", path, std::string(e.what()).substr(0, 200)));
+  }
+  m.order_epoch = -1;
+  m.reset_epoch_stats();
+  return meta.at("extra").get<std::string>();
+}
+
+}  // namespace rngfree::train

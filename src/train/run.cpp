@@ -1,0 +1,173 @@
+// Run folders (trainer.hpp, run_training): metrics.csv, summary.json and checkpoint.pt after every
+// epoch, --resume, progress on stderr.
+#include <nlohmann/json.hpp>
+
+#include "rngfree/report/svg.hpp"
+#include "trainer_impl.hpp"
+
+namespace rngfree::train {
+
+// ---- run folders -------------------------------------------------------------------------------
+
+namespace {
+
+nlohmann::ordered_json epoch_json(const EpochMetrics& e) {
+  return {{"epoch", e.epoch},         {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
+          {"test_loss", e.test_loss}, {"test_accuracy", e.test_accuracy}, {"lr", e.lr},
+          {"seconds", e.seconds},     {"images_per_s", e.images_per_s}};
+}
+
+std::string metrics_csv(const std::vector<EpochMetrics>& rows) {
+  std::string s = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,lr,seconds,images_per_s\n";
+  for (const auto& e : rows) {
+    s += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f},{:.1f}\n", e.epoch, e.train_loss, e.train_accuracy,
+                     e.test_loss, e.test_accuracy, e.lr, e.seconds, e.images_per_s);
+  }
+  return s;
+}
+
+void finish_summary(RunSummary& s) {
+  double secs = 0, imgs = 0;
+  s.best_test_accuracy = 0;
+  for (const auto& e : s.epochs) {
+    secs += e.seconds;
+    imgs += e.seconds * e.images_per_s;
+    s.best_test_accuracy = std::max(s.best_test_accuracy, e.test_accuracy);
+  }
+  s.test_accuracy = s.epochs.empty() ? 0 : s.epochs.back().test_accuracy;
+  s.images_per_s = secs > 0 ? imgs / secs : 0;
+}
+
+std::string history_json(const std::vector<EpochMetrics>& rows, double wall) {
+  nlohmann::ordered_json j;
+  j["wall_seconds"] = wall;
+  j["epochs"] = nlohmann::json::array();
+  for (const auto& e : rows) j["epochs"].push_back(epoch_json(e));
+  return j.dump();
+}
+
+std::vector<EpochMetrics> history_from_json(const std::string& text, double& wall) {
+  std::vector<EpochMetrics> rows;
+  wall = 0;
+  if (text.empty()) return rows;
+  auto j = nlohmann::json::parse(text);
+  wall = j.at("wall_seconds");
+  for (const auto& e : j.at("epochs")) {
+    rows.push_back({e.at("epoch"), e.at("train_loss"), e.at("train_accuracy"), e.at("test_loss"), e.at("test_accuracy"),
+                    e.at("lr"), e.at("seconds"), e.at("images_per_s")});
+  }
+  return rows;
+}
+
+void print_progress(int epoch, int epochs, int64_t done, int64_t total, double loss, double acc, double ips,
+                    bool tty) {
+  if (!tty && done != total) return;
+  constexpr int kWidth = 28;
+  const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(1, total));
+  std::string bar(static_cast<size_t>(filled), '=');
+  if (filled < kWidth) bar += '>' + std::string(static_cast<size_t>(kWidth - filled - 1), ' ');
+  std::fprintf(stderr, "%sepoch %d/%d [%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s", tty ? "\r" : "", epoch, epochs,
+               bar.c_str(), static_cast<long long>(done), static_cast<long long>(total), loss, 100 * acc, ips);
+}
+
+}  // namespace
+
+std::string summary_json(const RunSummary& s) {
+  nlohmann::ordered_json j;
+  j["config"] = nlohmann::json::parse(to_json(s.config));
+  j["test_accuracy"] = s.test_accuracy;
+  j["best_test_accuracy"] = s.best_test_accuracy;
+  j["wall_seconds"] = s.wall_seconds;
+  j["images_per_s"] = s.images_per_s;
+  j["epochs"] = nlohmann::json::array();
+  for (const auto& e : s.epochs) j["epochs"].push_back(epoch_json(e));
+  return j.dump(2) + "\n";
+}
+
+namespace {
+int options_stop(const RunOptions& opt) { return opt.stop_after_epochs; }
+}  // namespace
+
+RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
+  const auto wall0 = std::chrono::steady_clock::now();
+  TrainConfig cfg = cfg_in;
+  const std::string ckpt = opt.out_dir.empty() ? std::string() : (fs::path(opt.out_dir) / "checkpoint.pt").string();
+  if (opt.resume) {
+    if (opt.out_dir.empty()) throw Error("--resume needs --out DIR (the folder of the run to continue)");
+    TrainConfig saved = load_checkpoint_config(ckpt);
+    saved.epochs = cfg_in.epochs;
+    saved.threads = cfg_in.threads;
+    cfg = saved;
+  }
+  if (!opt.out_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(opt.out_dir, ec);
+    if (ec) throw Error(fmt::format("--out '{}': cannot create the folder ({})", opt.out_dir, ec.message()));
+  }
+  Trainer trainer(cfg);
+  if (opt.tap_callback) trainer.set_tap_callback(opt.tap_callback);
+  RunSummary summary;
+  summary.config = cfg;
+  double wall_before = 0;
+  if (opt.resume) {
+    summary.epochs = history_from_json(trainer.load_checkpoint(ckpt), wall_before);
+    if (trainer.epochs_done() >= cfg.epochs) {
+      throw Error(fmt::format("--resume: the run in '{}' has already done {} epochs; pass --epochs N with N > {} to "
+                              "continue it", opt.out_dir, trainer.epochs_done(), trainer.epochs_done()));
+    }
+  }
+  const bool tty = isatty(2) != 0;
+  int epochs_this_call = 0;
+  while (trainer.epochs_done() < cfg.epochs &&
+         (options_stop(opt) == 0 || epochs_this_call < options_stop(opt))) {
+    ++epochs_this_call;
+    const int epoch = trainer.epochs_done() + 1;
+    ProgressFn progress;
+    if (opt.progress) {
+      const auto t0 = std::chrono::steady_clock::now();
+      progress = [&, t0, epoch](int64_t done, int64_t total, double loss, double acc, double ips) {
+        static auto last = std::chrono::steady_clock::time_point{};
+        const auto now = std::chrono::steady_clock::now();
+        if (done != total && now - last < std::chrono::milliseconds(200)) return;
+        last = now;
+        const double el = std::chrono::duration<double>(now - t0).count();
+        print_progress(epoch, cfg.epochs, done, total, loss, acc, ips, tty);
+        if (tty || done == total) {
+          std::fprintf(stderr, " ETA %.0fs   ", done > 0 ? el * static_cast<double>(total - done) / done : 0.0);
+        }
+      };
+    }
+    EpochMetrics e;
+    try {
+      e = trainer.train_epoch(progress);
+    } catch (const NonFiniteLoss& err) {
+      if (opt.progress) std::fprintf(stderr, "\n");
+      std::string where = ckpt.empty() ? std::string("no checkpoint (no --out)")
+                                       : fs::exists(ckpt) ? fmt::format("the last good checkpoint is '{}' (epoch {})",
+                                                                        ckpt, summary.epochs.size())
+                                                          : std::string("no checkpoint yet (it failed in epoch 1)");
+      throw NonFiniteLoss(fmt::format("{}; {}", err.what(), where));
+    }
+    if (opt.progress) {
+      std::fprintf(stderr, "\n  test accuracy %.2f%%, test loss %.4f\n", 100 * e.test_accuracy, e.test_loss);
+    }
+    summary.epochs.push_back(e);
+    const double wall =
+        wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+    summary.wall_seconds = wall;
+    finish_summary(summary);
+    if (!opt.out_dir.empty()) {
+      trainer.save_checkpoint(ckpt, history_json(summary.epochs, wall));
+      report::write_file_atomic((fs::path(opt.out_dir) / "metrics.csv").string(), metrics_csv(summary.epochs));
+      report::write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(), summary_json(summary));
+    }
+  }
+  summary.wall_seconds = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  finish_summary(summary);
+  if (!opt.out_dir.empty()) {
+    report::write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(), summary_json(summary));
+  }
+  return summary;
+}
+
+}  // namespace rngfree::train

@@ -1,0 +1,215 @@
+// The site plan (site_plan.hpp): one place that resolves a config's sites to sources, taps and
+// pairings, and refuses the configurations that would silently bias stochastic rounding.
+#include "rngfree/train/site_plan.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "rngfree/error.hpp"
+#include "rngfree/random/random_source.hpp"
+
+namespace rngfree::train {
+
+namespace {
+
+bool is_harvest(const std::string& source) { return source == "harvest" || source.starts_with("harvest:"); }
+
+std::string_view site_name(Site s) { return kSiteNames[static_cast<size_t>(s)]; }
+
+// True when tap `kind` of the site's own layer (after resolution) may hold the very values the
+// site rounds, element for element: A rounds the layer's input (act of the layer before, through
+// ReLU/pooling, or the network input), E its err, G its grad, W and U its weights, M its momentum
+// (the first momentum is the gradient itself).
+bool may_hold_own_bits(Site site, harvest::TapKind kind, int tap_layer, int layer) {
+  using harvest::TapKind;
+  switch (site) {
+    case Site::kActivations:
+      return (kind == TapKind::kInput && layer == 0) || (kind == TapKind::kAct && tap_layer == layer - 1);
+    case Site::kErrors: return kind == TapKind::kErr && tap_layer == layer;
+    case Site::kGradients: return kind == TapKind::kGrad && tap_layer == layer;
+    case Site::kWeights:
+    case Site::kUpdate: return kind == TapKind::kWeights && tap_layer == layer;
+    case Site::kMomentum: return kind == TapKind::kGrad && tap_layer == layer;
+  }
+  return false;
+}
+
+// TEMPORARY until random::generator_random_bits lands: fresh bits per word of a generator spec.
+int generator_random_bits(const std::string& spec) {
+  (void)random::make_generator(spec, 0, 0);  // validates
+  if (spec.starts_with("lfsr:")) return std::min(32, std::stoi(spec.substr(5)));
+  return 32;
+}
+
+}  // namespace
+
+harvest::Tap default_harvest_tap(Site site, int layer) {
+  using harvest::TapKind;
+  switch (site) {
+    case Site::kErrors: return {TapKind::kAct, 0};
+    case Site::kGradients: return {TapKind::kAct, 0};  // not err: its words were 82-98 % zero (docs/results.md)
+    case Site::kUpdate: return {TapKind::kAct, 0};     // not grad: its low mantissa bits are empty
+    case Site::kWeights: return {TapKind::kGrad, 0};   // previous step's, shifted
+    case Site::kActivations: return layer == 0 ? harvest::Tap{TapKind::kInput, 0} : harvest::Tap{TapKind::kAct, -1};
+    case Site::kMomentum: return {TapKind::kErr, 0};
+  }
+  return {TapKind::kSelf, 0};
+}
+
+harvest::Extractor harvest_extractor(const HarvestConfig& config) {
+  harvest::Extractor e = harvest::Extractor::parse_bits(config.bits);
+  e.whiten = config.whiten;
+  e.zeros = config.skip_zeros ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
+  return e;
+}
+
+bool SitePlan::reads(int layer, harvest::TapKind kind) const {
+  return std::any_of(sites.begin(), sites.end(), [&](const PlannedSite& p) {
+    return p.source == SourceKind::kHarvest && p.tap == kind && p.tap_layer == layer;
+  });
+}
+
+std::vector<const PlannedSite*> SitePlan::stochastic_sites() const {
+  std::vector<const PlannedSite*> out;
+  for (const auto& p : sites) {
+    if (p.active && p.source != SourceKind::kNone) out.push_back(&p);
+  }
+  return out;
+}
+
+std::string PlannedSite::describe(std::span<const std::string> layer_names) const {
+  std::string s = fmt::format("{}: {} {}", site_name(site), format.name(), rounding.name());
+  if (source == SourceKind::kGenerator) {
+    s += fmt::format(" <- {} (stream {})", generator, stream);
+  } else if (source == SourceKind::kHarvest) {
+    const std::string mode = pairing_mode == PlanPairing::kAuto      ? "auto"
+                             : pairing_mode == PlanPairing::kShifted ? "shifted"
+                                                                     : pairing.name();
+    if (tap == harvest::TapKind::kSelf) {
+      s += fmt::format(" <- harvest self (other elements of the tensor), {}", extractor.name());
+    } else {
+      s += fmt::format(" <- harvest {} of layer {} ({}), {}, pairing {}", tap_name(tap), tap_layer,
+                       layer_names[static_cast<size_t>(tap_layer)], extractor.name(), mode);
+    }
+    if (own_bits_allowed) s += ", own bits allowed";
+  }
+  return s;
+}
+
+SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> layer_names) {
+  SitePlan plan;
+  plan.layer_names.assign(layer_names.begin(), layer_names.end());
+  const int n = plan.num_layers();
+  const harvest::Extractor extractor = harvest_extractor(quant.harvest);
+  extractor.validate();
+  plan.sites.resize(static_cast<size_t>(n) * kNumSites);
+  for (int l = 0; l < n; ++l) {
+    const bool layer_on = (l != 0 || quant.first_layer) && (l != n - 1 || quant.last_layer);
+    for (int s = 0; s < kNumSites; ++s) {
+      const SiteConfig& sc = quant.sites[static_cast<size_t>(s)];
+      PlannedSite& p = plan.sites[static_cast<size_t>(l) * kNumSites + static_cast<size_t>(s)];
+      p.layer = l;
+      p.site = static_cast<Site>(s);
+      p.active = layer_on && !sc.format.empty();
+      if (!p.active) continue;
+      const std::string where = fmt::format("layer {} ({}), site {}", l, plan.layer_names[static_cast<size_t>(l)],
+                                            site_name(p.site));
+      p.format = Format::parse(sc.format);
+      p.rounding = Rounding::parse(sc.rounding);
+      if (!p.rounding.is_stochastic()) continue;
+      const int needed = p.rounding.random_bits;
+      if (!is_harvest(sc.source)) {
+        p.source = SourceKind::kGenerator;
+        p.generator = sc.source;
+        p.stream = 1 + static_cast<uint64_t>(l) * kNumSites + static_cast<uint64_t>(s);
+        p.supplied_bits = generator_random_bits(sc.source);
+        if (p.supplied_bits < needed) {
+          throw Error(fmt::format("{}: source '{}' gives {} random bits per word, but rounding '{}' needs {}; "
+                                  "the missing top bits of r would stay 0 (a bias toward -inf). Use a generator "
+                                  "with at least {} bits (e.g. lfsr:{} or philox) or fewer random bits",
+                                  where, sc.source, p.supplied_bits, sc.rounding, needed, needed, std::max(needed, 3)));
+        }
+        continue;
+      }
+      p.source = SourceKind::kHarvest;
+      p.requested = sc.source;
+      p.extractor = extractor;
+      p.own_bits_allowed = sc.allow_own_bits;
+      const harvest::Tap tap = sc.source == "harvest" ? default_harvest_tap(p.site, l)
+                                                      : harvest::Tap::parse(sc.source.substr(8));
+      p.tap = tap.kind;
+      p.tap_layer = l;
+      if (tap.kind == harvest::TapKind::kInput) {
+        p.tap_layer = 0;
+      } else if (tap.kind != harvest::TapKind::kSelf) {
+        p.tap_layer = l + tap.layer_offset;
+        if (p.tap_layer < 0) {  // the layer before the first is the network input
+          p.tap = harvest::TapKind::kInput;
+          p.tap_layer = 0;
+        } else if (p.tap_layer >= n) {  // there is no layer after the last: the tensor itself
+          p.tap = harvest::TapKind::kSelf;
+          p.tap_layer = l;
+        }
+      }
+      // The defaults of W (grad, aligned with the weights) and A (the layer's own input) read a tap
+      // aligned with the site: they take it shifted by half.
+      const bool default_shifted =
+          sc.source == "harvest" && sc.pairing == "auto" && (p.site == Site::kWeights || p.site == Site::kActivations);
+      if (sc.pairing == "shifted" || default_shifted) {
+        p.pairing_mode = PlanPairing::kShifted;
+      } else if (sc.pairing == "auto") {
+        p.pairing_mode = PlanPairing::kAuto;
+      } else {
+        p.pairing_mode = PlanPairing::kExplicit;
+        p.pairing = harvest::Pairing::parse(sc.pairing);
+      }
+      p.supplied_bits = extractor.width();
+      if (p.supplied_bits < needed) {
+        throw Error(fmt::format("{}: the harvest field '{}' gives {} random bits per word, but rounding '{}' needs {}; "
+                                "mixing does not add entropy, so the top bits of r would not be random. Widen "
+                                "[quant.harvest] bits to at least {} bits",
+                                where, quant.harvest.bits, p.supplied_bits, sc.rounding, needed, needed));
+      }
+      if (!p.own_bits_allowed) {
+        if (p.pairing_mode != PlanPairing::kShifted && may_hold_own_bits(p.site, p.tap, p.tap_layer, l)) {
+          throw Error(fmt::format("{}: source '{}' reads {} of layer {}, which holds the very values this site "
+                                  "rounds; SR would take each value's own fraction bits as its random bits. Use "
+                                  "pairing = \"shifted\", another tap, or set allow_own_bits = true in [quant.{}] "
+                                  "if this is what you want",
+                                  where, sc.source, tap_name(p.tap), p.tap_layer, site_name(p.site)));
+        }
+        if (p.pairing_mode == PlanPairing::kShifted && extractor.zeros == harvest::ZeroPolicy::kSkip &&
+            p.tap != harvest::TapKind::kSelf) {
+          throw Error(fmt::format("{}: pairing 'shifted' with skip_zeros: the filtered tap can be shorter than the "
+                                  "site, and the shift can then map an element onto its own value. Drop skip_zeros, "
+                                  "or set allow_own_bits = true in [quant.{}]",
+                                  where, site_name(p.site)));
+        }
+      }
+    }
+  }
+  return plan;
+}
+
+harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, int64_t step) {
+  using harvest::Pairing;
+  using harvest::PairingKind;
+  if (site.tap == harvest::TapKind::kSelf || site.pairing_mode == PlanPairing::kShifted) {
+    return harvest::self_pairing(m);
+  }
+  if (site.pairing_mode == PlanPairing::kExplicit) return site.pairing;
+  if (n == m || n == 0) return Pairing{PairingKind::kAligned, 0, 1, 0};
+  if (n < m) return Pairing{PairingKind::kStrided, 0, 1, 0};
+  if (site.extractor.zeros == harvest::ZeroPolicy::kSkip) return Pairing{};  // n known only after filtering
+  const int64_t k = std::min(n / m, kMaxFold);
+  const int64_t block = n / k;
+  // The offset advances by m every step, so over ceil(block/m) steps every element of the tap
+  // contributes; sites of one layer start a sixth of a block apart so that they do not read the
+  // same elements in the same step when the tap is large enough.
+  const int64_t salt = static_cast<int64_t>(site.site) * (block / kNumSites);
+  const int64_t offset = static_cast<int64_t>((static_cast<unsigned __int128>(step) * m + salt) % block);
+  return Pairing{PairingKind::kFolded, k, 1, 0};
+}
+
+}  // namespace rngfree::train

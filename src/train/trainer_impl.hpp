@@ -1,0 +1,244 @@
+// The state of one training run behind Trainer (internal to src/train): data, model, optimizer,
+// sources, position, and the per-step loop pieces that trainer.cpp, checkpoint.cpp and run.cpp share.
+#pragma once
+#include <fmt/core.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <numbers>
+
+#include "rngfree/harvest/harvest.hpp"
+#include "rngfree/random/random_source.hpp"
+#include "rngfree/train/optimizer.hpp"
+#include "rngfree/train/trainer.hpp"
+
+namespace rngfree::train {
+namespace fs = std::filesystem;
+
+namespace detail {
+
+inline std::shared_ptr<const DataSplit> cached_data(const std::string& spec) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const DataSplit>> cache;
+  std::lock_guard lock(mu);
+  auto& slot = cache[spec];
+  if (!slot) slot = std::make_shared<const DataSplit>(load_data(spec));
+  return slot;
+}
+
+inline uint64_t epoch_key(uint64_t seed, int64_t epoch, uint64_t purpose) {
+  return random::splitmix64_mix(random::splitmix64_mix(seed ^ (purpose << 56)) + static_cast<uint64_t>(epoch));
+}
+
+inline torch::Tensor bytes_tensor(const std::string& s) {
+  torch::Tensor t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
+  if (!s.empty()) std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
+  return t;
+}
+inline std::string tensor_bytes(const torch::Tensor& t) {
+  torch::Tensor c = t.contiguous();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+struct Trainer::Impl {
+  TrainConfig cfg;
+  std::shared_ptr<const DataSplit> data;
+  int64_t train_count = 0, test_count = 0;
+  Engine engine;
+  std::shared_ptr<Net> model;
+  std::unique_ptr<QSgd> opt;
+  int64_t step = 0;
+  int64_t steps_per_epoch = 0;
+  int64_t batch = 0;
+  std::vector<int64_t> order;
+  int64_t order_epoch = -1;
+  std::array<std::array<float, 256>, 3> lut{};  // normalized value of each byte, per channel
+  TapCallback user_callback;
+  // running statistics of the current epoch
+  double epoch_loss = 0, epoch_correct = 0, epoch_seen = 0, epoch_seconds = 0;
+  // harvested-bit dump
+  harvest::TapKind dump_kind = harvest::TapKind::kAct;
+  std::vector<uint8_t> dump_bytes;
+  int64_t dump_bits = 0;
+
+  explicit Impl(const TrainConfig& c) : cfg(c) {
+    cfg.validate();
+    set_training_threads(cfg.threads);
+    data = cached_data(cfg.data);
+    train_count = cfg.train_limit > 0 ? std::min(cfg.train_limit, data->train.count) : data->train.count;
+    test_count = cfg.test_limit > 0 ? std::min(cfg.test_limit, data->test.count) : data->test.count;
+    batch = std::min<int64_t>(cfg.batch, train_count);
+    steps_per_epoch = train_count / batch;  // the last partial batch is dropped
+    for (int c = 0; c < 3; ++c) {
+      for (int v = 0; v < 256; ++v) lut[c][v] = (static_cast<float>(v) / 255.0f - data->mean[c]) / data->stddev[c];
+    }
+    torch::manual_seed(cfg.seed);
+    engine.threads = cfg.threads;
+    model = make_model(cfg.model, cfg.width, data->train.channels, data->train.height, data->train.num_classes, engine);
+    if (!cfg.dump.path.empty()) {
+      if (cfg.dump.layer >= static_cast<int>(engine.layers.size())) {
+        throw Error(fmt::format("dump.layer {}: model {} has quantized layers 0..{}", cfg.dump.layer, cfg.model,
+                                engine.layers.size() - 1));
+      }
+      dump_kind = harvest::Tap::parse(cfg.dump.tap).kind;
+      const int dl = dump_kind == harvest::TapKind::kInput ? 0 : cfg.dump.layer;
+      engine.layers[dl]->keep[static_cast<int>(dump_kind)] = true;
+    }
+    engine.configure(cfg.quant, cfg.seed);
+    opt = std::make_unique<QSgd>(*model, engine, cfg.momentum, cfg.weight_decay);
+    model->train();
+  }
+
+  double lr_at(int64_t s) const {
+    if (cfg.schedule == "constant") return cfg.lr;
+    const double total = static_cast<double>(steps_per_epoch) * cfg.epochs;
+    return 0.5 * cfg.lr * (1.0 + std::cos(std::numbers::pi * std::min(1.0, static_cast<double>(s) / total)));
+  }
+
+  void ensure_order(int64_t epoch) {
+    if (order_epoch == epoch) return;
+    order.resize(train_count);
+    for (int64_t i = 0; i < train_count; ++i) order[i] = i;
+    random::SplitMix64 rng(epoch_key(cfg.seed, epoch, 1));
+    for (int64_t i = train_count - 1; i > 0; --i) {  // Fisher-Yates
+      const int64_t j = static_cast<int64_t>(rng.next() % static_cast<uint64_t>(i + 1));
+      std::swap(order[i], order[j]);
+    }
+    order_epoch = epoch;
+  }
+
+  // Images [first, first+n) of `order` (or of the split itself when order is null) as a
+  // normalized (n, C, H, W) tensor; CIFAR training batches are randomly cropped and flipped.
+  void make_batch(const Dataset& d, const int64_t* idx, int64_t n, bool augment, uint64_t aug_key, torch::Tensor& x,
+                  torch::Tensor& y) {
+    const int C = d.channels, H = d.height, W = d.width;
+    x = torch::empty({n, C, H, W}, torch::kFloat32);
+    y = torch::empty({n}, torch::kInt64);
+    float* xp = x.data_ptr<float>();
+    int64_t* yp = y.data_ptr<int64_t>();
+    const int64_t img = d.image_size();
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t i = idx[b];
+      const uint8_t* src = d.pixels.data() + i * img;
+      float* dst = xp + b * img;
+      yp[b] = d.labels[i];
+      if (!augment) {
+        for (int c = 0; c < C; ++c) {
+          const auto& l = lut[c];
+          for (int64_t k = 0; k < int64_t{H} * W; ++k) dst[c * H * W + k] = l[src[c * H * W + k]];
+        }
+        continue;
+      }
+      const uint64_t r = random::splitmix64_mix(aug_key + static_cast<uint64_t>(i));
+      const int dy = static_cast<int>(r % 9) - 4, dx = static_cast<int>((r >> 8) % 9) - 4;
+      const bool flip = ((r >> 16) & 1) != 0;
+      for (int c = 0; c < C; ++c) {
+        const auto& l = lut[c];
+        const float zero = l[0] * 0.0f + (0.0f - data->mean[c]) / data->stddev[c];  // zero padding in pixel space
+        for (int yy = 0; yy < H; ++yy) {
+          for (int xx = 0; xx < W; ++xx) {
+            const int sy = yy + dy, sx0 = xx + dx;
+            const int sx = flip ? W - 1 - sx0 : sx0;
+            dst[(c * H + yy) * W + xx] =
+                (sy < 0 || sy >= H || sx0 < 0 || sx0 >= W) ? zero : l[src[(c * H + sy) * W + sx]];
+          }
+        }
+      }
+    }
+  }
+
+  void dump_step() {
+    if (cfg.dump.path.empty() || dump_bits >= cfg.dump.max_bits) return;
+    const int dl = dump_kind == harvest::TapKind::kInput ? 0 : cfg.dump.layer;
+    const torch::Tensor& t = engine.layers[dl]->taps[static_cast<int>(dump_kind)];
+    if (!t.defined()) return;
+    const harvest::Extractor ex = harvest_extractor(cfg.quant.harvest);
+    torch::Tensor c = t.contiguous();
+    harvest::BitStream bs = harvest::harvest_bits({c.data_ptr<float>(), static_cast<size_t>(c.numel())}, ex, 1,
+                                                  harvest::HarvestOptions{cfg.threads});
+    const int64_t take = std::min(bs.bits, cfg.dump.max_bits - dump_bits);
+    for (int64_t k = 0; k < take; ++k) {
+      const int bit = (bs.bytes[k >> 3] >> (7 - (k & 7))) & 1;
+      if ((dump_bits & 7) == 0) dump_bytes.push_back(0);
+      dump_bytes.back() |= static_cast<uint8_t>(bit << (7 - (dump_bits & 7)));
+      ++dump_bits;
+    }
+  }
+
+  void write_dump() const {
+    if (cfg.dump.path.empty()) return;
+    std::string tmp = cfg.dump.path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      if (!out) throw Error(fmt::format("dump.path '{}': cannot write", cfg.dump.path));
+      out.write(reinterpret_cast<const char*>(dump_bytes.data()), static_cast<std::streamsize>(dump_bytes.size()));
+    }
+    fs::rename(tmp, cfg.dump.path);
+  }
+
+  // One optimizer step on batch `pos` of epoch `epoch`.
+  void one_step() {
+    const int64_t epoch = step / steps_per_epoch, pos = step % steps_per_epoch;
+    ensure_order(epoch);
+    torch::Tensor x, y;
+    make_batch(data->train, order.data() + pos * batch, batch, data->augment, epoch_key(cfg.seed, epoch, 2), x, y);
+    const auto t0 = std::chrono::steady_clock::now();
+    engine.step = step;
+    torch::Tensor logits = model->forward(x);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+    const double l = loss.item<double>();
+    if (!std::isfinite(l)) {
+      throw NonFiniteLoss(fmt::format("the training loss became {} at step {} (epoch {}, batch {}); the run stopped. "
+                                      "Lower --lr, or use a wider format for the sites that overflow",
+                                      std::isnan(l) ? "NaN" : "infinite", step, epoch + 1, pos + 1));
+    }
+    opt->zero_grad();
+    loss.backward();
+    opt->step(lr_at(step));
+    const double correct = static_cast<double>(logits.argmax(1).eq(y).sum().item<int64_t>());
+    epoch_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    epoch_loss += l * static_cast<double>(batch);
+    epoch_correct += correct;
+    epoch_seen += static_cast<double>(batch);
+    dump_step();
+    ++step;
+  }
+
+  double evaluate(double* loss_out) {
+    torch::NoGradGuard guard;
+    model->eval();
+    engine.recording = false;
+    const Dataset& d = data->test;
+    std::vector<int64_t> idx(static_cast<size_t>(test_count));
+    for (int64_t i = 0; i < test_count; ++i) idx[i] = i;
+    double loss = 0, correct = 0;
+    constexpr int64_t kEvalBatch = 1000;
+    for (int64_t first = 0; first < test_count; first += kEvalBatch) {
+      const int64_t n = std::min(kEvalBatch, test_count - first);
+      torch::Tensor x, y;
+      make_batch(d, idx.data() + first, n, false, 0, x, y);
+      torch::Tensor logits = model->forward(x);
+      loss += torch::nn::functional::cross_entropy(logits, y,
+                                                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                  .item<double>();
+      correct += static_cast<double>(logits.argmax(1).eq(y).sum().item<int64_t>());
+    }
+    engine.recording = true;
+    model->train();
+    if (loss_out != nullptr) *loss_out = loss / static_cast<double>(test_count);
+    return correct / static_cast<double>(test_count);
+  }
+
+  void reset_epoch_stats() { epoch_loss = epoch_correct = epoch_seen = epoch_seconds = 0; }
+};
+
+}  // namespace rngfree::train

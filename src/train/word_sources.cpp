@@ -1,0 +1,69 @@
+// Word sources of the rounding sites (engine.hpp): a seeded generator stream per site, or words
+// harvested from a tap of the network as the site plan says (site_plan.hpp, docs/training.md).
+#include <fmt/core.h>
+
+#include "rngfree/error.hpp"
+#include "rngfree/train/engine.hpp"
+#include "tensor_span.hpp"
+
+namespace rngfree::train {
+
+namespace {
+
+class GeneratorWords final : public WordSource {
+ public:
+  GeneratorWords(const std::string& spec, uint64_t seed, uint64_t site)
+      : gen_(random::make_generator(spec, seed, site)) {}
+  void fill(std::span<const float>, std::span<uint32_t> out) override { gen_->fill(out); }
+  std::string save_state() const override { return gen_->save_state(); }
+  void load_state(std::string_view s) override { gen_->load_state(s); }
+  std::string describe() const override { return gen_->name(); }
+
+ private:
+  std::unique_ptr<random::RandomSource> gen_;
+};
+
+// Words harvested from a tap of some layer: the latest tensor it produced (this step if already
+// produced, else the previous step's). Before the tap has ever been produced, and for `self`, the
+// words come from the other elements of the tensor being rounded (harvest::self_pairing). The
+// pairing of each call comes from the plan (harvest_pairing: aligned, spread with a per-step offset,
+// strided, shifted, or the config's own).
+class HarvestWords final : public WordSource {
+ public:
+  HarvestWords(Engine& engine, PlannedSite site, std::string description)
+      : engine_(engine), site_(std::move(site)), description_(std::move(description)) {}
+  void fill(std::span<const float> self, std::span<uint32_t> out) override {
+    const harvest::HarvestOptions opts{engine_.threads};
+    const std::span<const float> tap = tap_or_self(self);
+    const int64_t m = static_cast<int64_t>(out.size());
+    harvest::harvest_words(tap, site_.extractor, pairing(tap, self, m), out, opts);
+  }
+  std::string describe() const override { return description_; }
+
+ private:
+  std::span<const float> tap_or_self(std::span<const float> self) const {
+    if (site_.tap == harvest::TapKind::kSelf) return self;
+    const torch::Tensor& t = engine_.layers[static_cast<size_t>(site_.tap_layer)]->taps[static_cast<int>(site_.tap)];
+    return t.defined() ? float_span(t) : self;
+  }
+  harvest::Pairing pairing(std::span<const float> tap, std::span<const float> self, int64_t m) const {
+    if (tap.data() == self.data()) return harvest::self_pairing(m);
+    return harvest_pairing(site_, static_cast<int64_t>(tap.size()), m, engine_.step);
+  }
+
+  Engine& engine_;
+  PlannedSite site_;
+  std::string description_;
+};
+
+}  // namespace
+
+std::unique_ptr<WordSource> make_word_source(const PlannedSite& site, Engine& engine, uint64_t seed) {
+  RNGFREE_CHECK(site.active && site.source != SourceKind::kNone, "a word source for a site without SR");
+  std::vector<std::string> names;
+  for (const auto& l : engine.layers) names.push_back(l->name);
+  if (site.source == SourceKind::kGenerator) return std::make_unique<GeneratorWords>(site.generator, seed, site.stream);
+  return std::make_unique<HarvestWords>(engine, site, site.describe(names));
+}
+
+}  // namespace rngfree::train
