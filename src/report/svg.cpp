@@ -179,6 +179,7 @@ std::string render_svg(const Heatmap& m) {
   const int rows = static_cast<int>(m.row_labels.size());
   const int cols = static_cast<int>(m.column_labels.size());
   RNGFREE_CHECK(static_cast<int>(m.values.size()) == rows, "heatmap rows differ from row labels");
+  RNGFREE_CHECK(m.cell_text.empty() || static_cast<int>(m.cell_text.size()) == rows, "heatmap cell_text rows differ");
   size_t longest_row_label = 4;
   for (const auto& l : m.row_labels) longest_row_label = std::max(longest_row_label, l.size());
   const int cell_w = 44, cell_h = 24;
@@ -196,6 +197,8 @@ std::string render_svg(const Heatmap& m) {
   }
   for (int r = 0; r < rows; ++r) {
     RNGFREE_CHECK(static_cast<int>(m.values[r].size()) == cols, "heatmap row length differs from columns");
+    RNGFREE_CHECK(m.cell_text.empty() || static_cast<int>(m.cell_text[r].size()) == cols,
+                  "heatmap cell_text row length differs from columns");
     const int y = top + r * cell_h;
     s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", left - 6, y + cell_h / 2 + 4,
                      xml_escape(m.row_labels[r]));
@@ -207,7 +210,10 @@ std::string render_svg(const Heatmap& m) {
       s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"white\"/>\n", x, y,
                        cell_w, cell_h, has ? scale_colour(t) : "#bbbbbb");
       if (m.annotate) {
-        const std::string label = has ? fmt::vformat(m.value_format, fmt::make_format_args(v)) : "n/a";
+        const bool custom = !m.cell_text.empty() && !m.cell_text[r][c].empty();
+        const std::string label = custom ? m.cell_text[r][c]
+                                  : has  ? fmt::vformat(m.value_format, fmt::make_format_args(v))
+                                         : "n/a";
         s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"9\">{}</text>\n",
                          x + cell_w / 2, y + cell_h / 2 + 3, xml_escape(label));
       }

@@ -48,6 +48,18 @@ TEST(Svg, HeatmapHasOneCellPerValueAndGreyForMissing) {
   EXPECT_NE(svg.find(">0.25<"), std::string::npos);
 }
 
+TEST(Svg, HeatmapCellTextReplacesTheValueWhereGiven) {
+  Heatmap m;
+  m.column_labels = {"early", "late"};
+  m.row_labels = {"0.E"};
+  m.values = {{1.0, 0.0}};
+  m.cell_text = {{"181/188", ""}};  // the second cell keeps its formatted value
+  const std::string svg = render_svg(m);
+  EXPECT_EQ(count(svg, ">181/188<"), 1u);
+  EXPECT_EQ(count(svg, ">0.00<"), 1u);
+  EXPECT_EQ(count(svg, ">1.00<"), 0u);
+}
+
 TEST(Svg, WriteFileAtomicWritesAndLeavesNoTemporary) {
   const auto dir = std::filesystem::temp_directory_path() / "rngfree_svg_test";
   std::filesystem::remove_all(dir);

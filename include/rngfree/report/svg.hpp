@@ -32,6 +32,9 @@ struct Heatmap {
   double v_min = 0.0, v_max = 1.0;         // colour scale (red at v_min, green at v_max)
   bool annotate = true;                     // print each value in its cell
   std::string value_format = "{:.2f}";      // fmt-style format for annotations
+  // Optional text per cell, shown instead of the formatted value where non-empty (e.g. "181/188"
+  // in a cell coloured by a verdict). Empty, or the same shape as values.
+  std::vector<std::vector<std::string>> cell_text;
 };
 
 std::string render_svg(const LineChart& chart);
