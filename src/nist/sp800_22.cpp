@@ -4,8 +4,10 @@
 #include "rngfree/nist/sp800_22.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numbers>
 
 #include "rngfree/error.hpp"
@@ -227,6 +229,17 @@ double rank_probability(int r, int rows, int cols) {
 }
 }  // namespace
 
+std::array<double, 3> rank_class_probabilities(int rows, int cols) {
+  require(rows >= 2 && rows <= 1024, "Rank rows M = " + std::to_string(rows) + " (allowed: 2..1024)");
+  require(cols >= 2 && cols <= 64, "Rank columns Q = " + std::to_string(cols) + " (allowed: 2..64)");
+  const int full = std::min(rows, cols);
+  // The lower class summed over its ranks (each term exact to rounding; they fall off like 2^-(M-r)(Q-r)),
+  // not as 1 - (p_full + p_full-1), which cancels to nothing or a rounding error for tall matrices.
+  double rest = 0.0;
+  for (int r = full - 2; r >= 0; --r) rest += rank_probability(r, rows, cols);
+  return {rank_probability(full, rows, cols), rank_probability(full - 1, rows, cols), rest};
+}
+
 // 2.5 Binary matrix rank.
 TestResult rank(const BitSequence& s, const RankParams& p) {
   TestResult r = make(TestId::kRank);
@@ -238,9 +251,7 @@ TestResult rank(const BitSequence& s, const RankParams& p) {
   if (N == 0) return not_applicable(r, {sub}, "n = " + ntos(n) + " < M*Q = " + ntos(per) + ": no complete matrix");
   warn_if(r, N < 38, "N = " + ntos(N) + " matrices; SP 800-22 recommends at least 38");
   const int full = std::min(p.rows, p.cols);
-  const double p_full = rank_probability(full, p.rows, p.cols);
-  const double p_minus1 = rank_probability(full - 1, p.rows, p.cols);
-  const double p_rest = 1.e0 - (p_full + p_minus1);
+  const auto [p_full, p_minus1, p_rest] = rank_class_probabilities(p.rows, p.cols);
   uint64_t f_full = 0, f_minus1 = 0;
   for (int rk : kernels::ranks(s, p.rows, p.cols)) {
     f_full += rk == full;
@@ -248,9 +259,13 @@ TestResult rank(const BitSequence& s, const RankParams& p) {
   }
   const uint64_t f_rest = N - f_full - f_minus1;
   const double Nd = static_cast<double>(N);
-  const double chi2 = std::pow(f_full - Nd * p_full, 2) / (Nd * p_full) +
-                      std::pow(f_minus1 - Nd * p_minus1, 2) / (Nd * p_minus1) +
-                      std::pow(f_rest - Nd * p_rest, 2) / (Nd * p_rest);
+  // A class whose probability underflows to 0 (the lower class of a very tall matrix) adds its limit:
+  // 0 when it is empty, infinity (P = 0) when a matrix falls into it anyway.
+  auto term = [&](uint64_t observed, double prob) {
+    if (prob == 0) return observed == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+    return std::pow(observed - Nd * prob, 2) / (Nd * prob);
+  };
+  const double chi2 = term(f_full, p_full) + term(f_minus1, p_minus1) + term(f_rest, p_rest);
   r.p_values.push_back({sub, std::exp(-chi2 / 2.0)});
   r.statistics = {{"N", Nd}, {"F_full", static_cast<double>(f_full)}, {"F_full-1", static_cast<double>(f_minus1)},
                   {"F_rest", static_cast<double>(f_rest)}, {"chi2", chi2}};

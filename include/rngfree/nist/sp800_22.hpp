@@ -117,6 +117,12 @@ TestResult random_excursions_variant(const BitSequence& s, const RandomExcursion
 TestResult serial(const BitSequence& s, const SerialParams& p = {}, const WindowCounts* shared = nullptr);
 TestResult linear_complexity(const BitSequence& s, const LinearComplexityParams& p = {});
 
+// Class probabilities of the Rank test for a random rows x cols GF(2) matrix (SP 800-22 section 3.5):
+// {rank = min(M,Q), rank = min(M,Q) - 1, any lower rank}; the last is the sum over ranks 0..min-2
+// (so it is accurate for tall matrices, where 1 - the other two cancels). Throws for shapes that
+// rank() refuses.
+std::array<double, 3> rank_class_probabilities(int rows, int cols);
+
 // Exact class probabilities of the overlapping template test (occurrences 0..K-1 and >= K of m ones
 // in M random bits), by a Markov chain; the corrected profile uses them (for m = 9, M = 1032, K = 5
 // they round to Hamano and Kaneko's values in SP 800-22 Rev 1a section 3.8).
