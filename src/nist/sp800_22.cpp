@@ -47,6 +47,12 @@ void warn_if(TestResult& r, bool cond, const std::string& msg) {
 void require(bool cond, const std::string& msg) {
   if (!cond) throw Error(msg);
 }
+// Item 1 of check_supported_length: `what` (a length in bits, the most a 32-bit count can reach) fits.
+void require_count_fits(TestId id, const std::string& what, uint64_t bits, const std::string& hint) {
+  if (bits <= kMaxCount) return;
+  throw Error(std::string(test_name(id)) + ": " + what + " = " + ntos(bits) + " bits is too long (allowed: at most " +
+              ntos(kMaxCount) + " = 2^32 - 1, the range of its 32-bit counts" + hint + ")");
+}
 }  // namespace
 
 std::string_view profile_name(Profile p) { return p == Profile::kSts212 ? "sts-2.1.2" : "corrected"; }
@@ -74,6 +80,33 @@ TestId parse_test_name(std::string_view name) {
   throw Error("test '" + std::string(name) + "' is unknown (allowed: " + allowed + ", or their numbers 1-15)");
 }
 
+void check_supported_length(TestId id, uint64_t n, const SuiteParams& p) {
+  switch (id) {
+    case TestId::kBlockFrequency:  // ones per block <= M; no block when n < M
+      require_count_fits(id, "block length M", std::min(n, p.block_frequency.block_length), "");
+      break;
+    case TestId::kNonOverlappingTemplate:  // occurrences per block <= M = n/N
+      if (p.non_overlapping_template.blocks >= 1) {
+        require_count_fits(id, "block length M = n/N with n = " + ntos(n) + ", N = " +
+                                   ntos(p.non_overlapping_template.blocks),
+                           n / p.non_overlapping_template.blocks, "; use more blocks N");
+      }
+      break;
+    case TestId::kOverlappingTemplate:
+      require_count_fits(id, "block length M", std::min(n, p.overlapping_template.block_length), "");
+      break;
+    case TestId::kApproximateEntropy:  // cyclic window counts <= n
+    case TestId::kSerial:
+      require_count_fits(id, "n", n, "; test shorter sequences (--bits, --streams)");
+      break;
+    case TestId::kFft:
+      require(n < (uint64_t{1} << 31), "FFT: n = " + ntos(n) + " bits (allowed: below 2^31 = 2147483648, FFTW's int sizes)");
+      break;
+    default:  // 64-bit counts, or block lengths bounded by the parameter checks
+      break;
+  }
+}
+
 std::optional<double> TestResult::statistic(std::string_view name) const {
   for (const auto& [k, v] : statistics)
     if (k == name) return v;
@@ -98,6 +131,9 @@ TestResult frequency(const BitSequence& s) {
 TestResult block_frequency(const BitSequence& s, const BlockFrequencyParams& p) {
   TestResult r = make(TestId::kBlockFrequency);
   require(p.block_length >= 1, "BlockFrequency block length M = 0 (allowed: M >= 1)");
+  SuiteParams limits;
+  limits.block_frequency = p;
+  check_supported_length(TestId::kBlockFrequency, s.size(), limits);
   const uint64_t n = s.size(), M = p.block_length, N = n / M;
   const std::string sub = "M=" + ntos(M);
   if (N == 0) return not_applicable(r, {sub}, "n = " + ntos(n) + " < M = " + ntos(M) + ": no complete block");
@@ -278,7 +314,7 @@ TestResult fft(const BitSequence& s) {
   const uint64_t n = s.size();
   const std::string sub = "n=" + ntos(n);
   if (n < 2) return not_applicable(r, {sub}, "n = " + ntos(n) + " < 2 bits");
-  require(n < (uint64_t{1} << 31), "FFT: n = " + ntos(n) + " bits (allowed: below 2^31)");
+  check_supported_length(TestId::kFft, n);
   warn_if(r, n < 1000, "n = " + ntos(n) + " is below the recommended 1000 bits");
   const double nd = static_cast<double>(n);
   const double threshold = std::sqrt(2.995732274 * nd);
@@ -304,6 +340,11 @@ TestResult non_overlapping_template(const BitSequence& s, const NonOverlappingTe
   const int m = p.template_length;
   require(m >= 2 && m <= 21, "NonOverlappingTemplate template length m = " + std::to_string(m) + " (allowed: 2..21)");
   require(p.blocks >= 1, "NonOverlappingTemplate blocks N = 0 (allowed: N >= 1)");
+  {
+    SuiteParams limits;
+    limits.non_overlapping_template.blocks = p.blocks;
+    check_supported_length(TestId::kNonOverlappingTemplate, s.size(), limits);
+  }
   std::vector<uint32_t> templates = p.templates;
   if (templates.empty()) {
     templates = kernels::aperiodic_templates(m);
@@ -380,6 +421,11 @@ TestResult overlapping_template(const BitSequence& s, const OverlappingTemplateP
   require(m >= 1 && m <= 32, "OverlappingTemplate template length m = " + std::to_string(m) + " (allowed: 1..32)");
   require(K >= 1 && K <= 64, "OverlappingTemplate classes K = " + std::to_string(K) + " (allowed: 1..64)");
   require(M >= static_cast<uint64_t>(m), "OverlappingTemplate block length M = " + ntos(M) + " (allowed: M >= m)");
+  {
+    SuiteParams limits;
+    limits.overlapping_template.block_length = M;
+    check_supported_length(TestId::kOverlappingTemplate, s.size(), limits);
+  }
   const std::string sub = "m=" + std::to_string(m) + ";M=" + ntos(M) + ";K=" + std::to_string(K);
   const uint64_t n = s.size(), N = n / M;
   if (N == 0) return not_applicable(r, {sub}, "n = " + ntos(n) + " < M = " + ntos(M) + ": no complete block");
@@ -451,7 +497,10 @@ TestResult universal(const BitSequence& s, const UniversalParams& p) {
   return r;
 }
 
-WindowCounts window_counts(const BitSequence& s, int m) { return {m, kernels::cyclic_window_counts(s, m)}; }
+WindowCounts window_counts(const BitSequence& s, int m) {
+  check_supported_length(TestId::kSerial, s.size());  // the counts Serial and ApproximateEntropy share
+  return {m, kernels::cyclic_window_counts(s, m)};
+}
 
 namespace {
 // Cyclic m-bit window counts, from `shared` by marginalization when it holds counts for m or more bits.
@@ -470,6 +519,7 @@ TestResult approximate_entropy(const BitSequence& s, const ApproximateEntropyPar
   TestResult r = make(TestId::kApproximateEntropy);
   const int m = p.block_length;
   require(m >= 1 && m <= 23, "ApproximateEntropy block length m = " + std::to_string(m) + " (allowed: 1..23)");
+  check_supported_length(TestId::kApproximateEntropy, s.size());
   const std::string sub = "m=" + std::to_string(m);
   const uint64_t n = s.size();
   if (n == 0) return not_applicable(r, {sub}, "empty sequence");
@@ -574,6 +624,7 @@ TestResult serial(const BitSequence& s, const SerialParams& p, const WindowCount
   TestResult r = make(TestId::kSerial);
   const int m = p.block_length;
   require(m >= 2 && m <= 24, "Serial block length m = " + std::to_string(m) + " (allowed: 2..24)");
+  check_supported_length(TestId::kSerial, s.size());
   const uint64_t n = s.size();
   if (n == 0) return not_applicable(r, {"p_value1", "p_value2"}, "empty sequence");
   const double nd = static_cast<double>(n);

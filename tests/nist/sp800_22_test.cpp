@@ -1,10 +1,14 @@
 // Invariants of sp800_22.cpp that the worked examples do not reach: the Rank test's class
 // probabilities against an exhaustive enumeration of all small matrices and an independent
-// row-by-row recursion in long double (tall shapes included, where 1 - p_full - p_full-1 cancels).
+// row-by-row recursion in long double (tall shapes included, where 1 - p_full - p_full-1 cancels);
+// the 32-bit count limits (checked on the length alone, without 2^32 bits in memory); and the
+// SP 800-22 input-size rules at their boundaries, computed here from the spec's numbers.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "rngfree/error.hpp"
@@ -107,6 +111,49 @@ TEST(NistRank, TallMatricesGiveAFinitePValue) {
     EXPECT_LE(*r.p_values[0].p_value, 1.0);
     EXPECT_EQ(r.statistic("F_rest"), 0.0);  // rank <= Q - 2 has probability below 2^-100
   }
+}
+
+std::string error_of(TestId id, uint64_t n, const SuiteParams& p = {}) {
+  try {
+    check_supported_length(id, n, p);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(NistLimits, CountsPast32BitsAreRefusedByLength) {
+  const uint64_t two32 = uint64_t{1} << 32;
+  EXPECT_EQ(kMaxCount, 4294967295u);
+  // Serial and ApproximateEntropy count windows per value: up to n.
+  for (TestId id : {TestId::kSerial, TestId::kApproximateEntropy}) {
+    EXPECT_EQ(error_of(id, two32 - 1), "") << test_name(id);
+    const std::string e = error_of(id, two32);
+    EXPECT_NE(e.find(std::string(test_name(id)) + ": n = 4294967296 bits"), std::string::npos) << e;
+    EXPECT_NE(e.find("4294967295"), std::string::npos) << e;
+  }
+  // Block counts: up to the block length M.
+  SuiteParams p;
+  p.block_frequency.block_length = two32;
+  EXPECT_EQ(error_of(TestId::kBlockFrequency, two32 - 1, p), "");  // no complete block: nothing counted
+  EXPECT_NE(error_of(TestId::kBlockFrequency, two32, p).find("block length M = 4294967296"), std::string::npos);
+  p.overlapping_template.block_length = two32;
+  EXPECT_NE(error_of(TestId::kOverlappingTemplate, 3 * two32, p).find("block length M = 4294967296"), std::string::npos);
+  p.non_overlapping_template.blocks = 1;
+  EXPECT_EQ(error_of(TestId::kNonOverlappingTemplate, two32 - 1, p), "");
+  EXPECT_NE(error_of(TestId::kNonOverlappingTemplate, two32, p).find("N = 1"), std::string::npos);
+  p.non_overlapping_template.blocks = 8;  // STS's N: M = n/8
+  EXPECT_EQ(error_of(TestId::kNonOverlappingTemplate, 8 * (two32 - 1), p), "");
+  EXPECT_NE(error_of(TestId::kFft, uint64_t{1} << 31).find("2^31"), std::string::npos);
+  // 64-bit counts, or blocks bounded by the parameter checks: no limit.
+  for (TestId id : {TestId::kFrequency, TestId::kCumulativeSums, TestId::kRuns, TestId::kLongestRun, TestId::kRank,
+                    TestId::kUniversal, TestId::kRandomExcursions, TestId::kRandomExcursionsVariant,
+                    TestId::kLinearComplexity}) {
+    EXPECT_EQ(error_of(id, uint64_t{1} << 40), "") << test_name(id);
+  }
+  // The tests check it first: a short sequence passes, and the shared window counts check too.
+  const BitSequence s = BitSequence::from_ascii("0110100110010110");
+  EXPECT_NO_THROW(serial(s, {3}));
 }
 
 }  // namespace

@@ -147,4 +147,14 @@ struct SuiteParams {
 // Runs one test with the suite's parameters (and shared window counts, if given).
 TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p = {}, const WindowCounts* shared = nullptr);
 
+// The largest count a kernel's 32-bit counter holds (ones per block, template occurrences per block,
+// cyclic window counts): 2^32 - 1.
+inline constexpr uint64_t kMaxCount = 0xFFFFFFFFu;
+// Throws rngfree::Error, naming the test, the length (n, or the block length M) and the limit, when
+// test `id` with parameters `p` cannot evaluate an n-bit sequence: a count could pass kMaxCount
+// (Serial and ApproximateEntropy for n > 2^32 - 1; BlockFrequency, NonOverlappingTemplate and
+// OverlappingTemplate for a block length M > 2^32 - 1), or FFT for n >= 2^31 (FFTW's int sizes). Every
+// test calls it first; it takes only the length, so callers can check before reading the data.
+void check_supported_length(TestId id, uint64_t n, const SuiteParams& p = {});
+
 }  // namespace rngfree::nist
