@@ -413,6 +413,27 @@ std::vector<double> overlapping_class_probabilities_exact(int m, uint64_t M, int
   return pi;
 }
 
+namespace {
+// The class probabilities pi_0..pi_K the overlapping test uses under the profile.
+std::vector<double> overlapping_pi(const OverlappingTemplateParams& p) {
+  const int m = p.template_length, K = p.classes;
+  if (p.profile != Profile::kSts212) {
+    // exact; for m = 9, M = 1032, K = 5 these are Hamano-Kaneko's 0.364091, 0.185659, ...
+    return overlapping_class_probabilities_exact(m, p.block_length, K);
+  }
+  std::vector<double> pi(K + 1);
+  const double lambda = static_cast<double>(static_cast<int64_t>(p.block_length) - m + 1) / std::pow(2, m);
+  const double eta = lambda / 2.0;
+  double sum = 0.0;
+  for (int i = 0; i < K; ++i) {
+    pi[i] = sts_overlapping_pr(i, eta);
+    sum += pi[i];
+  }
+  pi[K] = 1 - sum;
+  return pi;
+}
+}  // namespace
+
 // 2.8 Overlapping template matching (template of m ones).
 TestResult overlapping_template(const BitSequence& s, const OverlappingTemplateParams& p) {
   TestResult r = make(TestId::kOverlappingTemplate);
@@ -430,19 +451,7 @@ TestResult overlapping_template(const BitSequence& s, const OverlappingTemplateP
   const uint64_t n = s.size(), N = n / M;
   if (N == 0) return not_applicable(r, {sub}, "n = " + ntos(n) + " < M = " + ntos(M) + ": no complete block");
   warn_if(r, n < 1000000, "n = " + ntos(n) + " is below the recommended 10^6 bits");
-  std::vector<double> pi(K + 1);
-  const double lambda = static_cast<double>(static_cast<int64_t>(M) - m + 1) / std::pow(2, m);
-  const double eta = lambda / 2.0;
-  if (p.profile == Profile::kSts212) {
-    double sum = 0.0;
-    for (int i = 0; i < K; ++i) {
-      pi[i] = sts_overlapping_pr(i, eta);
-      sum += pi[i];
-    }
-    pi[K] = 1 - sum;
-  } else {  // exact; for m = 9, M = 1032, K = 5 these are Hamano-Kaneko's 0.364091, 0.185659, ...
-    pi = overlapping_class_probabilities_exact(m, M, K);
-  }
+  const std::vector<double> pi = overlapping_pi(p);
   std::vector<uint64_t> nu(K + 1, 0);
   const uint32_t ones = m == 32 ? ~uint32_t{0} : (uint32_t{1} << m) - 1;
   for (uint32_t w : kernels::overlapping_counts(s, ones, m, M, N)) ++nu[std::min<uint32_t>(w, K)];
@@ -688,7 +697,116 @@ TestResult linear_complexity(const BitSequence& s, const LinearComplexityParams&
   return r;
 }
 
-TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p, const WindowCounts* shared) {
+std::optional<std::string> size_recommendation_unmet(TestId id, uint64_t n, const SuiteParams& p) {
+  const std::string n_is = "n = " + ntos(n);
+  switch (id) {
+    case TestId::kFrequency:
+    case TestId::kRuns:
+    case TestId::kCumulativeSums:
+      if (n < 100) return n_is + " < 100 bits (SP 800-22 2.1.7, 2.3.7, 2.13.7)";
+      break;
+    case TestId::kBlockFrequency: {
+      // M > 0.01 n and N < 100 (also in 2.2.7) stay warnings: STS's default M = 128 breaks them at
+      // n = 10^6, and they concern the power of the test, not the validity of its chi-square.
+      const uint64_t M = p.block_frequency.block_length;
+      if (n < 100) return n_is + " < 100 bits (SP 800-22 2.2.7)";
+      if (M < 20) return "block length M = " + ntos(M) + " < 20 (SP 800-22 2.2.7)";
+      break;
+    }
+    case TestId::kLongestRun: {
+      uint64_t M = p.longest_run.block_length;
+      if (M == 0) M = n < 6272 ? 8 : (n < 750000 ? 128 : 10000);
+      const uint64_t min_n = M == 8 ? 128 : (M == 128 ? 6272 : 750000);
+      if (n < min_n) return n_is + " < " + ntos(min_n) + " bits, the minimum for M = " + ntos(M) + " (SP 800-22 2.4.2)";
+      break;
+    }
+    case TestId::kRank: {
+      const uint64_t per = static_cast<uint64_t>(std::max(p.rank.rows, 1)) * static_cast<uint64_t>(std::max(p.rank.cols, 1));
+      if (n / per < 38) {
+        return "N = " + ntos(n / per) + " matrices < 38, n >= 38 M Q = " + ntos(38 * per) + " bits (SP 800-22 2.5.7)";
+      }
+      break;
+    }
+    case TestId::kFft:
+      if (n < 1000) return n_is + " < 1000 bits (SP 800-22 2.6.7)";
+      break;
+    case TestId::kNonOverlappingTemplate: {
+      const NonOverlappingTemplateParams& q = p.non_overlapping_template;
+      if (q.blocks < 1 || q.template_length < 2 || q.template_length > 21) break;
+      const uint64_t N = q.blocks, M = n / N;
+      if (N > 100) return "N = " + ntos(N) + " blocks > 100 (SP 800-22 2.7.7)";
+      // Each block's count W_j is compared with a normal law of mean mu = (M-m+1)/2^m: with a mean
+      // below 5 (the usual condition for a chi-square, which 2.8.7 states for its classes) W_j is a
+      // few small integers and the chi-square's tail is far from its nominal level.
+      const double mu = (static_cast<double>(M) - q.template_length + 1) / std::pow(2.0, q.template_length);
+      if (mu < 5) {
+        return "mean count per block (M-m+1)/2^m = " + gtos(std::max(mu, 0.0)) + " < 5 with M = n/N = " + ntos(M) +
+               ", m = " + std::to_string(q.template_length) + " (needs n >= " +
+               ntos(N * (5 * (uint64_t{1} << q.template_length) + q.template_length - 1)) + " bits)";
+      }
+      break;
+    }
+    case TestId::kOverlappingTemplate: {
+      const OverlappingTemplateParams& q = p.overlapping_template;
+      if (q.template_length < 1 || q.template_length > 32 || q.classes < 1 || q.classes > 64 ||
+          q.block_length < static_cast<uint64_t>(q.template_length)) {
+        break;
+      }
+      const uint64_t N = n / q.block_length;
+      const std::vector<double> pi = overlapping_pi(q);
+      const double min_pi = *std::min_element(pi.begin(), pi.end());
+      if (!(static_cast<double>(N) * min_pi > 5)) {
+        return "N min(pi_i) = " + ntos(N) + " x " + gtos(min_pi) + " = " + gtos(static_cast<double>(N) * min_pi) +
+               " is not above 5, N = n/M blocks of M = " + ntos(q.block_length) + " (SP 800-22 2.8.7; needs n >= " +
+               ntos(q.block_length * (static_cast<uint64_t>(std::floor(5 / min_pi)) + 1)) + " bits)";
+      }
+      break;
+    }
+    case TestId::kUniversal: {
+      const int L = p.universal.block_length;
+      if (L < 1 || L > 16) break;  // automatic L meets the rules (or is not applicable in universal())
+      const uint64_t Q = p.universal.init_blocks != 0 ? p.universal.init_blocks : 10 * (uint64_t{1} << L);
+      const uint64_t blocks = n / static_cast<uint64_t>(L), K = blocks > Q ? blocks - Q : 0;
+      if (Q < 10 * (uint64_t{1} << L)) return "Q = " + ntos(Q) + " < 10 2^L for L = " + std::to_string(L) + " (SP 800-22 2.9.7)";
+      if (K < 1000 * (uint64_t{1} << L)) {
+        return "K = " + ntos(K) + " test blocks < 1000 2^L for L = " + std::to_string(L) + " (SP 800-22 2.9.7)";
+      }
+      break;
+    }
+    case TestId::kApproximateEntropy: {
+      const int m = p.approximate_entropy.block_length;
+      const int bound = n == 0 ? 0 : static_cast<int>(std::bit_width(n)) - 1 - 5;  // floor(log2 n) - 5
+      if (m >= bound) {
+        return "m = " + std::to_string(m) + " is not below floor(log2 n) - 5 = " + std::to_string(bound) + " for " + n_is +
+               " (SP 800-22 2.12.7; needs n >= 2^" + std::to_string(m + 6) + ")";
+      }
+      break;
+    }
+    case TestId::kSerial: {
+      const int m = p.serial.block_length;
+      const int bound = n == 0 ? 0 : static_cast<int>(std::bit_width(n)) - 1 - 2;  // floor(log2 n) - 2
+      if (m >= bound) {
+        return "m = " + std::to_string(m) + " is not below floor(log2 n) - 2 = " + std::to_string(bound) + " for " + n_is +
+               " (SP 800-22 2.11.7; needs n >= 2^" + std::to_string(m + 3) + ")";
+      }
+      break;
+    }
+    case TestId::kLinearComplexity: {
+      const uint64_t M = p.linear_complexity.block_length;
+      if (M < 2) break;
+      if (M < 500 || M > 5000) return "block length M = " + ntos(M) + " is outside 500..5000 (SP 800-22 2.10.7)";
+      if (n / M < 200) return "N = " + ntos(n / M) + " blocks < 200 for M = " + ntos(M) + " (SP 800-22 2.10.7)";
+      break;
+    }
+    case TestId::kRandomExcursions:
+    case TestId::kRandomExcursionsVariant:
+      break;  // their rule is on the number of cycles J, which the tests themselves apply
+  }
+  return std::nullopt;
+}
+
+namespace {
+TestResult run_test_as_is(TestId id, const BitSequence& s, const SuiteParams& p, const WindowCounts* shared) {
   switch (id) {
     case TestId::kFrequency: return frequency(s);
     case TestId::kBlockFrequency: return block_frequency(s, p.block_frequency);
@@ -707,6 +825,18 @@ TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p, const
     case TestId::kLinearComplexity: return linear_complexity(s, p.linear_complexity);
   }
   RNGFREE_CHECK(false, "unknown test id");
+}
+}  // namespace
+
+TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p, const WindowCounts* shared) {
+  TestResult r = run_test_as_is(id, s, p, shared);
+  if (!p.apply_size_recommendations || !r.applicable) return r;
+  if (std::optional<std::string> why = size_recommendation_unmet(id, s.size(), p)) {
+    r.applicable = false;
+    r.not_applicable_reason = *why;
+    for (PValue& v : r.p_values) v.p_value.reset();
+  }
+  return r;
 }
 
 }  // namespace rngfree::nist

@@ -13,6 +13,7 @@
 
 #include "rngfree/error.hpp"
 #include "rngfree/nist/sp800_22.hpp"
+#include "rngfree/nist/suite.hpp"
 
 namespace rngfree::nist {
 namespace {
@@ -154,6 +155,90 @@ TEST(NistLimits, CountsPast32BitsAreRefusedByLength) {
   // The tests check it first: a short sequence passes, and the shared window counts check too.
   const BitSequence s = BitSequence::from_ascii("0110100110010110");
   EXPECT_NO_THROW(serial(s, {3}));
+}
+
+TEST(NistSizeRules, BoundariesFromSp80022) {
+  const SuiteParams defaults;
+  auto ok = [&](TestId id, uint64_t n, const SuiteParams& p) { return !size_recommendation_unmet(id, n, p).has_value(); };
+  // STS 2.1.2's defaults at n = 10^6 (the reference data) meet every rule.
+  for (TestId id : all_tests()) EXPECT_TRUE(ok(id, 1000000, defaults)) << test_name(id) << ": " << *size_recommendation_unmet(id, 1000000, defaults);
+  for (TestId id : {TestId::kFrequency, TestId::kRuns, TestId::kCumulativeSums, TestId::kBlockFrequency}) {
+    EXPECT_FALSE(ok(id, 99, defaults)) << test_name(id);
+    EXPECT_TRUE(ok(id, 128, defaults)) << test_name(id);
+  }
+  EXPECT_FALSE(ok(TestId::kFft, 999, defaults));
+  EXPECT_TRUE(ok(TestId::kFft, 1000, defaults));
+  EXPECT_FALSE(ok(TestId::kRank, 38 * 1024 - 1, defaults));  // N >= 38 matrices of 32 x 32
+  EXPECT_TRUE(ok(TestId::kRank, 38 * 1024, defaults));
+  EXPECT_TRUE(ok(TestId::kLongestRun, 128, defaults));  // automatic M = 8
+  SuiteParams lr;
+  lr.longest_run.block_length = 10000;
+  EXPECT_FALSE(ok(TestId::kLongestRun, 749999, lr));
+  EXPECT_TRUE(ok(TestId::kLongestRun, 750000, lr));
+  // NonOverlappingTemplate, m = 9, N = 8: (M - 8) / 512 >= 5 needs M >= 2568, n >= 8 * 2568.
+  EXPECT_FALSE(ok(TestId::kNonOverlappingTemplate, 8 * 2568 - 1, defaults));
+  EXPECT_TRUE(ok(TestId::kNonOverlappingTemplate, 8 * 2568, defaults));
+  EXPECT_NE(size_recommendation_unmet(TestId::kNonOverlappingTemplate, 800, defaults)->find("< 5"), std::string::npos);
+  SuiteParams many;
+  many.non_overlapping_template.blocks = 101;
+  EXPECT_FALSE(ok(TestId::kNonOverlappingTemplate, 100000000, many));
+  // OverlappingTemplate, M = 1032: N min(pi) > 5. STS's pi (SP 800-22 2.8.4 / 3.8): min 0.069935, so
+  // N >= 72; Hamano-Kaneko's (corrected): min 0.070432, so N >= 71.
+  EXPECT_FALSE(ok(TestId::kOverlappingTemplate, 72 * 1032 - 1, defaults));
+  EXPECT_TRUE(ok(TestId::kOverlappingTemplate, 72 * 1032, defaults));
+  SuiteParams corrected;
+  corrected.set_profile(Profile::kCorrected);
+  EXPECT_FALSE(ok(TestId::kOverlappingTemplate, 71 * 1032 - 1, corrected));
+  EXPECT_TRUE(ok(TestId::kOverlappingTemplate, 71 * 1032, corrected));
+  // Serial m = 16 < floor(log2 n) - 2 needs n >= 2^19; ApproximateEntropy m = 10 < floor(log2 n) - 5, 2^16.
+  EXPECT_FALSE(ok(TestId::kSerial, (1 << 19) - 1, defaults));
+  EXPECT_TRUE(ok(TestId::kSerial, 1 << 19, defaults));
+  EXPECT_FALSE(ok(TestId::kApproximateEntropy, (1 << 16) - 1, defaults));
+  EXPECT_TRUE(ok(TestId::kApproximateEntropy, 1 << 16, defaults));
+  // LinearComplexity: N >= 200 blocks of M = 500, and 500 <= M <= 5000.
+  EXPECT_FALSE(ok(TestId::kLinearComplexity, 200 * 500 - 1, defaults));
+  EXPECT_TRUE(ok(TestId::kLinearComplexity, 200 * 500, defaults));
+  SuiteParams lc;
+  lc.linear_complexity.block_length = 13;
+  EXPECT_FALSE(ok(TestId::kLinearComplexity, 1000000, lc));
+  // Universal with a fixed L = 6: Q = 640 and K >= 64000 blocks, n >= 6 * 64640.
+  SuiteParams u;
+  u.universal.block_length = 6;
+  EXPECT_FALSE(ok(TestId::kUniversal, 6 * 64640 - 1, u));
+  EXPECT_TRUE(ok(TestId::kUniversal, 6 * 64640, u));
+}
+
+TEST(NistSizeRules, RunTestMarksTheTestNotApplicableAndCanBeSwitchedOff) {
+  std::mt19937_64 gen(1);
+  std::vector<uint64_t> w(13);
+  for (auto& x : w) x = gen();
+  const BitSequence s = BitSequence::from_words(w, 800);
+  SuiteParams p;
+  const TestResult r = run_test(TestId::kNonOverlappingTemplate, s, p);
+  EXPECT_FALSE(r.applicable);
+  EXPECT_NE(r.not_applicable_reason.find("mean count per block"), std::string::npos) << r.not_applicable_reason;
+  ASSERT_EQ(r.p_values.size(), 148u);
+  for (const PValue& v : r.p_values) EXPECT_FALSE(v.p_value.has_value());
+  EXPECT_TRUE(r.statistic("lambda").has_value());  // what was computed stays visible
+  p.apply_size_recommendations = false;  // STS 2.1.2's behaviour: the P-values of the test function
+  const TestResult sts = run_test(TestId::kNonOverlappingTemplate, s, p);
+  const TestResult direct = non_overlapping_template(s);
+  ASSERT_TRUE(sts.applicable);
+  for (size_t i = 0; i < 148; ++i) EXPECT_EQ(sts.p_values[i].p_value, direct.p_values[i].p_value);
+  // The summary leaves such rows out of the judged rows and keeps the reason.
+  std::vector<std::vector<TestResult>> results(1);
+  for (TestId id : all_tests()) results[0].push_back(run_test(id, s));
+  const SuiteReport rep = summarize(results);
+  EXPECT_EQ(rep.rows.size(), 188u);
+  EXPECT_EQ(rep.rows_judged, 6u);  // Frequency, BlockFrequency, CumulativeSums x2, Runs, LongestRun
+  EXPECT_EQ(rep.rows_not_applicable, 182u);
+  for (const ProportionRow& row : rep.rows) {
+    if (row.test == TestId::kNonOverlappingTemplate) {
+      EXPECT_FALSE(row.applicable());
+      EXPECT_TRUE(row.ok());
+      EXPECT_EQ(row.not_applicable_reason, r.not_applicable_reason);
+    }
+  }
 }
 
 }  // namespace
