@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -121,6 +122,8 @@ void write_json(const std::string& path, const NistArgs& a, uint64_t n, const st
                     {"uniformity_p", p_json(r.uniformity_p)},
                     {"uniformity_assessed", r.uniformity_assessed},
                     {"uniformity_ok", r.uniformity_ok},
+                    {"applicable", r.applicable()},
+                    {"not_applicable_reason", r.not_applicable_reason},
                     {"ok", r.ok()}});
   }
   auto& tv = sum["tests"] = nlohmann::ordered_json::array();
@@ -131,6 +134,8 @@ void write_json(const std::string& path, const NistArgs& a, uint64_t n, const st
   const ProportionPasses pp = proportion_passes(rep);
   sum["proportion_passes"] = {{"rows", pp.rows}, {"passed", pp.passed}, {"not_applicable", pp.not_applicable}};
   sum["rows_failed"] = rep.rows_failed;
+  sum["rows_judged"] = rep.rows_judged;
+  sum["rows_not_applicable"] = rep.rows_not_applicable;
   sum["expected_false_alarms"] = rep.expected_false_alarms;
   sum["chance_p_value"] = rep.chance_p_value;
   sum["decisive_failure"] = rep.decisive_failure;
@@ -245,7 +250,12 @@ void run(const NistArgs& a) {
       if (r->uniformity_assessed) min_unif = std::min(min_unif, *r->uniformity_p);
       if (!many || !r->ok()) print_row(*r, a.streams == 1 ? single_p_value(results[0], *r) : std::nullopt);
     }
-    if (many) {
+    const bool none_applicable =
+        std::none_of(rows.begin(), rows.end(), [](const ProportionRow* r) { return r->applicable(); });
+    if (many && none_applicable) {
+      fmt::print("{:>40}  {:>9}  {:>9}  {:<4}  {} ({} sub-tests, not applicable)\n", "", "-", "-", "NA", test_name(id),
+                 rows.size());
+    } else if (many) {
       const bool judged = min_unif < 1 || (!rows.empty() && rows[0]->uniformity_assessed);
       fmt::print("{:>40}  {:>9}  {:>9.4f}  {:<4}  {} ({} sub-tests, {} failed; minimum {}proportion shown; "
                  "--all-rows lists them)\n",
@@ -285,9 +295,11 @@ void run(const NistArgs& a) {
     if (v.rows_failed) fmt::print(" ({} of {} P-value rows failed)", v.rows_failed, v.rows);
     fmt::print("\n");
   }
-  fmt::print("\nOverall: {}: {} of {} P-value rows failed; {:.2f} expected by chance for an ideal generator "
+  fmt::print("\nOverall: {}: {} of {} judged P-value rows failed{}; {:.2f} expected by chance for an ideal generator "
              "(probability of at least this many: {:.3g}){}\n",
-             rep.ok() ? "PASS" : "FAIL", rep.rows_failed, rep.rows.size(), rep.expected_false_alarms, rep.chance_p_value,
+             rep.ok() ? "PASS" : "FAIL", rep.rows_failed, rep.rows_judged,
+             rep.rows_not_applicable ? fmt::format(" ({} rows not applicable)", rep.rows_not_applicable) : "",
+             rep.expected_false_alarms, rep.chance_p_value,
              rep.decisive_failure ? "; at least one row fails decisively (beyond chance on its own)" : "");
   if (a.streams < 55) {
     fmt::print("With {} sequence(s) the uniformity of P-values is not judged{}; SP 800-22 suggests at least 55 sequences "

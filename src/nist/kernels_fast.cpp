@@ -112,8 +112,13 @@ uint64_t transitions(const BitSequence& s) {
   return total;
 }
 
+// The 32-bit counts below hold at most 2^32 - 1; the tests refuse longer blocks or sequences with an
+// error first (check_supported_length), so these checks guard the kernels' own callers.
+constexpr uint64_t kMaxCount32 = 0xFFFFFFFFu;
+
 std::vector<uint32_t> block_ones(const BitSequence& s, uint64_t block_length) {
   const uint64_t blocks = s.size() / block_length;
+  RNGFREE_CHECK(blocks == 0 || block_length <= kMaxCount32, "block_ones: block length past the 32-bit counts");
   std::vector<uint32_t> out(blocks);
   for (uint64_t i = 0; i < blocks; ++i) out[i] = static_cast<uint32_t>(s.count_ones(i * block_length, block_length));
   return out;
@@ -189,6 +194,7 @@ std::vector<std::vector<uint32_t>> template_counts(const BitSequence& s, std::sp
                 "template_counts arguments out of range");
   std::vector<std::vector<uint32_t>> counts(templates.size(), std::vector<uint32_t>(blocks, 0));
   const uint64_t windows = block_length - m + 1;
+  RNGFREE_CHECK(windows <= kMaxCount32, "template_counts: block length past the 32-bit counts");
   // An aperiodic template cannot overlap itself, so its non-overlapping count (jump m after a match)
   // equals its plain occurrence count: one histogram of m-bit windows per block serves all of them.
   std::vector<size_t> aperiodic, periodic;
@@ -219,6 +225,7 @@ std::vector<uint32_t> overlapping_counts(const BitSequence& s, uint32_t pattern,
                                          uint64_t blocks) {
   RNGFREE_CHECK(m >= 1 && m <= 32 && block_length >= static_cast<uint64_t>(m) && blocks * block_length <= s.size(),
                 "overlapping_counts arguments out of range");
+  RNGFREE_CHECK(block_length - m + 1 <= kMaxCount32, "overlapping_counts: block length past the 32-bit counts");
   // 64 start positions at once: bit t of the AND over k of (bit k of the pattern ? x_k : ~x_k), with
   // x_k the 64 bits from p + k, is set iff the window at p + t equals the pattern.
   std::vector<uint32_t> out(blocks);
@@ -241,6 +248,7 @@ std::vector<uint32_t> overlapping_counts(const BitSequence& s, uint32_t pattern,
 
 std::vector<uint32_t> cyclic_window_counts(const BitSequence& s, int m) {
   RNGFREE_CHECK(m >= 1 && m <= 24 && s.size() > 0, "cyclic_window_counts arguments out of range");
+  RNGFREE_CHECK(s.size() <= kMaxCount32, "cyclic_window_counts: n past the 32-bit counts");
   const uint64_t n = s.size();
   // The sequence followed by its first m-1 bits (repeated if n < m-1), so windows never wrap.
   const uint64_t ext_n = n + m - 1;
@@ -267,10 +275,10 @@ Excursions excursions(const BitSequence& s) {
   // Far from 0 (|S| > 17) a whole byte cannot reach a state in [-9, 9]: step it with the byte table.
   const ByteWalk& t = byte_walk();
   Excursions ex;
-  std::array<uint32_t, 8> cycle_visits{};
+  std::array<uint64_t, 8> cycle_visits{};  // one cycle may span the whole sequence: 64-bit
   auto close_cycle = [&] {
     for (int i = 0; i < 8; ++i) {
-      ++ex.nu[std::min<uint32_t>(cycle_visits[i], 5)][i];
+      ++ex.nu[std::min<uint64_t>(cycle_visits[i], 5)][i];
       cycle_visits[i] = 0;
     }
     ++ex.cycles;

@@ -4,8 +4,10 @@
 #include "rngfree/nist/sp800_22.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numbers>
 
 #include "rngfree/error.hpp"
@@ -45,6 +47,12 @@ void warn_if(TestResult& r, bool cond, const std::string& msg) {
 void require(bool cond, const std::string& msg) {
   if (!cond) throw Error(msg);
 }
+// Item 1 of check_supported_length: `what` (a length in bits, the most a 32-bit count can reach) fits.
+void require_count_fits(TestId id, const std::string& what, uint64_t bits, const std::string& hint) {
+  if (bits <= kMaxCount) return;
+  throw Error(std::string(test_name(id)) + ": " + what + " = " + ntos(bits) + " bits is too long (allowed: at most " +
+              ntos(kMaxCount) + " = 2^32 - 1, the range of its 32-bit counts" + hint + ")");
+}
 }  // namespace
 
 std::string_view profile_name(Profile p) { return p == Profile::kSts212 ? "sts-2.1.2" : "corrected"; }
@@ -72,6 +80,33 @@ TestId parse_test_name(std::string_view name) {
   throw Error("test '" + std::string(name) + "' is unknown (allowed: " + allowed + ", or their numbers 1-15)");
 }
 
+void check_supported_length(TestId id, uint64_t n, const SuiteParams& p) {
+  switch (id) {
+    case TestId::kBlockFrequency:  // ones per block <= M; no block when n < M
+      require_count_fits(id, "block length M", std::min(n, p.block_frequency.block_length), "");
+      break;
+    case TestId::kNonOverlappingTemplate:  // occurrences per block <= M = n/N
+      if (p.non_overlapping_template.blocks >= 1) {
+        require_count_fits(id, "block length M = n/N with n = " + ntos(n) + ", N = " +
+                                   ntos(p.non_overlapping_template.blocks),
+                           n / p.non_overlapping_template.blocks, "; use more blocks N");
+      }
+      break;
+    case TestId::kOverlappingTemplate:
+      require_count_fits(id, "block length M", std::min(n, p.overlapping_template.block_length), "");
+      break;
+    case TestId::kApproximateEntropy:  // cyclic window counts <= n
+    case TestId::kSerial:
+      require_count_fits(id, "n", n, "; test shorter sequences (--bits, --streams)");
+      break;
+    case TestId::kFft:
+      require(n < (uint64_t{1} << 31), "FFT: n = " + ntos(n) + " bits (allowed: below 2^31 = 2147483648, FFTW's int sizes)");
+      break;
+    default:  // 64-bit counts, or block lengths bounded by the parameter checks
+      break;
+  }
+}
+
 std::optional<double> TestResult::statistic(std::string_view name) const {
   for (const auto& [k, v] : statistics)
     if (k == name) return v;
@@ -96,6 +131,9 @@ TestResult frequency(const BitSequence& s) {
 TestResult block_frequency(const BitSequence& s, const BlockFrequencyParams& p) {
   TestResult r = make(TestId::kBlockFrequency);
   require(p.block_length >= 1, "BlockFrequency block length M = 0 (allowed: M >= 1)");
+  SuiteParams limits;
+  limits.block_frequency = p;
+  check_supported_length(TestId::kBlockFrequency, s.size(), limits);
   const uint64_t n = s.size(), M = p.block_length, N = n / M;
   const std::string sub = "M=" + ntos(M);
   if (N == 0) return not_applicable(r, {sub}, "n = " + ntos(n) + " < M = " + ntos(M) + ": no complete block");
@@ -227,6 +265,17 @@ double rank_probability(int r, int rows, int cols) {
 }
 }  // namespace
 
+std::array<double, 3> rank_class_probabilities(int rows, int cols) {
+  require(rows >= 2 && rows <= 1024, "Rank rows M = " + std::to_string(rows) + " (allowed: 2..1024)");
+  require(cols >= 2 && cols <= 64, "Rank columns Q = " + std::to_string(cols) + " (allowed: 2..64)");
+  const int full = std::min(rows, cols);
+  // The lower class summed over its ranks (each term exact to rounding; they fall off like 2^-(M-r)(Q-r)),
+  // not as 1 - (p_full + p_full-1), which cancels to nothing or a rounding error for tall matrices.
+  double rest = 0.0;
+  for (int r = full - 2; r >= 0; --r) rest += rank_probability(r, rows, cols);
+  return {rank_probability(full, rows, cols), rank_probability(full - 1, rows, cols), rest};
+}
+
 // 2.5 Binary matrix rank.
 TestResult rank(const BitSequence& s, const RankParams& p) {
   TestResult r = make(TestId::kRank);
@@ -238,9 +287,7 @@ TestResult rank(const BitSequence& s, const RankParams& p) {
   if (N == 0) return not_applicable(r, {sub}, "n = " + ntos(n) + " < M*Q = " + ntos(per) + ": no complete matrix");
   warn_if(r, N < 38, "N = " + ntos(N) + " matrices; SP 800-22 recommends at least 38");
   const int full = std::min(p.rows, p.cols);
-  const double p_full = rank_probability(full, p.rows, p.cols);
-  const double p_minus1 = rank_probability(full - 1, p.rows, p.cols);
-  const double p_rest = 1.e0 - (p_full + p_minus1);
+  const auto [p_full, p_minus1, p_rest] = rank_class_probabilities(p.rows, p.cols);
   uint64_t f_full = 0, f_minus1 = 0;
   for (int rk : kernels::ranks(s, p.rows, p.cols)) {
     f_full += rk == full;
@@ -248,9 +295,13 @@ TestResult rank(const BitSequence& s, const RankParams& p) {
   }
   const uint64_t f_rest = N - f_full - f_minus1;
   const double Nd = static_cast<double>(N);
-  const double chi2 = std::pow(f_full - Nd * p_full, 2) / (Nd * p_full) +
-                      std::pow(f_minus1 - Nd * p_minus1, 2) / (Nd * p_minus1) +
-                      std::pow(f_rest - Nd * p_rest, 2) / (Nd * p_rest);
+  // A class whose probability underflows to 0 (the lower class of a very tall matrix) adds its limit:
+  // 0 when it is empty, infinity (P = 0) when a matrix falls into it anyway.
+  auto term = [&](uint64_t observed, double prob) {
+    if (prob == 0) return observed == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+    return std::pow(observed - Nd * prob, 2) / (Nd * prob);
+  };
+  const double chi2 = term(f_full, p_full) + term(f_minus1, p_minus1) + term(f_rest, p_rest);
   r.p_values.push_back({sub, std::exp(-chi2 / 2.0)});
   r.statistics = {{"N", Nd}, {"F_full", static_cast<double>(f_full)}, {"F_full-1", static_cast<double>(f_minus1)},
                   {"F_rest", static_cast<double>(f_rest)}, {"chi2", chi2}};
@@ -263,7 +314,7 @@ TestResult fft(const BitSequence& s) {
   const uint64_t n = s.size();
   const std::string sub = "n=" + ntos(n);
   if (n < 2) return not_applicable(r, {sub}, "n = " + ntos(n) + " < 2 bits");
-  require(n < (uint64_t{1} << 31), "FFT: n = " + ntos(n) + " bits (allowed: below 2^31)");
+  check_supported_length(TestId::kFft, n);
   warn_if(r, n < 1000, "n = " + ntos(n) + " is below the recommended 1000 bits");
   const double nd = static_cast<double>(n);
   const double threshold = std::sqrt(2.995732274 * nd);
@@ -289,6 +340,11 @@ TestResult non_overlapping_template(const BitSequence& s, const NonOverlappingTe
   const int m = p.template_length;
   require(m >= 2 && m <= 21, "NonOverlappingTemplate template length m = " + std::to_string(m) + " (allowed: 2..21)");
   require(p.blocks >= 1, "NonOverlappingTemplate blocks N = 0 (allowed: N >= 1)");
+  {
+    SuiteParams limits;
+    limits.non_overlapping_template.blocks = p.blocks;
+    check_supported_length(TestId::kNonOverlappingTemplate, s.size(), limits);
+  }
   std::vector<uint32_t> templates = p.templates;
   if (templates.empty()) {
     templates = kernels::aperiodic_templates(m);
@@ -357,6 +413,27 @@ std::vector<double> overlapping_class_probabilities_exact(int m, uint64_t M, int
   return pi;
 }
 
+namespace {
+// The class probabilities pi_0..pi_K the overlapping test uses under the profile.
+std::vector<double> overlapping_pi(const OverlappingTemplateParams& p) {
+  const int m = p.template_length, K = p.classes;
+  if (p.profile != Profile::kSts212) {
+    // exact; for m = 9, M = 1032, K = 5 these are Hamano-Kaneko's 0.364091, 0.185659, ...
+    return overlapping_class_probabilities_exact(m, p.block_length, K);
+  }
+  std::vector<double> pi(K + 1);
+  const double lambda = static_cast<double>(static_cast<int64_t>(p.block_length) - m + 1) / std::pow(2, m);
+  const double eta = lambda / 2.0;
+  double sum = 0.0;
+  for (int i = 0; i < K; ++i) {
+    pi[i] = sts_overlapping_pr(i, eta);
+    sum += pi[i];
+  }
+  pi[K] = 1 - sum;
+  return pi;
+}
+}  // namespace
+
 // 2.8 Overlapping template matching (template of m ones).
 TestResult overlapping_template(const BitSequence& s, const OverlappingTemplateParams& p) {
   TestResult r = make(TestId::kOverlappingTemplate);
@@ -365,23 +442,16 @@ TestResult overlapping_template(const BitSequence& s, const OverlappingTemplateP
   require(m >= 1 && m <= 32, "OverlappingTemplate template length m = " + std::to_string(m) + " (allowed: 1..32)");
   require(K >= 1 && K <= 64, "OverlappingTemplate classes K = " + std::to_string(K) + " (allowed: 1..64)");
   require(M >= static_cast<uint64_t>(m), "OverlappingTemplate block length M = " + ntos(M) + " (allowed: M >= m)");
+  {
+    SuiteParams limits;
+    limits.overlapping_template.block_length = M;
+    check_supported_length(TestId::kOverlappingTemplate, s.size(), limits);
+  }
   const std::string sub = "m=" + std::to_string(m) + ";M=" + ntos(M) + ";K=" + std::to_string(K);
   const uint64_t n = s.size(), N = n / M;
   if (N == 0) return not_applicable(r, {sub}, "n = " + ntos(n) + " < M = " + ntos(M) + ": no complete block");
   warn_if(r, n < 1000000, "n = " + ntos(n) + " is below the recommended 10^6 bits");
-  std::vector<double> pi(K + 1);
-  const double lambda = static_cast<double>(static_cast<int64_t>(M) - m + 1) / std::pow(2, m);
-  const double eta = lambda / 2.0;
-  if (p.profile == Profile::kSts212) {
-    double sum = 0.0;
-    for (int i = 0; i < K; ++i) {
-      pi[i] = sts_overlapping_pr(i, eta);
-      sum += pi[i];
-    }
-    pi[K] = 1 - sum;
-  } else {  // exact; for m = 9, M = 1032, K = 5 these are Hamano-Kaneko's 0.364091, 0.185659, ...
-    pi = overlapping_class_probabilities_exact(m, M, K);
-  }
+  const std::vector<double> pi = overlapping_pi(p);
   std::vector<uint64_t> nu(K + 1, 0);
   const uint32_t ones = m == 32 ? ~uint32_t{0} : (uint32_t{1} << m) - 1;
   for (uint32_t w : kernels::overlapping_counts(s, ones, m, M, N)) ++nu[std::min<uint32_t>(w, K)];
@@ -436,7 +506,10 @@ TestResult universal(const BitSequence& s, const UniversalParams& p) {
   return r;
 }
 
-WindowCounts window_counts(const BitSequence& s, int m) { return {m, kernels::cyclic_window_counts(s, m)}; }
+WindowCounts window_counts(const BitSequence& s, int m) {
+  check_supported_length(TestId::kSerial, s.size());  // the counts Serial and ApproximateEntropy share
+  return {m, kernels::cyclic_window_counts(s, m)};
+}
 
 namespace {
 // Cyclic m-bit window counts, from `shared` by marginalization when it holds counts for m or more bits.
@@ -455,6 +528,7 @@ TestResult approximate_entropy(const BitSequence& s, const ApproximateEntropyPar
   TestResult r = make(TestId::kApproximateEntropy);
   const int m = p.block_length;
   require(m >= 1 && m <= 23, "ApproximateEntropy block length m = " + std::to_string(m) + " (allowed: 1..23)");
+  check_supported_length(TestId::kApproximateEntropy, s.size());
   const std::string sub = "m=" + std::to_string(m);
   const uint64_t n = s.size();
   if (n == 0) return not_applicable(r, {sub}, "empty sequence");
@@ -559,6 +633,7 @@ TestResult serial(const BitSequence& s, const SerialParams& p, const WindowCount
   TestResult r = make(TestId::kSerial);
   const int m = p.block_length;
   require(m >= 2 && m <= 24, "Serial block length m = " + std::to_string(m) + " (allowed: 2..24)");
+  check_supported_length(TestId::kSerial, s.size());
   const uint64_t n = s.size();
   if (n == 0) return not_applicable(r, {"p_value1", "p_value2"}, "empty sequence");
   const double nd = static_cast<double>(n);
@@ -622,7 +697,116 @@ TestResult linear_complexity(const BitSequence& s, const LinearComplexityParams&
   return r;
 }
 
-TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p, const WindowCounts* shared) {
+std::optional<std::string> size_recommendation_unmet(TestId id, uint64_t n, const SuiteParams& p) {
+  const std::string n_is = "n = " + ntos(n);
+  switch (id) {
+    case TestId::kFrequency:
+    case TestId::kRuns:
+    case TestId::kCumulativeSums:
+      if (n < 100) return n_is + " < 100 bits (SP 800-22 2.1.7, 2.3.7, 2.13.7)";
+      break;
+    case TestId::kBlockFrequency: {
+      // M > 0.01 n and N < 100 (also in 2.2.7) stay warnings: STS's default M = 128 breaks them at
+      // n = 10^6, and they concern the power of the test, not the validity of its chi-square.
+      const uint64_t M = p.block_frequency.block_length;
+      if (n < 100) return n_is + " < 100 bits (SP 800-22 2.2.7)";
+      if (M < 20) return "block length M = " + ntos(M) + " < 20 (SP 800-22 2.2.7)";
+      break;
+    }
+    case TestId::kLongestRun: {
+      uint64_t M = p.longest_run.block_length;
+      if (M == 0) M = n < 6272 ? 8 : (n < 750000 ? 128 : 10000);
+      const uint64_t min_n = M == 8 ? 128 : (M == 128 ? 6272 : 750000);
+      if (n < min_n) return n_is + " < " + ntos(min_n) + " bits, the minimum for M = " + ntos(M) + " (SP 800-22 2.4.2)";
+      break;
+    }
+    case TestId::kRank: {
+      const uint64_t per = static_cast<uint64_t>(std::max(p.rank.rows, 1)) * static_cast<uint64_t>(std::max(p.rank.cols, 1));
+      if (n / per < 38) {
+        return "N = " + ntos(n / per) + " matrices < 38, n >= 38 M Q = " + ntos(38 * per) + " bits (SP 800-22 2.5.7)";
+      }
+      break;
+    }
+    case TestId::kFft:
+      if (n < 1000) return n_is + " < 1000 bits (SP 800-22 2.6.7)";
+      break;
+    case TestId::kNonOverlappingTemplate: {
+      const NonOverlappingTemplateParams& q = p.non_overlapping_template;
+      if (q.blocks < 1 || q.template_length < 2 || q.template_length > 21) break;
+      const uint64_t N = q.blocks, M = n / N;
+      if (N > 100) return "N = " + ntos(N) + " blocks > 100 (SP 800-22 2.7.7)";
+      // Each block's count W_j is compared with a normal law of mean mu = (M-m+1)/2^m: with a mean
+      // below 5 (the usual condition for a chi-square, which 2.8.7 states for its classes) W_j is a
+      // few small integers and the chi-square's tail is far from its nominal level.
+      const double mu = (static_cast<double>(M) - q.template_length + 1) / std::pow(2.0, q.template_length);
+      if (mu < 5) {
+        return "mean count per block (M-m+1)/2^m = " + gtos(std::max(mu, 0.0)) + " < 5 with M = n/N = " + ntos(M) +
+               ", m = " + std::to_string(q.template_length) + " (needs n >= " +
+               ntos(N * (5 * (uint64_t{1} << q.template_length) + q.template_length - 1)) + " bits)";
+      }
+      break;
+    }
+    case TestId::kOverlappingTemplate: {
+      const OverlappingTemplateParams& q = p.overlapping_template;
+      if (q.template_length < 1 || q.template_length > 32 || q.classes < 1 || q.classes > 64 ||
+          q.block_length < static_cast<uint64_t>(q.template_length)) {
+        break;
+      }
+      const uint64_t N = n / q.block_length;
+      const std::vector<double> pi = overlapping_pi(q);
+      const double min_pi = *std::min_element(pi.begin(), pi.end());
+      if (!(static_cast<double>(N) * min_pi > 5)) {
+        return "N min(pi_i) = " + ntos(N) + " x " + gtos(min_pi) + " = " + gtos(static_cast<double>(N) * min_pi) +
+               " is not above 5, N = n/M blocks of M = " + ntos(q.block_length) + " (SP 800-22 2.8.7; needs n >= " +
+               ntos(q.block_length * (static_cast<uint64_t>(std::floor(5 / min_pi)) + 1)) + " bits)";
+      }
+      break;
+    }
+    case TestId::kUniversal: {
+      const int L = p.universal.block_length;
+      if (L < 1 || L > 16) break;  // automatic L meets the rules (or is not applicable in universal())
+      const uint64_t Q = p.universal.init_blocks != 0 ? p.universal.init_blocks : 10 * (uint64_t{1} << L);
+      const uint64_t blocks = n / static_cast<uint64_t>(L), K = blocks > Q ? blocks - Q : 0;
+      if (Q < 10 * (uint64_t{1} << L)) return "Q = " + ntos(Q) + " < 10 2^L for L = " + std::to_string(L) + " (SP 800-22 2.9.7)";
+      if (K < 1000 * (uint64_t{1} << L)) {
+        return "K = " + ntos(K) + " test blocks < 1000 2^L for L = " + std::to_string(L) + " (SP 800-22 2.9.7)";
+      }
+      break;
+    }
+    case TestId::kApproximateEntropy: {
+      const int m = p.approximate_entropy.block_length;
+      const int bound = n == 0 ? 0 : static_cast<int>(std::bit_width(n)) - 1 - 5;  // floor(log2 n) - 5
+      if (m >= bound) {
+        return "m = " + std::to_string(m) + " is not below floor(log2 n) - 5 = " + std::to_string(bound) + " for " + n_is +
+               " (SP 800-22 2.12.7; needs n >= 2^" + std::to_string(m + 6) + ")";
+      }
+      break;
+    }
+    case TestId::kSerial: {
+      const int m = p.serial.block_length;
+      const int bound = n == 0 ? 0 : static_cast<int>(std::bit_width(n)) - 1 - 2;  // floor(log2 n) - 2
+      if (m >= bound) {
+        return "m = " + std::to_string(m) + " is not below floor(log2 n) - 2 = " + std::to_string(bound) + " for " + n_is +
+               " (SP 800-22 2.11.7; needs n >= 2^" + std::to_string(m + 3) + ")";
+      }
+      break;
+    }
+    case TestId::kLinearComplexity: {
+      const uint64_t M = p.linear_complexity.block_length;
+      if (M < 2) break;
+      if (M < 500 || M > 5000) return "block length M = " + ntos(M) + " is outside 500..5000 (SP 800-22 2.10.7)";
+      if (n / M < 200) return "N = " + ntos(n / M) + " blocks < 200 for M = " + ntos(M) + " (SP 800-22 2.10.7)";
+      break;
+    }
+    case TestId::kRandomExcursions:
+    case TestId::kRandomExcursionsVariant:
+      break;  // their rule is on the number of cycles J, which the tests themselves apply
+  }
+  return std::nullopt;
+}
+
+namespace {
+TestResult run_test_as_is(TestId id, const BitSequence& s, const SuiteParams& p, const WindowCounts* shared) {
   switch (id) {
     case TestId::kFrequency: return frequency(s);
     case TestId::kBlockFrequency: return block_frequency(s, p.block_frequency);
@@ -641,6 +825,18 @@ TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p, const
     case TestId::kLinearComplexity: return linear_complexity(s, p.linear_complexity);
   }
   RNGFREE_CHECK(false, "unknown test id");
+}
+}  // namespace
+
+TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p, const WindowCounts* shared) {
+  TestResult r = run_test_as_is(id, s, p, shared);
+  if (!p.apply_size_recommendations || !r.applicable) return r;
+  if (std::optional<std::string> why = size_recommendation_unmet(id, s.size(), p)) {
+    r.applicable = false;
+    r.not_applicable_reason = *why;
+    for (PValue& v : r.p_values) v.p_value.reset();
+  }
+  return r;
 }
 
 }  // namespace rngfree::nist

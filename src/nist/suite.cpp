@@ -140,7 +140,7 @@ SuiteReport summarize(const std::vector<std::vector<TestResult>>& results, doubl
         }
         ProportionRow& row = rep.rows[it->second];
         if (!pv.p_value) {
-          ++row.not_applicable;
+          if (row.not_applicable++ == 0) row.not_applicable_reason = t.not_applicable_reason;
           continue;
         }
         ++row.sequences;
@@ -175,6 +175,8 @@ SuiteReport summarize(const std::vector<std::vector<TestResult>>& results, doubl
     rep.rows_failed += !row.ok();
     judged += row.sequences > 0;
   }
+  rep.rows_judged = judged;
+  rep.rows_not_applicable = rep.rows.size() - judged;
   // Poisson tail P(N >= rows_failed) = P(rows_failed, mean) (regularized lower incomplete gamma).
   rep.chance_p_value = rep.rows_failed == 0 ? 1.0 : igam(static_cast<double>(rep.rows_failed), rep.expected_false_alarms);
   const double decisive = 0.001 / static_cast<double>(std::max<uint64_t>(judged, 1));

@@ -55,8 +55,23 @@ TEST(HarvestCommand, FileErrorsNameTheFile) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find(odd.string()), std::string::npos) << r.out;
   std::filesystem::remove(odd);
-  r = run("harvest --from " + odd.string() + " --bits 9-3 --out /tmp/never.bin");
+}
+
+TEST(HarvestCommand, BadBitFieldIsAnErrorNamingTheField) {
+  if (!have_program()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  // A valid input (two whole FP32 values), so the only thing wrong is the field: LO > HI.
+  const auto dir = std::filesystem::temp_directory_path() / ("rngfree_harvest_field_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string tap = (dir / "tap.f32").string(), bits = (dir / "bits.bin").string();
+  std::ofstream(tap, std::ios::binary) << std::string("\xCD\xCC\xCC\x3D\xDB\x0F\x49\x40", 8);
+  ASSERT_EQ(run("harvest --from " + tap + " --bits 3-9 --out " + bits).status, 0);  // the same input is readable
+  std::filesystem::remove(bits);
+  const auto r = run("harvest --from " + tap + " --bits 9-3 --out " + bits);
   EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--bits '9-3'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("LO <= HI"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(bits));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

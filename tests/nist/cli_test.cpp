@@ -1,12 +1,17 @@
 // `rngfree nist` from outside: on data.e (n = 1,000,000) its --tsv file holds exactly the 188
 // P-values that STS 2.1.2 prints (shared/nist e_pvalues.tsv, 1e-9 relative), with the documented
-// header; a bad character is an error naming its position and the exit status is non-zero.
+// header; a bad character is an error naming its position and the exit status is non-zero; on 800
+// random bits the tests whose SP 800-22 size recommendations fail are "not applicable", never FAIL.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -67,6 +72,59 @@ TEST(NistCommand, BadCharacterIsAnErrorNamingItsPosition) {
   const auto r = run_rngfree("nist -", &input);
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("position 4"), std::string::npos) << r.out;
+}
+
+TEST(NistCommand, ShortSequenceMarksInapplicableTestsAndDoesNotFailThem) {
+  if (!rngfree::testing::rngfree_built()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  // 800 bits of a fixed seeded generator (std::mt19937_64 is specified bit for bit by the standard).
+  // Before the size rules, 14 NonOverlappingTemplate rows (mean count 0.18 per block) and others failed.
+  std::mt19937_64 gen(800);
+  std::string bits;
+  for (int i = 0; i < 800; ++i) bits += static_cast<char>('0' + (gen() >> 63));
+  const auto dir = std::filesystem::temp_directory_path() / ("rngfree_nist_short_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string input = (dir / "bits.txt").string(), json = (dir / "r.json").string(), tsv = (dir / "r.tsv").string();
+  std::ofstream(input) << bits;
+  const auto r = run_rngfree("nist " + input + " --json " + json + " --tsv " + tsv);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(json));
+  const auto& sum = j.at("summary");
+  // Applicable at n = 800 (SP 800-22 2.x.7): Frequency, BlockFrequency (M = 128 >= 20), CumulativeSums
+  // (2 rows), Runs, LongestRun (M = 8 needs 128 bits): 6 of the 188 rows.
+  const std::set<std::string> applicable = {"Frequency", "BlockFrequency", "CumulativeSums", "Runs", "LongestRun"};
+  EXPECT_EQ(sum.at("rows_judged"), 6u);
+  EXPECT_EQ(sum.at("rows_not_applicable"), 182u);
+  for (const auto& row : sum.at("rows")) {
+    const std::string test = row.at("test");
+    EXPECT_EQ(row.at("applicable").get<bool>(), applicable.count(test) == 1) << test;
+    if (!row.at("applicable").get<bool>()) {
+      EXPECT_TRUE(row.at("ok").get<bool>()) << test << " " << row.at("sub_test");
+      EXPECT_EQ(row.at("sequences"), 0u);
+      EXPECT_FALSE(row.at("not_applicable_reason").get<std::string>().empty()) << test;
+    }
+  }
+  for (const auto& t : sum.at("tests")) {
+    if (applicable.count(t.at("test")) == 0) {
+      EXPECT_EQ(t.at("rows_failed"), 0u) << t.at("test");
+    }
+  }
+  // This seed's six P-values are all above 0.01, so nothing fails and the verdict is PASS.
+  EXPECT_EQ(sum.at("rows_failed"), 0u);
+  EXPECT_TRUE(sum.at("ok").get<bool>());
+  EXPECT_NE(r.out.find("NonOverlappingTemplate (148 sub-tests, not applicable)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Overall: PASS: 0 of 6 judged P-value rows failed (182 rows not applicable)"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+  std::ifstream t(tsv);
+  uint64_t na = 0, rows = 0;
+  for (std::string line; std::getline(t, line);) {
+    if (line.rfind("sequence", 0) == 0) continue;
+    ++rows;
+    na += split_tabs(line).back() == "NA";
+  }
+  EXPECT_EQ(rows, 188u);
+  EXPECT_EQ(na, 182u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // NIST STS 2.1.2's defaults. Profile kSts212 reproduces STS 2.1.2's P-values (including its
 // constants); kCorrected replaces three wrong constants (LongestRun M=10000 class probabilities,
 // LinearComplexity pi_0, OverlappingTemplate probabilities per Hamano-Kaneko). A test that STS
-// would not evaluate for lack of data is "not applicable" with a reason, never a P-value of 0.
+// would not evaluate for lack of data is "not applicable" with a reason, never a P-value of 0; run_test
+// (the suite) also marks a test not applicable where SP 800-22's input-size rules fail (2.x.7).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -117,6 +118,12 @@ TestResult random_excursions_variant(const BitSequence& s, const RandomExcursion
 TestResult serial(const BitSequence& s, const SerialParams& p = {}, const WindowCounts* shared = nullptr);
 TestResult linear_complexity(const BitSequence& s, const LinearComplexityParams& p = {});
 
+// Class probabilities of the Rank test for a random rows x cols GF(2) matrix (SP 800-22 section 3.5):
+// {rank = min(M,Q), rank = min(M,Q) - 1, any lower rank}; the last is the sum over ranks 0..min-2
+// (so it is accurate for tall matrices, where 1 - the other two cancels). Throws for shapes that
+// rank() refuses.
+std::array<double, 3> rank_class_probabilities(int rows, int cols);
+
 // Exact class probabilities of the overlapping template test (occurrences 0..K-1 and >= K of m ones
 // in M random bits), by a Markov chain; the corrected profile uses them (for m = 9, M = 1032, K = 5
 // they round to Hamano and Kaneko's values in SP 800-22 Rev 1a section 3.8).
@@ -134,11 +141,39 @@ struct SuiteParams {
   RandomExcursionsParams random_excursions;
   SerialParams serial;
   LinearComplexityParams linear_complexity;
+  // run_test marks a test "not applicable" where SP 800-22's input-size recommendations that its
+  // reference distribution rests on fail (size_recommendation_unmet). Off: STS 2.1.2's behaviour,
+  // which evaluates any input with enough bits for the formula.
+  bool apply_size_recommendations = true;
   void set_profile(Profile p) {
     longest_run.profile = overlapping_template.profile = linear_complexity.profile = p;
   }
 };
-// Runs one test with the suite's parameters (and shared window counts, if given).
+// Runs one test with the suite's parameters (and shared window counts, if given); when
+// p.apply_size_recommendations, a test whose size recommendations fail comes back not applicable
+// (its sub-tests listed without P-values, its statistics kept, the reason from size_recommendation_unmet).
 TestResult run_test(TestId id, const BitSequence& s, const SuiteParams& p = {}, const WindowCounts* shared = nullptr);
+
+// SP 800-22 Rev 1a's input-size recommendations (sections 2.x.7) on which the validity of test `id`'s
+// reference distribution rests, for an n-bit sequence: the reason it is not applicable, or empty when
+// they hold (also empty for parameters the test itself rejects). The rules, per test (docs/nist.md):
+// Frequency, BlockFrequency, Runs, CumulativeSums n >= 100; BlockFrequency M >= 20; LongestRun n at
+// least 128, 6272 or 750,000 for M = 8, 128, 10000; Rank N >= 38 matrices; FFT n >= 1000;
+// NonOverlappingTemplate N <= 100 and mean count (M-m+1)/2^m >= 5; OverlappingTemplate N min(pi) > 5;
+// Universal (fixed L) Q >= 10 2^L and K >= 1000 2^L; ApproximateEntropy m < floor(log2 n) - 5;
+// Serial m < floor(log2 n) - 2; LinearComplexity 500 <= M <= 5000 and N >= 200. STS 2.1.2's
+// default parameters meet all of them at n = 10^6. The per-test functions do not apply them (they
+// evaluate the spec's small worked examples), they warn instead.
+std::optional<std::string> size_recommendation_unmet(TestId id, uint64_t n, const SuiteParams& p = {});
+
+// The largest count a kernel's 32-bit counter holds (ones per block, template occurrences per block,
+// cyclic window counts): 2^32 - 1.
+inline constexpr uint64_t kMaxCount = 0xFFFFFFFFu;
+// Throws rngfree::Error, naming the test, the length (n, or the block length M) and the limit, when
+// test `id` with parameters `p` cannot evaluate an n-bit sequence: a count could pass kMaxCount
+// (Serial and ApproximateEntropy for n > 2^32 - 1; BlockFrequency, NonOverlappingTemplate and
+// OverlappingTemplate for a block length M > 2^32 - 1), or FFT for n >= 2^31 (FFTW's int sizes). Every
+// test calls it first; it takes only the length, so callers can check before reading the data.
+void check_supported_length(TestId id, uint64_t n, const SuiteParams& p = {});
 
 }  // namespace rngfree::nist

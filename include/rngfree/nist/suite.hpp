@@ -41,6 +41,8 @@ struct ProportionRow {
   std::optional<double> uniformity_p; // empty when k == 0
   bool uniformity_assessed = false;   // k >= 55 (SP 800-22 4.2.2); otherwise uniformity is not judged
   bool uniformity_ok = true;          // uniformity P >= 0.0001 (or not assessed)
+  std::string not_applicable_reason;  // why, for the first sequence where it did not apply ("" if none)
+  bool applicable() const { return sequences > 0; }  // judged: some sequence gave a P-value
   bool ok() const { return sequences == 0 || (proportion_ok && uniformity_ok); }
 };
 
@@ -56,6 +58,8 @@ struct SuiteReport {
   std::vector<ProportionRow> rows;  // in test order, sub-tests in their order
   std::vector<TestVerdict> tests;
   uint64_t rows_failed = 0;
+  uint64_t rows_judged = 0;          // rows with a P-value in some sequence
+  uint64_t rows_not_applicable = 0;  // rows with none (rows.size() = judged + not applicable)
   // Expected number of rows failing the proportion check by chance for an ideal generator (exact
   // binomial probability outside the interval, summed over rows), plus alpha_u * rows for uniformity.
   double expected_false_alarms = 0;
