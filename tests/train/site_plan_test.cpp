@@ -1,0 +1,164 @@
+// The site plan (train/site_plan.hpp): defaults resolved per layer, the refusals that keep SR
+// unbiased (each with the message a user sees), and fold coverage of the default pairing.
+#include "rngfree/train/site_plan.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "rngfree/error.hpp"
+
+namespace rngfree::train {
+namespace {
+
+const std::vector<std::string> kLenet = {"conv1", "conv2", "fc1", "fc2", "fc3"};
+
+QuantConfig preset(std::string_view name) {
+  TrainConfig c;
+  apply_preset(c, name);
+  return c.quant;
+}
+
+std::string error_of(const QuantConfig& q) {
+  try {
+    (void)make_site_plan(q, kLenet);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+// Invariant: the harvest preset's E, G and U sites read their own layer's act (docs/training.md),
+// A and W are not stochastic there, and every generator site gets its own stream 1 + 6·layer + site.
+TEST(SitePlan, DefaultsOfTheHarvestPreset) {
+  const SitePlan plan = make_site_plan(preset("int8-sr-harvest"), kLenet);
+  ASSERT_EQ(plan.sites.size(), kLenet.size() * kNumSites);
+  for (int l = 0; l < 5; ++l) {
+    for (Site s : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
+      const PlannedSite& p = plan.at(l, s);
+      EXPECT_TRUE(p.active);
+      EXPECT_EQ(p.source, SourceKind::kHarvest);
+      EXPECT_EQ(p.tap, harvest::TapKind::kAct);
+      EXPECT_EQ(p.tap_layer, l);
+      EXPECT_GE(p.supplied_bits, p.rounding.random_bits);
+    }
+    EXPECT_EQ(plan.at(l, Site::kWeights).source, SourceKind::kNone);  // nearest-even
+    EXPECT_FALSE(plan.at(l, Site::kMomentum).active);
+    EXPECT_TRUE(plan.reads(l, harvest::TapKind::kAct));
+    EXPECT_FALSE(plan.reads(l, harvest::TapKind::kErr));
+  }
+  EXPECT_EQ(plan.stochastic_sites().size(), 15U);
+  const SitePlan philox = make_site_plan(preset("int8-sr-philox"), kLenet);
+  EXPECT_EQ(philox.at(2, Site::kGradients).source, SourceKind::kGenerator);
+  EXPECT_EQ(philox.at(2, Site::kGradients).stream, 1U + 2 * 6 + 3);
+}
+
+// Invariant: a tap beyond the model resolves as the engine reads it (before the first layer: the
+// input; after the last: the tensor itself), and first/last_layer switch sites off.
+TEST(SitePlan, OffsetsResolveAtTheEdges) {
+  QuantConfig q = preset("int8-sr-harvest");
+  q.sites[static_cast<int>(Site::kErrors)].source = "harvest:act@+1";
+  q.sites[static_cast<int>(Site::kGradients)].source = "harvest:act@-1";
+  const SitePlan plan = make_site_plan(q, kLenet);
+  EXPECT_EQ(plan.at(4, Site::kErrors).tap, harvest::TapKind::kSelf);
+  EXPECT_EQ(plan.at(3, Site::kErrors).tap_layer, 4);
+  EXPECT_EQ(plan.at(0, Site::kGradients).tap, harvest::TapKind::kInput);
+  EXPECT_EQ(plan.at(1, Site::kGradients).tap_layer, 0);
+  q.first_layer = false;
+  q.last_layer = false;
+  const SitePlan inner = make_site_plan(q, kLenet);
+  EXPECT_FALSE(inner.at(0, Site::kErrors).active);
+  EXPECT_FALSE(inner.at(4, Site::kUpdate).active);
+  EXPECT_TRUE(inner.at(2, Site::kUpdate).active);
+}
+
+// Invariant: a source with fewer random bits than R is refused, naming the site and the numbers.
+TEST(SitePlan, RefusesSourcesThatSupplyTooFewBits) {
+  QuantConfig q = preset("int8-sr-harvest");
+  q.harvest.bits = "0-7";  // 8 bits, but U is stochastic:16
+  const std::string e = error_of(q);
+  EXPECT_NE(e.find("site U"), std::string::npos) << e;
+  EXPECT_NE(e.find("gives 8 random bits"), std::string::npos) << e;
+  EXPECT_NE(e.find("needs 16"), std::string::npos) << e;
+
+  QuantConfig g = preset("int8-sr-lfsr");
+  g.sites[static_cast<int>(Site::kErrors)].source = "lfsr:4";
+  const std::string ge = error_of(g);
+  EXPECT_NE(ge.find("layer 0 (conv1), site E"), std::string::npos) << ge;
+  EXPECT_NE(ge.find("'lfsr:4' gives 4 random bits"), std::string::npos) << ge;
+  g.sites[static_cast<int>(Site::kErrors)].source = "lfsr:8";  // exactly R = 8 bits: fine
+  EXPECT_EQ(error_of(g), "");
+}
+
+// Invariant: a harvested site that may read the very values it rounds is refused unless it is
+// shifted or explicitly allowed; shifted with skip_zeros is refused too.
+TEST(SitePlan, RefusesOwnBitsUnlessAskedFor) {
+  struct Case {
+    Site site;
+    std::string source;
+  };
+  for (const Case& c : {Case{Site::kActivations, "harvest:act@-1"}, Case{Site::kActivations, "harvest:input"},
+                        Case{Site::kErrors, "harvest:err"}, Case{Site::kGradients, "harvest:grad"},
+                        Case{Site::kUpdate, "harvest:weights"}, Case{Site::kWeights, "harvest:weights"}}) {
+    QuantConfig q = preset("int8-sr-harvest");
+    SiteConfig& s = q.sites[static_cast<int>(c.site)];
+    s.format = "fixed:8:dyn";
+    s.rounding = "stochastic:8";
+    s.source = c.source;
+    const std::string e = error_of(q);
+    EXPECT_NE(e.find("holds the very values this site rounds"), std::string::npos) << c.source << ": " << e;
+    EXPECT_NE(e.find("allow_own_bits"), std::string::npos) << e;
+    s.pairing = "shifted";
+    EXPECT_EQ(error_of(q), "") << c.source;
+    s.pairing = "auto";
+    s.allow_own_bits = true;
+    EXPECT_EQ(error_of(q), "") << c.source;
+  }
+  // The default A (act@-1, or the input at layer 0) is shifted, hence accepted.
+  QuantConfig a = preset("int8-sr-harvest");
+  a.sites[static_cast<int>(Site::kActivations)].rounding = "stochastic:8";
+  a.sites[static_cast<int>(Site::kActivations)].source = "harvest";
+  const SitePlan plan = make_site_plan(a, kLenet);
+  EXPECT_EQ(plan.at(0, Site::kActivations).pairing_mode, PlanPairing::kShifted);
+  EXPECT_EQ(plan.at(0, Site::kActivations).tap, harvest::TapKind::kInput);
+  a.harvest.skip_zeros = true;
+  const std::string e = error_of(a);
+  EXPECT_NE(e.find("'shifted' with skip_zeros"), std::string::npos) << e;
+}
+
+// Invariant: the default pairing of a small site on a large tap spreads over the whole tap: over
+// successive steps every tap element is read (the old fold read only the first k·m elements), and
+// the G and U sites of one layer do not read the same elements in the same step.
+TEST(SitePlan, SpreadCoversTheWholeTapOverSteps) {
+  const SitePlan plan = make_site_plan(preset("int8-sr-harvest"), kLenet);
+  const PlannedSite& g = plan.at(0, Site::kGradients);
+  const PlannedSite& u = plan.at(0, Site::kUpdate);
+  for (const auto& [n, m] : std::vector<std::pair<int64_t, int64_t>>{{600, 150}, {6000, 150}, {6007, 150}, {1000, 333}}) {
+    std::set<int64_t> seen;
+    const harvest::Pairing first = harvest_pairing(g, n, m, 0);
+    ASSERT_EQ(first.kind, harvest::PairingKind::kSpread);
+    const int64_t k = first.fold, block = n / k;
+    EXPECT_EQ(k, std::min<int64_t>(n / m, kMaxFold));
+    for (int64_t step = 0; step < (block + m - 1) / m + 1; ++step) {
+      const harvest::Pairing p = harvest_pairing(g, n, m, step);
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < k; ++j) seen.insert((p.offset + i + j * block) % n);
+      }
+    }
+    EXPECT_GE(static_cast<int64_t>(seen.size()), k * block) << "n " << n << ", m " << m;
+    if (block >= kNumSites * m) {
+      const harvest::Pairing pg = harvest_pairing(g, n, m, 3), pu = harvest_pairing(u, n, m, 3);
+      std::set<int64_t> gs;
+      for (int64_t i = 0; i < m; ++i) gs.insert((pg.offset + i) % block);
+      for (int64_t i = 0; i < m; ++i) EXPECT_FALSE(gs.count((pu.offset + i) % block)) << "n " << n << ", m " << m;
+    }
+  }
+  // Same size: aligned; smaller tap: strided.
+  EXPECT_EQ(harvest_pairing(g, 150, 150, 7).kind, harvest::PairingKind::kAligned);
+  EXPECT_EQ(harvest_pairing(g, 100, 150, 7).kind, harvest::PairingKind::kStrided);
+}
+
+}  // namespace
+}  // namespace rngfree::train
