@@ -177,7 +177,7 @@ harvest::Tap Engine::default_tap(Site site, int layer_index) {
 
 void Engine::configure(const QuantConfig& quant, uint64_t seed) {
   harvest::Extractor extractor = harvest::Extractor::parse_bits(quant.harvest.bits);
-  extractor.whiten = quant.harvest.whiten;
+  extractor.mix = quant.harvest.whiten ? harvest::Mix::kWhiten32 : harvest::Mix::kNone;
   extractor.zeros = quant.harvest.skip_zeros ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
   const int n = static_cast<int>(layers.size());
   for (auto& lp : layers) {

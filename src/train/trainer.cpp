@@ -189,7 +189,7 @@ struct Trainer::Impl {
     const torch::Tensor& t = engine.layers[dl]->taps[static_cast<int>(dump_kind)];
     if (!t.defined()) return;
     harvest::Extractor ex = harvest::Extractor::parse_bits(cfg.quant.harvest.bits);
-    ex.whiten = cfg.quant.harvest.whiten;
+    ex.mix = cfg.quant.harvest.whiten ? harvest::Mix::kWhiten32 : harvest::Mix::kNone;
     ex.zeros = cfg.quant.harvest.skip_zeros ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
     torch::Tensor c = t.contiguous();
     harvest::BitStream bs = harvest::harvest_bits({c.data_ptr<float>(), static_cast<size_t>(c.numel())}, ex, 1,

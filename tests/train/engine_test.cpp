@@ -53,7 +53,7 @@ std::vector<uint32_t> harvested(const torch::Tensor& tap, int64_t m) {
   torch::Tensor c = tap.contiguous();
   std::vector<uint32_t> w(static_cast<size_t>(m));
   harvest::Extractor ex;  // bits 0-15, whitened: the config default
-  ex.whiten = true;
+  ex.mix = harvest::Mix::kWhiten32;
   harvest::Pairing p;
   if (c.numel() > m) p = harvest::Pairing{harvest::PairingKind::kFolded, std::min<int64_t>(c.numel() / m, 4), 1, 0};
   harvest::harvest_words(cspan(c), ex, p, w);

@@ -211,7 +211,7 @@ TEST(TrainRun, TapHookAndDump) {
     count[std::string(tap_name(ev.kind))]++;
     if (ev.layer == 1 && ev.kind == harvest::TapKind::kAct) {
       harvest::Extractor ex;  // the run's extractor: bits 0-15, whitened
-      ex.whiten = true;
+      ex.mix = harvest::Mix::kWhiten32;
       harvest::BitStream bs = harvest::harvest_bits(ev.values, ex, 1);
       EXPECT_EQ(bs.bits % 8, 0);
       expect.insert(expect.end(), bs.bytes.begin(), bs.bytes.end());
