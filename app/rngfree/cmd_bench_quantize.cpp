@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@ struct BenchSource {
   // by quantize_with_source calling `fill` (thread-safe, words depending only on the index).
   bool prefilled = true;
   RandomFill fill;
+  // Set: the timed region is materialize(words) for the whole tensor, then quantize() reading them
+  // (a word tensor written and read back); `fill` is unused.
+  std::function<void(std::span<uint32_t>)> materialize = {};
 };
 
 // THE EXTENSION POINT: one entry per source timed with stochastic rounding. `in` is the tensor
@@ -44,6 +48,12 @@ struct BenchSource {
 // which a throughput measurement does not care about. The harvester reads a second tensor of the
 // same size (an aligned tap, bits 0-15 of each FP32 pattern: `harvest`), or — `harvest:self` — the
 // chunk being rounded itself, paired with the element half a chunk away (self pairing per chunk).
+// `harvest-fused` is the library's fused path: harvest::harvest_fill over the same aligned tap (words
+// [first, first + count) of the whole site, resolved once); `harvest-fused:self` is harvest_fill on
+// the tensor being rounded with the whole-tensor self pairing (element i reads i + n/2 mod n, a
+// second stream through memory, independent of the partition). `harvest-materialized` writes the
+// aligned tap's words for the whole tensor with harvest_words (all threads) and then quantizes with
+// them: the unfused baseline the fused path replaces.
 std::vector<BenchSource> bench_sources(std::span<const float> in) {
   std::vector<BenchSource> sources;
   sources.push_back({"given", true, [](int64_t first, std::span<uint32_t> words) {
@@ -81,6 +91,12 @@ std::vector<BenchSource> bench_sources(std::span<const float> in) {
                        harvest::harvest_words(t, low16, harvest::self_pairing(static_cast<int64_t>(words.size())),
                                               words, one_thread);
                      }});
+  const auto m = static_cast<int64_t>(in.size());
+  sources.push_back({"harvest-fused", false, harvest::harvest_fill(*tap, low16, aligned, m)});
+  sources.push_back({"harvest-fused:self", false, harvest::harvest_fill(in, low16, harvest::self_pairing(m), m)});
+  BenchSource materialized{"harvest-materialized", false, {}, {}};
+  materialized.materialize = [=](std::span<uint32_t> words) { harvest::harvest_words(*tap, low16, aligned, words); };
+  sources.push_back(materialized);
   return sources;
 }
 
@@ -154,7 +170,12 @@ void run(bool json, int repeats, int log2_elements, const std::string& target) {
     }
     for (const BenchSource& src : sources) {
       double s = 0;
-      if (src.prefilled) {
+      if (src.materialize) {
+        s = best_seconds(repeats, [&] {
+          src.materialize(words);
+          quantize(in, out, format, rounding, words);
+        });
+      } else if (src.prefilled) {
         src.fill(0, words);
         s = best_seconds(repeats, [&] { quantize(in, out, format, rounding, words); });
       } else {
@@ -177,11 +198,11 @@ void run(bool json, int repeats, int log2_elements, const std::string& target) {
   }
   fmt::print("rngfree bench quantize: {} FP32 values (2^{}), {} threads, kernel target {}, best of {} runs\n", n,
              log2_elements, omp_get_max_threads(), quantize_kernel_target(), repeats);
-  fmt::print("{:<14} {:<15} {:<16} {:>10} {:>10} {:>16}\n", "format", "rounding", "source", "Melem/s", "vs memcpy",
+  fmt::print("{:<14} {:<15} {:<20} {:>10} {:>10} {:>16}\n", "format", "rounding", "source", "Melem/s", "vs memcpy",
              "vs nearest-even");
-  fmt::print("{:<14} {:<15} {:<16} {:>10.1f} {:>10.2f} {:>16}\n", "(memcpy)", "-", "-", copy_rate / 1e6, 1.0, "-");
+  fmt::print("{:<14} {:<15} {:<20} {:>10.1f} {:>10.2f} {:>16}\n", "(memcpy)", "-", "-", copy_rate / 1e6, 1.0, "-");
   for (const Run& r : runs) {
-    fmt::print("{:<14} {:<15} {:<16} {:>10.1f} {:>10.2f} {:>16}\n", r.format, r.rounding, r.source, r.elems_per_s / 1e6,
+    fmt::print("{:<14} {:<15} {:<20} {:>10.1f} {:>10.2f} {:>16}\n", r.format, r.rounding, r.source, r.elems_per_s / 1e6,
                r.elems_per_s / copy_rate, r.vs_nearest_even > 0 ? fmt::format("{:.2f}", r.vs_nearest_even) : "-");
   }
 }

@@ -1,4 +1,4 @@
-// `rngfree harvest --from FILE --bits LO-HI [--fold K] [--skip-zeros] [--whiten] --out BITS.bin`:
+// `rngfree harvest --from FILE --bits LO-HI [--fold K] [--skip-zeros] [--mix NAME | --whiten] --out BITS.bin`:
 // reads raw little-endian FP32 values (a dumped tap), extracts the harvester's bit stream
 // (docs/random.md) and writes it MSB-first for `rngfree nist BITS.bin --input binary`.
 #include <fmt/core.h>
@@ -45,6 +45,7 @@ const RegisterCommand kHarvest("", "harvest", [](CLI::App& root) {
     std::string from, out, bits = "0-15";
     int64_t fold = 1;
     bool skip_zeros = false, whiten = false;
+    std::string mix;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--from", a->from, "Input file: raw little-endian FP32 values")->required();
@@ -52,11 +53,17 @@ const RegisterCommand kHarvest("", "harvest", [](CLI::App& root) {
   cmd->add_option("--fold", a->fold, "XOR-fold K whole copies: n values give floor(n/K) fields, field i = XOR of values i + t*floor(n/K), t < K")
       ->default_val(1)->check(CLI::PositiveNumber);
   cmd->add_flag("--skip-zeros", a->skip_zeros, "Drop exact zeros (+0 and -0) before extraction");
-  cmd->add_flag("--whiten", a->whiten, "Apply the whitening mix (w ^= w>>16; w *= 0x7feb352d; w ^= w>>15) before taking the field's width of low bits");
+  cmd->add_option("--mix", a->mix,
+                  "Mix each word after folding: none (default), whiten32 (w ^= w>>16; w *= 0x7feb352d; w ^= w>>15 on 32 "
+                  "bits, then the field's width of low bits), field (a bijection on the field's width; docs/random.md)");
+  cmd->add_flag("--whiten", a->whiten, "Alias for --mix whiten32");
   cmd->add_option("--out", a->out, "Output file: the bit stream, packed MSB-first (a trailing partial byte is dropped)")->required();
   cmd->callback([a] {
     harvest::Extractor e = harvest::Extractor::parse_bits(a->bits);
-    e.whiten = a->whiten;
+    if (a->whiten && !a->mix.empty() && a->mix != "whiten32") {
+      throw Error(fmt::format("--whiten is --mix whiten32 and contradicts --mix {}; give one of them", a->mix));
+    }
+    e.mix = a->whiten ? harvest::Mix::kWhiten32 : harvest::parse_mix(a->mix.empty() ? "none" : a->mix);
     e.zeros = a->skip_zeros ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
     const auto x = read_fp32_le(a->from);
     const auto bs = harvest::harvest_bits(x, e, a->fold);

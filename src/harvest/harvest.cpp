@@ -96,13 +96,33 @@ Extractor Extractor::parse_bits(std::string_view bits) {
 
 std::string Extractor::name() const {
   std::string s = fmt::format("bits {}-{}", lo, hi);
-  if (whiten) s += ", whiten";
+  if (mix != Mix::kNone) s += fmt::format(", mix {}", mix_name(mix));
   s += zeros == ZeroPolicy::kSkip ? ", skip-zeros" : ", keep-zeros";
   return s;
 }
 
+Mix parse_mix(std::string_view spec) {
+  if (spec == "none") return Mix::kNone;
+  if (spec == "whiten32") return Mix::kWhiten32;
+  if (spec == "field") return Mix::kField;
+  throw Error(fmt::format("mix '{}': unknown; allowed: none, whiten32 (lowbias32's first round on the whole 32-bit "
+                          "word), field (a bijection on the field's width)",
+                          spec));
+}
+
+const char* mix_name(Mix mix) {
+  switch (mix) {
+    case Mix::kNone: return "none";
+    case Mix::kWhiten32: return "whiten32";
+    case Mix::kField: return "field";
+  }
+  return "none";
+}
+
 Pairing Pairing::parse(std::string_view spec) {
-  const char* allowed = "allowed: auto, aligned, folded[:K] (K >= 1), strided[:STRIDE[:OFFSET]] (STRIDE >= 1, OFFSET >= 0)";
+  const char* allowed =
+      "allowed: auto, aligned, folded[:K] (K >= 1), strided[:STRIDE[:OFFSET]] (STRIDE >= 1, OFFSET >= 0), "
+      "spread[:K[:OFFSET]] (K >= 0, 0 = floor(n/m); OFFSET >= 0)";
   std::vector<std::string_view> parts;
   for (size_t start = 0;;) {
     const size_t p = spec.find(':', start);
@@ -128,6 +148,10 @@ Pairing Pairing::parse(std::string_view spec) {
     p.kind = PairingKind::kStrided;
     if (parts.size() >= 2) p.stride = number(parts[1], "STRIDE", 1);
     if (parts.size() == 3) p.offset = number(parts[2], "OFFSET", 0);
+  } else if (head == "spread" && parts.size() <= 3) {
+    p.kind = PairingKind::kSpread;
+    if (parts.size() >= 2) p.fold = number(parts[1], "K", 0);
+    if (parts.size() == 3) p.offset = number(parts[2], "OFFSET", 0);
   } else {
     throw Error(fmt::format("pairing '{}': unknown; {}", spec, allowed));
   }
@@ -140,6 +164,9 @@ std::string Pairing::name() const {
     case PairingKind::kAligned: return "aligned";
     case PairingKind::kFolded: return fold == 0 ? "folded" : fmt::format("folded:{}", fold);
     case PairingKind::kStrided: return fmt::format("strided:{}:{}", stride, offset);
+    case PairingKind::kSpread:
+      if (offset != 0) return fmt::format("spread:{}:{}", fold, offset);
+      return fold == 0 ? "spread" : fmt::format("spread:{}", fold);
   }
   return "auto";
 }
@@ -152,49 +179,97 @@ Pairing self_pairing(int64_t m) {
   return p;
 }
 
+SpreadShape spread_shape(int64_t n, int64_t m, int64_t fold) {
+  if (m < 1) throw Error(fmt::format("pairing 'spread': the site has m = {} words; need m >= 1", m));
+  if (fold < 0) throw Error(fmt::format("pairing 'spread': K = {} must be >= 0 (0: floor(n/m))", fold));
+  if (n < m) {
+    throw Error(fmt::format("pairing 'spread': the tap has n = {} elements (after the zero policy) and the site m = {}; "
+                            "spread needs n >= m (use strided or auto to reuse elements)",
+                            n, m));
+  }
+  const int64_t most = n / m;
+  if (fold > most) {
+    throw Error(fmt::format("pairing 'spread:{}': K = {} exceeds floor(n/m) = floor({}/{}) = {} (n = tap elements "
+                            "after the zero policy, m = site words); use K <= {} or 0",
+                            fold, fold, n, m, most, most));
+  }
+  const int64_t k = fold == 0 ? most : fold;
+  const int64_t block = n / k;
+  return {k, block, n - (k - 1) * block};
+}
+
 // ---- Resolution of a pairing for given n, m ------------------------------------------------------
 namespace {
 
+// Every pairing becomes one of two index maps:
+//   kSpread   S_i = {(start + i + j·block) mod n : j < k}  (aligned: k = 1, start 0; folded: block = m,
+//             start 0; spread; strided with stride 1 mod n: k = 1, start = offset mod n)
+//   kStrided  S_i = {(offset + i·stride) mod n}            (any other stride)
+// n == 0 resolves to kSpread with k = 0 (every S_i empty).
 struct Resolved {
-  PairingKind kind;  // kAligned, kFolded or kStrided (kAligned also for n == 0: all words 0)
-  int64_t fold = 1, stride = 1, offset = 0;
+  PairingKind kind = PairingKind::kSpread;
+  int64_t k = 1, block = 0, start = 0;  // kSpread
+  int64_t stride = 1, offset = 0;       // kStrided
 };
 
+int64_t mod_n(int64_t v, int64_t n) { return static_cast<int64_t>(static_cast<uint64_t>(v) % static_cast<uint64_t>(n)); }
+
+Resolved windows(int64_t k, int64_t block, int64_t start) {
+  Resolved r;
+  r.k = k;
+  r.block = block;
+  r.start = start;
+  return r;
+}
+
 Resolved resolve(const Pairing& p, int64_t n, int64_t m) {
-  Resolved r{PairingKind::kAligned};
   PairingKind kind = p.kind;
   if (kind == PairingKind::kAuto) {
     kind = n == m ? PairingKind::kAligned : n > m ? PairingKind::kFolded : PairingKind::kStrided;
-    if (kind == PairingKind::kFolded) return {PairingKind::kFolded, m == 0 ? 1 : n / m, 1, 0};
-    if (kind == PairingKind::kStrided) return {PairingKind::kStrided, 1, 1, 0};
-    return r;
+    if (m == 0) return windows(0, 0, 0);
+    if (kind == PairingKind::kAligned) return windows(n == 0 ? 0 : 1, 0, 0);
+    if (kind == PairingKind::kFolded) return windows(n / m, m, 0);
+    return n == 0 ? windows(0, 0, 0) : windows(1, 0, 0);  // strided 1, 0: index i mod n
   }
   switch (kind) {
     case PairingKind::kAligned:
       if (n != m) {
         throw Error(fmt::format("pairing 'aligned': the tap has n = {} elements (after the zero policy) and the site "
-                                "m = {}; aligned needs n == m (use auto, folded or strided)",
+                                "m = {}; aligned needs n == m (use auto, folded, spread or strided)",
                                 n, m));
       }
-      return r;
+      return windows(n == 0 ? 0 : 1, 0, 0);
     case PairingKind::kFolded: {
       if (p.fold < 0) throw Error(fmt::format("pairing 'folded': K = {} must be >= 1 (0: as many as fit)", p.fold));
-      if (m == 0) return {PairingKind::kFolded, 1, 1, 0};
+      if (m == 0) return windows(0, 0, 0);
       const int64_t k = p.fold == 0 ? n / m : p.fold;
       if (k < 1 || k > n / m) {
         throw Error(fmt::format("pairing '{}': K·m = {}·{} exceeds the tap's n = {} elements (after the zero policy)",
                                 p.name(), k == 0 ? 1 : k, m, n));
       }
-      return {PairingKind::kFolded, k, 1, 0};
+      return windows(k, m, 0);
     }
-    case PairingKind::kStrided:
+    case PairingKind::kSpread: {
+      if (p.offset < 0) throw Error(fmt::format("pairing '{}': OFFSET must be >= 0", p.name()));
+      if (m == 0) return windows(0, 0, 0);
+      const SpreadShape s = spread_shape(n, m, p.fold);
+      return windows(s.k, s.block, mod_n(p.offset, n));
+    }
+    case PairingKind::kStrided: {
       if (p.stride < 1 || p.offset < 0) {
         throw Error(fmt::format("pairing '{}': STRIDE must be >= 1 and OFFSET >= 0", p.name()));
       }
-      return {PairingKind::kStrided, 1, p.stride, p.offset};
+      if (n == 0 || m == 0) return windows(0, 0, 0);
+      if (mod_n(p.stride, n) == 1 % n) return windows(1, 0, mod_n(p.offset, n));  // contiguous, wrapping at n
+      Resolved r;
+      r.kind = PairingKind::kStrided;
+      r.stride = mod_n(p.stride, n);
+      r.offset = mod_n(p.offset, n);
+      return r;
+    }
     case PairingKind::kAuto: break;
   }
-  return r;
+  return windows(0, 0, 0);
 }
 
 // ---- Kernels ---------------------------------------------------------------------------------------
@@ -203,90 +278,129 @@ struct Field {
   uint32_t mask;
 };
 
-template <bool kWhiten>
-[[gnu::always_inline]] inline uint32_t finish(uint32_t w) {
-  if constexpr (kWhiten) return whiten_word(w);
+template <Mix kMix>
+[[gnu::always_inline]] inline uint32_t finish(uint32_t w, const FieldMixConstants& c) {
+  if constexpr (kMix == Mix::kWhiten32) return whiten_word(w);
+  if constexpr (kMix == Mix::kField) return mix_field(w, c);
   return w;
 }
 
-// out[i] for i in [i0, i1): the XOR of the fields of x[i + t·m], t < k (k = 1: aligned).
-template <bool kWhiten>
-[[gnu::always_inline]] inline void folded_t(const float* x, int64_t m, int64_t k, Field f, uint32_t* out,
-                                            int64_t i0, int64_t i1) {
-  constexpr int64_t kBlock = 2048;  // words kept in L1 while the k copies are folded in
-  for (int64_t b = i0; b < i1; b += kBlock) {
-    const int64_t e = std::min(b + kBlock, i1);
-    for (int64_t i = b; i < e; ++i) out[i] = (std::bit_cast<uint32_t>(x[i]) >> f.lo) & f.mask;
-    for (int64_t t = 1; t < k; ++t) {
-      const float* xt = x + t * m;
-      for (int64_t i = b; i < e; ++i) out[i] ^= (std::bit_cast<uint32_t>(xt[i]) >> f.lo) & f.mask;
-    }
-    if constexpr (kWhiten) {
-      for (int64_t i = b; i < e; ++i) out[i] = whiten_word(out[i]);
+// o[r] (op)= field(x[r]) for r < count: op is = (kAssign) or ^=. Contiguous: vectorizes.
+template <bool kAssign>
+[[gnu::always_inline]] inline void field_run(const float* x, Field f, uint32_t* o, int64_t count) {
+  for (int64_t r = 0; r < count; ++r) {
+    const uint32_t v = (std::bit_cast<uint32_t>(x[r]) >> f.lo) & f.mask;
+    if constexpr (kAssign) {
+      o[r] = v;
+    } else {
+      o[r] ^= v;
     }
   }
 }
 
-// out[i] for i in [i0, i1): field of x[(offset + i·stride) mod n].
-template <bool kWhiten>
-[[gnu::always_inline]] inline void strided_t(const float* x, int64_t n, int64_t stride, int64_t offset, Field f,
-                                             uint32_t* out, int64_t i0, int64_t i1) {
-  __extension__ using u128 = unsigned __int128;
-  int64_t j = static_cast<int64_t>(
-      (static_cast<u128>(static_cast<uint64_t>(offset)) + static_cast<u128>(static_cast<uint64_t>(i0)) * static_cast<uint64_t>(stride)) %
-      static_cast<uint64_t>(n));
-  const int64_t step = stride % n;
-  if (step == 1) {  // contiguous runs, wrapping at n
-    int64_t i = i0;
-    while (i < i1) {
-      const int64_t run = std::min(i1 - i, n - j);
-      const float* xs = x + j;
-      uint32_t* o = out + i;
-      for (int64_t r = 0; r < run; ++r) o[r] = finish<kWhiten>((std::bit_cast<uint32_t>(xs[r]) >> f.lo) & f.mask);
-      i += run;
-      j = 0;
-    }
+// o[r] (op)= field(x[(s + r) mod n]) for r < count, 0 <= s < n: contiguous runs wrapping at n (one
+// run when no wrap; count > n only for a tap smaller than the site, reused).
+template <bool kAssign>
+[[gnu::always_inline]] inline void field_run_wrapping(const float* x, int64_t n, int64_t s, Field f, uint32_t* o,
+                                                      int64_t count) {
+  while (count > 0) {
+    const int64_t run = std::min(count, n - s);
+    field_run<kAssign>(x + s, f, o, run);
+    o += run;
+    count -= run;
+    s = 0;
+  }
+}
+
+// Words i in [i0, i1) of the window map, written to o[i - i0]: the XOR over j < k of the fields of
+// x[(start + i + j·block) mod n], in groups of 2048 words kept in L1 while the k windows are folded
+// in, then mixed. k == 0 (empty tap): mix(0).
+template <Mix kMix>
+[[gnu::always_inline]] inline void windows_t(const float* x, int64_t n, const Resolved& r, Field f,
+                                             const FieldMixConstants& c, uint32_t* o, int64_t i0, int64_t i1) {
+  constexpr int64_t kGroup = 2048;
+  if (r.k == 0) {
+    std::fill(o, o + (i1 - i0), finish<kMix>(0u, c));
     return;
   }
+  for (int64_t b = i0; b < i1; b += kGroup) {
+    const int64_t e = std::min(b + kGroup, i1);
+    uint32_t* ob = o + (b - i0);
+    for (int64_t j = 0; j < r.k; ++j) {
+      const int64_t s = mod_n(r.start + b + j * r.block, n);  // start < n, j·block < n, b < m: no overflow
+      if (j == 0) {
+        field_run_wrapping<true>(x, n, s, f, ob, e - b);
+      } else {
+        field_run_wrapping<false>(x, n, s, f, ob, e - b);
+      }
+    }
+    if constexpr (kMix != Mix::kNone) {
+      for (int64_t i = 0; i < e - b; ++i) ob[i] = finish<kMix>(ob[i], c);
+    }
+  }
+}
+
+// Words i in [i0, i1) of the strided map, written to o[i - i0]: field of x[(offset + i·stride) mod n].
+template <Mix kMix>
+[[gnu::always_inline]] inline void strided_t(const float* x, int64_t n, const Resolved& r, Field f,
+                                             const FieldMixConstants& c, uint32_t* o, int64_t i0, int64_t i1) {
+  __extension__ using u128 = unsigned __int128;
+  int64_t j = static_cast<int64_t>((static_cast<u128>(static_cast<uint64_t>(r.offset)) +
+                                    static_cast<u128>(static_cast<uint64_t>(i0)) * static_cast<uint64_t>(r.stride)) %
+                                   static_cast<uint64_t>(n));
   for (int64_t i = i0; i < i1; ++i) {
-    out[i] = finish<kWhiten>((std::bit_cast<uint32_t>(x[j]) >> f.lo) & f.mask);
-    j += step;
+    o[i - i0] = finish<kMix>((std::bit_cast<uint32_t>(x[j]) >> f.lo) & f.mask, c);
+    j += r.stride;
     if (j >= n) j -= n;
   }
 }
 
 struct Job {
   const float* x;
-  int64_t n, m;
+  int64_t n;
   Resolved r;
   Field f;
-  bool whiten;
-  uint32_t* out;
+  Mix mix;
+  FieldMixConstants c;
 };
 
-template <bool kWhiten>
-[[gnu::always_inline]] inline void run_t(const Job& j, int64_t i0, int64_t i1) {
+template <Mix kMix>
+[[gnu::always_inline]] inline void run_t(const Job& j, uint32_t* o, int64_t i0, int64_t i1) {
   if (j.r.kind == PairingKind::kStrided) {
-    strided_t<kWhiten>(j.x, j.n, j.r.stride, j.r.offset, j.f, j.out, i0, i1);
+    strided_t<kMix>(j.x, j.n, j.r, j.f, j.c, o, i0, i1);
   } else {
-    folded_t<kWhiten>(j.x, j.m, j.r.kind == PairingKind::kFolded ? j.r.fold : 1, j.f, j.out, i0, i1);
+    windows_t<kMix>(j.x, j.n, j.r, j.f, j.c, o, i0, i1);
   }
 }
 
-RNGFREE_TARGET_AVX512 void run_avx512(const Job& j, int64_t i0, int64_t i1) {
-  j.whiten ? run_t<true>(j, i0, i1) : run_t<false>(j, i0, i1);
-}
-RNGFREE_TARGET_AVX2 void run_avx2(const Job& j, int64_t i0, int64_t i1) {
-  j.whiten ? run_t<true>(j, i0, i1) : run_t<false>(j, i0, i1);
-}
-void run_portable(const Job& j, int64_t i0, int64_t i1) { j.whiten ? run_t<true>(j, i0, i1) : run_t<false>(j, i0, i1); }
+#define RNGFREE_HARVEST_DISPATCH_MIX(job, o, i0, i1)                   \
+  switch ((job).mix) {                                                 \
+    case Mix::kNone: return run_t<Mix::kNone>(job, o, i0, i1);         \
+    case Mix::kWhiten32: return run_t<Mix::kWhiten32>(job, o, i0, i1); \
+    case Mix::kField: return run_t<Mix::kField>(job, o, i0, i1);       \
+  }
 
-void run_range(const Job& j, int64_t i0, int64_t i1) {
+RNGFREE_TARGET_AVX512 void run_avx512(const Job& j, uint32_t* o, int64_t i0, int64_t i1) {
+  RNGFREE_HARVEST_DISPATCH_MIX(j, o, i0, i1)
+}
+RNGFREE_TARGET_AVX2 void run_avx2(const Job& j, uint32_t* o, int64_t i0, int64_t i1) {
+  RNGFREE_HARVEST_DISPATCH_MIX(j, o, i0, i1)
+}
+void run_portable(const Job& j, uint32_t* o, int64_t i0, int64_t i1) { RNGFREE_HARVEST_DISPATCH_MIX(j, o, i0, i1) }
+#undef RNGFREE_HARVEST_DISPATCH_MIX
+
+// Words [i0, i1) of the site into o[0 .. i1 - i0), on the best SIMD level.
+void run_range(const Job& j, uint32_t* o, int64_t i0, int64_t i1) {
   switch (random::simd_level()) {
-    case random::SimdLevel::kAvx512: return run_avx512(j, i0, i1);
-    case random::SimdLevel::kAvx2: return run_avx2(j, i0, i1);
-    default: return run_portable(j, i0, i1);
+    case random::SimdLevel::kAvx512: return run_avx512(j, o, i0, i1);
+    case random::SimdLevel::kAvx2: return run_avx2(j, o, i0, i1);
+    default: return run_portable(j, o, i0, i1);
   }
+}
+
+Job make_job(std::span<const float> tap, const Extractor& e, const Resolved& r) {
+  return Job{tap.data(), static_cast<int64_t>(tap.size()), r,
+             Field{e.lo, e.width() == 32 ? 0xffffffffu : (1u << e.width()) - 1u}, e.mix, FieldMixConstants(e.width())};
 }
 
 constexpr int64_t kParallelWords = int64_t{1} << 18;  // below this, threads cost more than they save
@@ -323,6 +437,15 @@ std::vector<float> drop_zeros(std::span<const float> x, int threads) {
   return out;
 }
 
+void refuse_skip(const Extractor& e, const char* what) {
+  if (e.zeros == ZeroPolicy::kSkip) {
+    throw Error(fmt::format("{}: zero policy 'skip' is not supported for fused (range) extraction: which elements "
+                            "survive depends on the whole tap; filter the zeros once and pass the filtered tap with "
+                            "zero policy 'keep', or use harvest_words",
+                            what));
+  }
+}
+
 }  // namespace
 
 void harvest_words(std::span<const float> tap, const Extractor& extractor, const Pairing& pairing,
@@ -337,18 +460,39 @@ void harvest_words(std::span<const float> tap, const Extractor& extractor, const
   const auto n = static_cast<int64_t>(tap.size()), m = static_cast<int64_t>(out.size());
   const Resolved r = resolve(pairing, n, m);
   if (m == 0) return;
-  if (n == 0) {  // nothing to harvest: every word is 0 (whiten_word(0) == 0)
-    std::fill(out.begin(), out.end(), 0u);
-    return;
-  }
-  const Field f{extractor.lo, extractor.width() == 32 ? 0xffffffffu : (1u << extractor.width()) - 1u};
-  const Job job{tap.data(), n, m, r, f, extractor.whiten, out.data()};
+  const Job job = make_job(tap, extractor, r);
   if (m >= kParallelWords && threads > 1 && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t c = 0; c < m; c += kChunkWords) run_range(job, c, std::min(m, c + kChunkWords));
+    for (int64_t c = 0; c < m; c += kChunkWords) run_range(job, out.data() + c, c, std::min(m, c + kChunkWords));
   } else {
-    run_range(job, 0, m);
+    run_range(job, out.data(), 0, m);
   }
+}
+
+void harvest_words_range(std::span<const float> tap, const Extractor& extractor, const Pairing& pairing, int64_t m,
+                         int64_t first, std::span<uint32_t> out) {
+  extractor.validate();
+  refuse_skip(extractor, "harvest_words_range");
+  const auto count = static_cast<int64_t>(out.size());
+  RNGFREE_CHECK(first >= 0 && m >= 0 && count <= m - first,
+                fmt::format("harvest_words_range: words [{}, {}) are not inside the site of {} words", first,
+                            first + count, m));
+  const Resolved r = resolve(pairing, static_cast<int64_t>(tap.size()), m);
+  if (count == 0) return;
+  run_range(make_job(tap, extractor, r), out.data(), first, first + count);
+}
+
+RandomFill harvest_fill(std::span<const float> tap, const Extractor& extractor, const Pairing& pairing, int64_t m) {
+  extractor.validate();
+  refuse_skip(extractor, "harvest_fill");
+  RNGFREE_CHECK(m >= 0, fmt::format("harvest_fill: site of {} words", m));
+  const Job job = make_job(tap, extractor, resolve(pairing, static_cast<int64_t>(tap.size()), m));
+  return [job, m](int64_t first, std::span<uint32_t> words) {
+    const auto count = static_cast<int64_t>(words.size());
+    RNGFREE_CHECK(first >= 0 && count <= m - first,
+                  fmt::format("harvest_fill: words [{}, {}) are not inside the site of {} words", first, first + count, m));
+    if (count > 0) run_range(job, words.data(), first, first + count);
+  };
 }
 
 std::vector<uint32_t> harvest_words_reference(std::span<const float> tap, const Extractor& extractor,
@@ -360,23 +504,49 @@ std::vector<uint32_t> harvest_words_reference(std::span<const float> tap, const 
     if (!(extractor.zeros == ZeroPolicy::kSkip && zero)) x.push_back(v);
   }
   const auto n = static_cast<int64_t>(x.size());
-  const Resolved r = resolve(pairing, n, m);
   std::vector<uint32_t> out(static_cast<size_t>(m), 0u);
-  if (n == 0) return out;
+  // The index sets S_i exactly as the header writes them, from the pairing itself (not from the fast
+  // path's resolution); the requirements are checked here too.
+  PairingKind kind = pairing.kind;
+  if (kind == PairingKind::kAuto) kind = n == m ? PairingKind::kAligned : n > m ? PairingKind::kFolded : PairingKind::kStrided;
+  int64_t k = 1, block = 0, stride = 1, offset = 0;
+  if (kind == PairingKind::kAligned && n != m) throw Error("pairing 'aligned': n != m");
+  if (kind == PairingKind::kFolded && m > 0) {
+    if (pairing.fold < 0) throw Error("pairing 'folded': K < 0");
+    k = pairing.kind == PairingKind::kAuto || pairing.fold == 0 ? n / m : pairing.fold;
+    if (k < 1 || k * m > n) throw Error("pairing 'folded': K·m > n");
+  }
+  if (kind == PairingKind::kSpread && m > 0) {
+    if (n < m) throw Error("pairing 'spread': n < m");
+    if (pairing.fold < 0 || pairing.fold > n / m || pairing.offset < 0) throw Error("pairing 'spread': bad K or OFFSET");
+    k = pairing.fold == 0 ? n / m : pairing.fold;
+    block = n / k;
+    offset = pairing.offset % n;
+  }
+  if (kind == PairingKind::kStrided && pairing.kind == PairingKind::kStrided) {
+    if (pairing.stride < 1 || pairing.offset < 0) throw Error("pairing 'strided': STRIDE < 1 or OFFSET < 0");
+    stride = pairing.stride;
+    offset = pairing.offset;
+  }
   for (int64_t i = 0; i < m; ++i) {
     std::vector<int64_t> set;  // S_i as the header defines it
-    if (r.kind == PairingKind::kAligned) set = {i};
-    if (r.kind == PairingKind::kFolded) {
-      for (int64_t t = 0; t < r.fold; ++t) set.push_back(i + t * m);
-    }
-    if (r.kind == PairingKind::kStrided) {
+    if (n > 0) {
       __extension__ using u128 = unsigned __int128;
-      set = {static_cast<int64_t>((static_cast<u128>(r.offset) + static_cast<u128>(i) * static_cast<u128>(r.stride)) %
-                                  static_cast<u128>(n))};
+      if (kind == PairingKind::kAligned) set = {i};
+      if (kind == PairingKind::kFolded) {
+        for (int64_t t = 0; t < k; ++t) set.push_back(i + t * m);
+      }
+      if (kind == PairingKind::kSpread) {
+        for (int64_t j = 0; j < k; ++j) set.push_back((offset + i + j * block) % n);
+      }
+      if (kind == PairingKind::kStrided) {
+        set = {static_cast<int64_t>((static_cast<u128>(offset) + static_cast<u128>(i) * static_cast<u128>(stride)) %
+                                    static_cast<u128>(n))};
+      }
     }
     uint32_t w = 0;
     for (int64_t j : set) w ^= extract_field(std::bit_cast<uint32_t>(x[static_cast<size_t>(j)]), extractor.lo, extractor.hi);
-    out[static_cast<size_t>(i)] = extractor.whiten ? whiten_word(w) : w;
+    out[static_cast<size_t>(i)] = apply_mix(w, extractor.mix, extractor.width());
   }
   return out;
 }

@@ -468,6 +468,11 @@ std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t see
   RNGFREE_CHECK(false, "unhandled generator kind");
 }
 
+int generator_random_bits(std::string_view spec) {
+  const GenSpec g = parse_spec(spec);
+  return g.kind == GenKind::kLfsr ? std::min(g.width, 32) : 32;
+}
+
 std::vector<std::string> generator_specs() {
   return {"philox", "mt19937", "xoshiro128pp[:L]", "xorshift32[:L]", "lfsr:W[:L]"};
 }

@@ -39,7 +39,7 @@ AtlasExtractor make_extractor(int lo, int hi, int64_t fold, bool skip, bool whit
   AtlasExtractor e;
   e.extractor.lo = lo;
   e.extractor.hi = hi;
-  e.extractor.whiten = whiten;
+  e.extractor.mix = whiten ? harvest::Mix::kWhiten32 : harvest::Mix::kNone;
   e.extractor.zeros = skip ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
   e.fold = fold;
   return e;
@@ -100,7 +100,8 @@ std::string AtlasExtractor::name() const {
                   : extractor.lo == 0 ? fmt::format("low{}", extractor.width())
                                       : fmt::format("bits{}-{}", extractor.lo, extractor.hi);
   if (fold != 1) s += fmt::format("/f{}", fold);
-  if (extractor.whiten) s += emit > 0 ? fmt::format("/w{}", emit) : std::string("/w");
+  if (extractor.mix == harvest::Mix::kWhiten32) s += emit > 0 ? fmt::format("/w{}", emit) : std::string("/w");
+  if (extractor.mix == harvest::Mix::kField) s += emit > 0 ? fmt::format("/m{}", emit) : std::string("/m");
   if (extractor.zeros == harvest::ZeroPolicy::kSkip) s += "/skip";
   return s;
 }
@@ -587,9 +588,9 @@ AtlasResult run_atlas(const AtlasOptions& options) {
       const int w = e.emit_width();
       std::vector<uint32_t> words(static_cast<size_t>((capacity + w - 1) / w));
       gen->fill(words);
-      for (auto& x : words) {  // the field in the low bits, whitened like harvested words if asked
+      for (auto& x : words) {  // the field in the low bits, mixed like harvested words if asked
         x = harvest::extract_field(x, e.extractor.lo, e.extractor.hi);
-        if (e.extractor.whiten) x = harvest::whiten_word(x);
+        x = harvest::apply_mix(x, e.extractor.mix, e.extractor.width());
       }
       BitAccumulator acc(capacity);
       acc.append_words(words, w);
@@ -647,7 +648,7 @@ std::string preset_extractor_name(const TrainConfig& cfg) {
   harvest::Extractor e = harvest::Extractor::parse_bits(cfg.quant.harvest.bits);
   AtlasExtractor a;
   a.extractor = e;
-  a.extractor.whiten = cfg.quant.harvest.whiten;
+  a.extractor.mix = harvest::parse_mix(cfg.quant.harvest.mix);
   a.extractor.zeros = cfg.quant.harvest.skip_zeros ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
   return a.name();
 }

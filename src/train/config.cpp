@@ -89,6 +89,11 @@ void TrainConfig::validate() const {
   if (!quant.batchnorm.empty()) (void)Format::parse(quant.batchnorm);
   harvest::Extractor ex = harvest::Extractor::parse_bits(quant.harvest.bits);
   ex.validate();
+  try {
+    (void)harvest::parse_mix(quant.harvest.mix);
+  } catch (const Error& e) {
+    throw Error(fmt::format("quant.harvest.mix: {}", e.what()));
+  }
   if (!dump.path.empty()) {
     harvest::TapKind kind = harvest::TapKind::kSelf;
     try {
@@ -199,9 +204,10 @@ void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view ori
             std::string hkey(hk.str());
             std::string hfull = "quant.harvest." + hkey;
             if (hkey == "bits") cfg.quant.harvest.bits = get_value<std::string>(hv, hfull, origin);
-            else if (hkey == "whiten") cfg.quant.harvest.whiten = get_value<bool>(hv, hfull, origin);
+            else if (hkey == "mix") cfg.quant.harvest.mix = get_value<std::string>(hv, hfull, origin);
+            else if (hkey == "whiten") cfg.quant.harvest.mix = get_value<bool>(hv, hfull, origin) ? "whiten32" : "none";
             else if (hkey == "skip_zeros") cfg.quant.harvest.skip_zeros = get_value<bool>(hv, hfull, origin);
-            else throw Error(fmt::format("{}: unknown key '{}'; allowed: bits, whiten, skip_zeros", origin, hfull));
+            else throw Error(fmt::format("{}: unknown key '{}'; allowed: bits, mix, whiten, skip_zeros", origin, hfull));
           }
         } else if (qv.is_table() && qkey.size() == 1 && std::string_view("WAEGUM").find(qkey[0]) != std::string_view::npos) {
           apply_site(cfg.quant.sites[static_cast<int>(parse_site(qkey))], *qv.as_table(), full, origin);
@@ -269,7 +275,7 @@ std::string to_json(const TrainConfig& c, int indent) {
   q["first_layer"] = c.quant.first_layer;
   q["last_layer"] = c.quant.last_layer;
   q["batchnorm"] = c.quant.batchnorm;
-  q["harvest"] = {{"bits", c.quant.harvest.bits}, {"whiten", c.quant.harvest.whiten},
+  q["harvest"] = {{"bits", c.quant.harvest.bits}, {"mix", c.quant.harvest.mix},
                   {"skip_zeros", c.quant.harvest.skip_zeros}};
   for (int i = 0; i < kNumSites; ++i) {
     const auto& s = c.quant.sites[i];
@@ -303,7 +309,9 @@ TrainConfig config_from_json(std::string_view text) {
     c.quant.last_layer = q.at("last_layer");
     c.quant.batchnorm = q.at("batchnorm");
     c.quant.harvest.bits = q.at("harvest").at("bits");
-    c.quant.harvest.whiten = q.at("harvest").at("whiten");
+    const auto& h = q.at("harvest");  // runs saved before `mix` existed stored `whiten`
+    c.quant.harvest.mix = h.contains("mix") ? h.at("mix").get<std::string>()
+                                            : (h.at("whiten").get<bool>() ? "whiten32" : "none");
     c.quant.harvest.skip_zeros = q.at("harvest").at("skip_zeros");
     for (int i = 0; i < kNumSites; ++i) {
       const auto& s = q.at(std::string(kSiteNames[i]));

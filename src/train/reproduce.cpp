@@ -106,7 +106,7 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
         dump_desc = fmt::format("{} {} seed {}: tap `act` of layer 1 (conv2), extractor bits {}{}, the first "
                                 "steps of training; these are the words of that layer's E site",
                                 job.model, job.preset, s, c.quant.harvest.bits,
-                                c.quant.harvest.whiten ? ", whitened" : "");
+                                c.quant.harvest.mix == "none" ? "" : ", mix " + c.quant.harvest.mix);
         dumped = true;
       }
       ++done;

@@ -35,13 +35,6 @@ bool may_hold_own_bits(Site site, harvest::TapKind kind, int tap_layer, int laye
   return false;
 }
 
-// TEMPORARY until random::generator_random_bits lands: fresh bits per word of a generator spec.
-int generator_random_bits(const std::string& spec) {
-  (void)random::make_generator(spec, 0, 0);  // validates
-  if (spec.starts_with("lfsr:")) return std::min(32, std::stoi(spec.substr(5)));
-  return 32;
-}
-
 }  // namespace
 
 harvest::Tap default_harvest_tap(Site site, int layer) {
@@ -59,7 +52,7 @@ harvest::Tap default_harvest_tap(Site site, int layer) {
 
 harvest::Extractor harvest_extractor(const HarvestConfig& config) {
   harvest::Extractor e = harvest::Extractor::parse_bits(config.bits);
-  e.whiten = config.whiten;
+  e.mix = harvest::parse_mix(config.mix);
   e.zeros = config.skip_zeros ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
   return e;
 }
@@ -123,7 +116,7 @@ SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> l
         p.source = SourceKind::kGenerator;
         p.generator = sc.source;
         p.stream = 1 + static_cast<uint64_t>(l) * kNumSites + static_cast<uint64_t>(s);
-        p.supplied_bits = generator_random_bits(sc.source);
+        p.supplied_bits = random::generator_random_bits(sc.source);
         if (p.supplied_bits < needed) {
           throw Error(fmt::format("{}: source '{}' gives {} random bits per word, but rounding '{}' needs {}; "
                                   "the missing top bits of r would stay 0 (a bias toward -inf). Use a generator "
@@ -202,14 +195,15 @@ harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, 
   if (n == m || n == 0) return Pairing{PairingKind::kAligned, 0, 1, 0};
   if (n < m) return Pairing{PairingKind::kStrided, 0, 1, 0};
   if (site.extractor.zeros == harvest::ZeroPolicy::kSkip) return Pairing{};  // n known only after filtering
-  const int64_t k = std::min(n / m, kMaxFold);
-  const int64_t block = n / k;
-  // The offset advances by m every step, so over ceil(block/m) steps every element of the tap
-  // contributes; sites of one layer start a sixth of a block apart so that they do not read the
-  // same elements in the same step when the tap is large enough.
-  const int64_t salt = static_cast<int64_t>(site.site) * (block / kNumSites);
-  const int64_t offset = static_cast<int64_t>((static_cast<unsigned __int128>(step) * m + salt) % block);
-  return Pairing{PairingKind::kFolded, k, 1, 0};
+  const harvest::SpreadShape shape = harvest::spread_shape(n, m, std::min(n / m, kMaxFold));
+  // The offset advances by m every step, modulo the spread's period n - (k-1)·block, so that over
+  // ceil(period/m) steps every element of the tap contributes; the sites of one layer start a sixth
+  // of a block apart so that they do not read the same elements in the same step when the tap is
+  // large enough (G and U both read act).
+  const int64_t k = shape.k;
+  const int64_t salt = static_cast<int64_t>(site.site) * (shape.block / kNumSites);
+  const int64_t offset = static_cast<int64_t>((static_cast<unsigned __int128>(step) * m + salt) % shape.period);
+  return Pairing{PairingKind::kSpread, k, 1, offset};
 }
 
 }  // namespace rngfree::train

@@ -38,6 +38,13 @@ class HarvestWords final : public WordSource {
     const int64_t m = static_cast<int64_t>(out.size());
     harvest::harvest_words(tap, site_.extractor, pairing(tap, self, m), out, opts);
   }
+  // Fused into the quantize loop (no word span): every pairing but a zero-filtered tap.
+  RandomFill fused(std::span<const float> self) override {
+    if (site_.extractor.zeros == harvest::ZeroPolicy::kSkip) return {};
+    const std::span<const float> tap = tap_or_self(self);
+    const int64_t m = static_cast<int64_t>(self.size());
+    return harvest::harvest_fill(tap, site_.extractor, pairing(tap, self, m), m);
+  }
   std::string describe() const override { return description_; }
 
  private:

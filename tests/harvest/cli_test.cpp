@@ -1,6 +1,6 @@
 // `rngfree harvest` from outside: raw little-endian FP32 in, MSB-first bit stream out, checked on
-// values whose IEEE-754 patterns are known (0.1f = 0x3DCCCCCD, pi = 0x40490FDB); file errors name
-// the file. Skipped (with a message) when the rngfree program has not been built.
+// values whose IEEE-754 patterns are known (0.1f = 0x3DCCCCCD, pi = 0x40490FDB), with each --mix;
+// file errors name the file. Skipped (with a message) when the rngfree program has not been built.
 #include <gtest/gtest.h>
 
 #include "support/cli.hpp"
@@ -41,6 +41,22 @@ TEST(HarvestCommand, WritesTheFieldBitsMsbFirst) {
   r = run("harvest --from " + tap + " --bits 0-15 --fold 2 --out " + bits);  // (0.1 ^ pi), (0 ^ 0)
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xCC ^ 0x0F, 0xCD ^ 0xDB, 0, 0}));
+  // --mix field at bits 0-3: fields D 0 B 0 -> mix_field(., 4) = 1 C 8 C (Python's exact integers)
+  r = run("harvest --from " + tap + " --bits 0-3 --mix field --out " + bits);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0x1C, 0x8C}));
+  // --whiten = --mix whiten32: the low 4 bits of whiten_word: A 0 9 0
+  r = run("harvest --from " + tap + " --bits 0-3 --whiten --out " + bits);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xA0, 0x90}));
+  r = run("harvest --from " + tap + " --bits 0-3 --mix whiten32 --out " + bits);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xA0, 0x90}));
+  r = run("harvest --from " + tap + " --bits 0-3 --whiten --mix field --out " + bits);  // contradictory
+  EXPECT_NE(r.status, 0);
+  r = run("harvest --from " + tap + " --bits 0-3 --mix bogus --out " + bits);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("bogus"), std::string::npos) << r.out;
   std::filesystem::remove_all(dir);
 }
 

@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rngfree/error.hpp"
@@ -329,6 +330,25 @@ TEST(Streams, EverySimdLevelGivesTheSameWords) {
     }
   }
   set_simd_level(best);
+}
+
+// Supply: bits of randomness per word a spec gives. Known answers from the definitions (an lfsr:W word
+// is the low 32 bits of a W-bit state; the others output full 32-bit words), then checked against the
+// words themselves: the OR of 4096 words sets exactly the low generator_random_bits(spec) bits.
+TEST(Supply, GeneratorRandomBitsAreTheBitsTheWordsUse) {
+  const std::pair<const char*, int> known[] = {{"lfsr:3", 3},       {"lfsr:8", 8},       {"lfsr:16:4", 16},
+                                               {"lfsr:31", 31},     {"lfsr:32", 32},     {"lfsr:33", 32},
+                                               {"lfsr:64:1", 32},   {"philox", 32},      {"mt19937", 32},
+                                               {"xoshiro128pp", 32}, {"xoshiro128pp:16", 32}, {"xorshift32:16", 32}};
+  for (const auto& [spec, bits] : known) {
+    EXPECT_EQ(generator_random_bits(spec), bits) << spec;
+    uint32_t any = 0;
+    for (uint32_t w : words(spec, 11, 3, 4096)) any |= w;
+    EXPECT_EQ(any, bits == 32 ? 0xffffffffu : (1u << bits) - 1u) << spec;
+  }
+  for (const char* bad : {"lfsr", "lfsr:2", "lfsr:65", "philox:2", "pcg32", ""}) {
+    EXPECT_THROW(generator_random_bits(bad), Error) << bad;
+  }
 }
 
 TEST(Specs, BadSpecsNameTheAllowedValues) {

@@ -101,7 +101,7 @@ TEST(AtlasGrid, FullGridIsTheDocumentedSixtyEight) {
   std::set<std::string> names;
   for (const auto& e : g) {
     got.insert({e.extractor.lo, e.extractor.hi, e.fold, e.extractor.zeros == harvest::ZeroPolicy::kSkip,
-                e.extractor.whiten, e.emit});
+                e.extractor.mix == harvest::Mix::kWhiten32, e.emit});
     names.insert(e.name());
   }
   EXPECT_EQ(g.size(), 68U);
@@ -163,7 +163,7 @@ TEST(AtlasBits, WhitenedEmitTakesLowBitsOfTheMixedWord) {
   AtlasExtractor e;
   e.extractor.lo = 0;
   e.extractor.hi = 15;
-  e.extractor.whiten = true;
+  e.extractor.mix = harvest::Mix::kWhiten32;
   e.emit = 8;
   BitAccumulator acc(1000);
   append_harvest(acc, values, e);

@@ -65,7 +65,7 @@ whiten = false
   EXPECT_FALSE(c.quant.last_layer);
   EXPECT_EQ(site(c, Site::kErrors).source, "harvest:err@-1");
   EXPECT_EQ(site(c, Site::kGradients).source, "philox");  // untouched preset value
-  EXPECT_FALSE(c.quant.harvest.whiten);  // the default is on
+  EXPECT_EQ(c.quant.harvest.mix, "none");  // `whiten = false`: the old spelling of mix = "none" (default "field")
   c.validate();
   // --preset beats the file's preset key.
   TrainConfig d;

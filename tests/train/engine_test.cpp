@@ -49,15 +49,22 @@ std::vector<uint32_t> philox_words(uint64_t seed, int layer, Site site, int64_t 
 
 // Training's `auto` pairing (docs/training.md): aligned, strided when the tap is smaller, and
 // folded with at most 4 copies when it is larger.
-std::vector<uint32_t> harvested(const torch::Tensor& tap, int64_t m) {
+// The default harvest words of site `site` at step 0 (docs/training.md "Default generator-free
+// pairing"): the config's default extractor; aligned if the tap has m elements, spread over the
+// tap in k = min(n/m, 4) blocks of floor(n/k) starting site·floor(block/6) elements in if it has
+// more, strided (reusing elements) if fewer; the reference implementation computes them.
+std::vector<uint32_t> harvested(const torch::Tensor& tap, int64_t m, Site site) {
   torch::Tensor c = tap.contiguous();
-  std::vector<uint32_t> w(static_cast<size_t>(m));
-  harvest::Extractor ex;  // bits 0-15, whitened: the config default
-  ex.whiten = true;
-  harvest::Pairing p;
-  if (c.numel() > m) p = harvest::Pairing{harvest::PairingKind::kFolded, std::min<int64_t>(c.numel() / m, 4), 1, 0};
-  harvest::harvest_words(cspan(c), ex, p, w);
-  return w;
+  const HarvestConfig defaults;
+  harvest::Extractor ex = harvest::Extractor::parse_bits(defaults.bits);
+  ex.mix = harvest::parse_mix(defaults.mix);
+  const int64_t n = c.numel();
+  harvest::Pairing p{n == m ? harvest::PairingKind::kAligned : harvest::PairingKind::kStrided, 0, 1, 0};
+  if (n > m) {
+    const int64_t k = std::min<int64_t>(n / m, 4), block = n / k;
+    p = harvest::Pairing{harvest::PairingKind::kSpread, k, 1, static_cast<int64_t>(site) * (block / 6)};
+  }
+  return harvest::harvest_words_reference(cspan(c), ex, p, m);
 }
 
 // Central finite differences of f at a few coordinates of p, in double precision.
@@ -189,8 +196,8 @@ void check_bit_exact(bool conv, const std::string& rounding, const std::string& 
     we = philox_words(seed, 0, Site::kErrors, g.numel());
     wg = philox_words(seed, 0, Site::kGradients, weight.numel());
   } else if (source == "harvest") {
-    we = harvested(act.detach(), g.numel());     // E <- act, aligned
-    wg = harvested(act.detach(), weight.numel());  // G <- act (folded or strided to W's size)
+    we = harvested(act.detach(), g.numel(), Site::kErrors);         // E <- act, aligned
+    wg = harvested(act.detach(), weight.numel(), Site::kGradients);  // G <- act, spread to W's size
   }
   torch::Tensor eq = core_quantize(g, fmt, rounding, we);
   act.backward(eq);

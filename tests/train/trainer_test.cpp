@@ -210,8 +210,9 @@ TEST(TrainRun, TapHookAndDump) {
   t.set_tap_callback([&](const TapEvent& ev) {
     count[std::string(tap_name(ev.kind))]++;
     if (ev.layer == 1 && ev.kind == harvest::TapKind::kAct) {
-      harvest::Extractor ex;  // the run's extractor: bits 0-15, whitened
-      ex.whiten = true;
+      const HarvestConfig defaults;  // the run's extractor: the config's defaults
+      harvest::Extractor ex = harvest::Extractor::parse_bits(defaults.bits);
+      ex.mix = harvest::parse_mix(defaults.mix);
       harvest::BitStream bs = harvest::harvest_bits(ev.values, ex, 1);
       EXPECT_EQ(bs.bits % 8, 0);
       expect.insert(expect.end(), bs.bytes.begin(), bs.bytes.end());

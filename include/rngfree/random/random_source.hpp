@@ -48,6 +48,14 @@ std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t see
 // suited to quantize_with_source (words depend only on their index).
 void philox_fill(uint64_t seed, uint64_t site, uint64_t position, std::span<uint32_t> out);
 
+// Bits of fresh randomness per 32-bit word that the generator spec gives (what a rounding site with
+// stochastic:R compares against R): lfsr:W -> min(W, 32) — a word is the low 32 bits of a W-bit
+// state, so for W < 32 its top 32 - W bits are always 0 (and successive words of one lane are
+// shifts of each other: the count is an upper bound on fresh bits, docs/random.md); philox,
+// mt19937, xoshiro128pp[:L], xorshift32[:L] -> 32 (full 32-bit outputs). Lanes do not change it.
+// Bad spec -> rngfree::Error, as make_generator.
+int generator_random_bits(std::string_view spec);
+
 // The generator names for help texts: "philox", "mt19937", "xoshiro128pp[:L]", ...
 std::vector<std::string> generator_specs();
 

@@ -27,7 +27,9 @@ struct SiteConfig {
 
 struct HarvestConfig {
   std::string bits = "0-15";  // extractor bit field LO-HI of the raw FP32 pattern
-  bool whiten = true;  // on by default: taps computed from 8-bit operands have few random low bits (docs/results.md)
+  // Mix after folding (harvest::Mix): "field" (default: a bijection on the field width, 0 -> nonzero),
+  // "whiten32" (the first defaults' whitening; TOML `whiten = true` is its old spelling), "none".
+  std::string mix = "field";
   bool skip_zeros = false;
 };
 
