@@ -488,10 +488,14 @@ AtlasResult run_atlas(const AtlasOptions& options) {
       const double bits = static_cast<double>(elements) * p->rounding.random_bits;
       layer_bits[static_cast<size_t>(l)] += bits;
       if (p->source != SourceKind::kHarvest || p->tap == harvest::TapKind::kSelf) continue;
-      const auto slot = static_cast<size_t>(tap_slot(p->tap_layer, p->tap));
-      paired_bits[slot] += bits;
-      paired_names[slot].push_back(fmt::format("{}@{}", kSiteNames[static_cast<size_t>(p->site)],
-                                               layers[static_cast<size_t>(l)].name));
+      std::vector<std::pair<harvest::TapKind, int>> read{{p->tap, p->tap_layer}};
+      for (const auto& e : p->extra) read.emplace_back(e.tap, e.tap_layer);
+      for (const auto& [kind, at] : read) {
+        const auto slot = static_cast<size_t>(tap_slot(at, kind));
+        paired_bits[slot] += bits;
+        paired_names[slot].push_back(fmt::format("{}@{}", kSiteNames[static_cast<size_t>(p->site)],
+                                                 layers[static_cast<size_t>(l)].name));
+      }
     }
   };
 

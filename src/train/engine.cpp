@@ -49,6 +49,7 @@ void Engine::configure(const QuantConfig& quant, uint64_t seed) {
       if (p.source == SourceKind::kHarvest && p.tap != harvest::TapKind::kSelf) {
         layers[static_cast<size_t>(p.tap_layer)]->keep[static_cast<int>(p.tap)] = true;
       }
+      for (const auto& e : p.extra) layers[static_cast<size_t>(e.tap_layer)]->keep[static_cast<int>(e.tap)] = true;
       site.source = make_word_source(p, *this, seed);
     }
     // Weights start in the master-weight format (nearest-even), so every later update rounds into it.

@@ -37,18 +37,56 @@ bool may_hold_own_bits(Site site, harvest::TapKind kind, int tap_layer, int laye
 
 }  // namespace
 
-harvest::Tap default_harvest_tap(Site site, int layer) {
+std::vector<harvest::Tap> default_harvest_taps(Site site) {
   using harvest::TapKind;
   switch (site) {
-    case Site::kErrors: return {TapKind::kAct, 0};
-    case Site::kGradients: return {TapKind::kAct, 0};  // not err: its words were 82-98 % zero (docs/results.md)
-    case Site::kUpdate: return {TapKind::kAct, 0};     // not grad: its low mantissa bits are empty
-    case Site::kWeights: return {TapKind::kGrad, 0};   // previous step's, shifted
-    case Site::kActivations: return layer == 0 ? harvest::Tap{TapKind::kInput, 0} : harvest::Tap{TapKind::kAct, -1};
-    case Site::kMomentum: return {TapKind::kErr, 0};
+    // act alone fails at conv1, whose act is constant over the image background (E: NIST, U: bias);
+    // the next layer's act is XORed in (docs/results.md, "The default harvester"). Not err (G: its
+    // words were 82-98 % zero) nor grad (U: its low mantissa bits are empty).
+    case Site::kErrors:
+    case Site::kGradients:
+    case Site::kUpdate: return {{TapKind::kAct, 0}, {TapKind::kAct, +1}};
+    case Site::kWeights: return {{TapKind::kGrad, 0}};   // previous step's, shifted
+    case Site::kActivations: return {{TapKind::kAct, -1}};  // shifted; layer 0: the input
+    case Site::kMomentum: return {{TapKind::kErr, 0}};
   }
-  return {TapKind::kSelf, 0};
+  return {{TapKind::kSelf, 0}};
 }
+
+namespace {
+
+// "act+act@+1" -> its taps.
+std::vector<harvest::Tap> parse_taps(std::string_view spec) {
+  std::vector<harvest::Tap> taps;
+  size_t start = 0;
+  while (true) {
+    const size_t plus = spec.find('+', start);
+    // a '+' right after '@' is a layer offset ("act@+1"), not a separator
+    if (plus != std::string_view::npos && plus > 0 && spec[plus - 1] == '@') {
+      const size_t next = spec.find('+', plus + 1);
+      taps.push_back(harvest::Tap::parse(spec.substr(start, next == std::string_view::npos ? next : next - start)));
+      if (next == std::string_view::npos) break;
+      start = next + 1;
+      continue;
+    }
+    taps.push_back(harvest::Tap::parse(spec.substr(start, plus == std::string_view::npos ? plus : plus - start)));
+    if (plus == std::string_view::npos) break;
+    start = plus + 1;
+  }
+  return taps;
+}
+
+// Resolves a tap's layer: before the first layer is the input, after the last there is none (-1).
+std::pair<harvest::TapKind, int> resolve(const harvest::Tap& tap, int layer, int n) {
+  if (tap.kind == harvest::TapKind::kInput) return {tap.kind, 0};
+  if (tap.kind == harvest::TapKind::kSelf) return {tap.kind, layer};
+  const int at = layer + tap.layer_offset;
+  if (at < 0) return {harvest::TapKind::kInput, 0};
+  if (at >= n) return {harvest::TapKind::kSelf, -1};
+  return {tap.kind, at};
+}
+
+}  // namespace
 
 harvest::Extractor harvest_extractor(const HarvestConfig& config) {
   harvest::Extractor e = harvest::Extractor::parse_bits(config.bits);
@@ -59,7 +97,10 @@ harvest::Extractor harvest_extractor(const HarvestConfig& config) {
 
 bool SitePlan::reads(int layer, harvest::TapKind kind) const {
   return std::any_of(sites.begin(), sites.end(), [&](const PlannedSite& p) {
-    return p.source == SourceKind::kHarvest && p.tap == kind && p.tap_layer == layer;
+    if (p.source != SourceKind::kHarvest) return false;
+    if (p.tap == kind && p.tap_layer == layer) return true;
+    return std::any_of(p.extra.begin(), p.extra.end(),
+                       [&](const PlannedSite::ExtraTap& e) { return e.tap == kind && e.tap_layer == layer; });
   });
 }
 
@@ -82,8 +123,12 @@ std::string PlannedSite::describe(std::span<const std::string> layer_names) cons
     if (tap == harvest::TapKind::kSelf) {
       s += fmt::format(" <- harvest self (other elements of the tensor), {}", extractor.name());
     } else {
-      s += fmt::format(" <- harvest {} of layer {} ({}), {}, pairing {}", tap_name(tap), tap_layer,
-                       layer_names[static_cast<size_t>(tap_layer)], extractor.name(), mode);
+      s += fmt::format(" <- harvest {} of layer {} ({})", tap_name(tap), tap_layer,
+                       layer_names[static_cast<size_t>(tap_layer)]);
+      for (const auto& e : extra) {
+        s += fmt::format(" ^ {} of layer {} ({})", tap_name(e.tap), e.tap_layer, layer_names[static_cast<size_t>(e.tap_layer)]);
+      }
+      s += fmt::format(", {}, pairing {}", extractor.name(), mode);
     }
     if (own_bits_allowed) s += ", own bits allowed";
   }
@@ -129,21 +174,20 @@ SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> l
       p.requested = sc.source;
       p.extractor = extractor;
       p.own_bits_allowed = sc.allow_own_bits;
-      const harvest::Tap tap = sc.source == "harvest" ? default_harvest_tap(p.site, l)
-                                                      : harvest::Tap::parse(sc.source.substr(8));
-      p.tap = tap.kind;
-      p.tap_layer = l;
-      if (tap.kind == harvest::TapKind::kInput) {
-        p.tap_layer = 0;
-      } else if (tap.kind != harvest::TapKind::kSelf) {
-        p.tap_layer = l + tap.layer_offset;
-        if (p.tap_layer < 0) {  // the layer before the first is the network input
-          p.tap = harvest::TapKind::kInput;
-          p.tap_layer = 0;
-        } else if (p.tap_layer >= n) {  // there is no layer after the last: the tensor itself
-          p.tap = harvest::TapKind::kSelf;
-          p.tap_layer = l;
+      const std::vector<harvest::Tap> taps =
+          sc.source == "harvest" ? default_harvest_taps(p.site) : parse_taps(std::string_view(sc.source).substr(8));
+      for (size_t t = 0; t < taps.size(); ++t) {
+        const auto [kind, at] = resolve(taps[t], l, n);
+        if (t == 0) {  // the primary tap: past the last layer, the tensor itself
+          p.tap = kind;
+          p.tap_layer = at < 0 ? l : at;
+          continue;
         }
+        if (at < 0) continue;  // an extra tap past the last layer is dropped
+        if (kind == harvest::TapKind::kSelf) {
+          throw Error(fmt::format("{}: source '{}': 'self' can only be the first tap of a sum", where, sc.source));
+        }
+        p.extra.push_back({kind, at});
       }
       // The defaults of W (grad, aligned with the weights) and A (the layer's own input) read a tap
       // aligned with the site: they take it shifted by half.
@@ -165,7 +209,9 @@ SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> l
                                 where, quant.harvest.bits, p.supplied_bits, sc.rounding, needed, needed));
       }
       if (!p.own_bits_allowed) {
-        if (p.pairing_mode != PlanPairing::kShifted && may_hold_own_bits(p.site, p.tap, p.tap_layer, l)) {
+        bool own = may_hold_own_bits(p.site, p.tap, p.tap_layer, l);
+        for (const auto& e : p.extra) own = own || may_hold_own_bits(p.site, e.tap, e.tap_layer, l);
+        if (p.pairing_mode != PlanPairing::kShifted && own) {
           throw Error(fmt::format("{}: source '{}' reads {} of layer {}, which holds the very values this site "
                                   "rounds; SR would take each value's own fraction bits as its random bits. Use "
                                   "pairing = \"shifted\", another tap, or set allow_own_bits = true in [quant.{}] "

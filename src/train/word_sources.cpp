@@ -31,19 +31,62 @@ class GeneratorWords final : public WordSource {
 class HarvestWords final : public WordSource {
  public:
   HarvestWords(Engine& engine, PlannedSite site, std::string description)
-      : engine_(engine), site_(std::move(site)), description_(std::move(description)) {}
+      : engine_(engine), site_(std::move(site)), description_(std::move(description)) {
+    unmixed_ = site_.extractor;
+    unmixed_.mix = harvest::Mix::kNone;
+  }
   void fill(std::span<const float> self, std::span<uint32_t> out) override {
     const harvest::HarvestOptions opts{engine_.threads};
     const std::span<const float> tap = tap_or_self(self);
     const int64_t m = static_cast<int64_t>(out.size());
-    harvest::harvest_words(tap, site_.extractor, pairing(tap, self, m), out, opts);
+    if (site_.extra.empty()) {
+      harvest::harvest_words(tap, site_.extractor, pairing(tap, self, m), out, opts);
+      return;
+    }
+    // Several taps: XOR their unmixed words, then mix once (as one fold over all of them).
+    harvest::harvest_words(tap, unmixed_, pairing(tap, self, m), out, opts);
+    scratch_.resize(out.size());
+    for (const auto& e : site_.extra) {
+      const std::span<const float> t = extra_tap(e);
+      if (t.empty()) continue;
+      harvest::harvest_words(t, unmixed_, harvest_pairing(site_, static_cast<int64_t>(t.size()), m, engine_.step),
+                             scratch_, opts);
+      for (size_t i = 0; i < out.size(); ++i) out[i] ^= scratch_[i];
+    }
+    const harvest::Mix mix = site_.extractor.mix;
+    const int width = site_.extractor.width();
+    for (auto& w : out) w = harvest::apply_mix(w, mix, width);
   }
   // Fused into the quantize loop (no word span): every pairing but a zero-filtered tap.
   RandomFill fused(std::span<const float> self) override {
     if (site_.extractor.zeros == harvest::ZeroPolicy::kSkip) return {};
     const std::span<const float> tap = tap_or_self(self);
     const int64_t m = static_cast<int64_t>(self.size());
-    return harvest::harvest_fill(tap, site_.extractor, pairing(tap, self, m), m);
+    if (site_.extra.empty()) return harvest::harvest_fill(tap, site_.extractor, pairing(tap, self, m), m);
+    std::vector<RandomFill> fills{harvest::harvest_fill(tap, unmixed_, pairing(tap, self, m), m)};
+    for (const auto& e : site_.extra) {
+      const std::span<const float> t = extra_tap(e);
+      if (!t.empty()) {
+        fills.push_back(harvest::harvest_fill(t, unmixed_, harvest_pairing(site_, static_cast<int64_t>(t.size()), m,
+                                                                           engine_.step), m));
+      }
+    }
+    const harvest::FieldMixConstants k(site_.extractor.width());
+    const harvest::Mix mix = site_.extractor.mix;
+    return [fills = std::move(fills), k, mix](int64_t first, std::span<uint32_t> words) {
+      fills[0](first, words);
+      thread_local std::vector<uint32_t> more;
+      more.resize(words.size());
+      for (size_t f = 1; f < fills.size(); ++f) {
+        fills[f](first, more);
+        for (size_t i = 0; i < words.size(); ++i) words[i] ^= more[i];
+      }
+      if (mix == harvest::Mix::kField) {
+        for (auto& w : words) w = harvest::mix_field(w, k);
+      } else if (mix == harvest::Mix::kWhiten32) {
+        for (auto& w : words) w = harvest::whiten_word(w);
+      }
+    };
   }
   std::string describe() const override { return description_; }
 
@@ -53,6 +96,11 @@ class HarvestWords final : public WordSource {
     const torch::Tensor& t = engine_.layers[static_cast<size_t>(site_.tap_layer)]->taps[static_cast<int>(site_.tap)];
     return t.defined() ? float_span(t) : self;
   }
+  // An extra tap not produced yet (the first step) contributes nothing.
+  std::span<const float> extra_tap(const PlannedSite::ExtraTap& e) const {
+    const torch::Tensor& t = engine_.layers[static_cast<size_t>(e.tap_layer)]->taps[static_cast<int>(e.tap)];
+    return t.defined() ? float_span(t) : std::span<const float>{};
+  }
   harvest::Pairing pairing(std::span<const float> tap, std::span<const float> self, int64_t m) const {
     if (tap.data() == self.data()) return harvest::self_pairing(m);
     return harvest_pairing(site_, static_cast<int64_t>(tap.size()), m, engine_.step);
@@ -60,6 +108,8 @@ class HarvestWords final : public WordSource {
 
   Engine& engine_;
   PlannedSite site_;
+  harvest::Extractor unmixed_;
+  std::vector<uint32_t> scratch_;
   std::string description_;
 };
 

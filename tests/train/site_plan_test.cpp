@@ -44,6 +44,15 @@ TEST(SitePlan, DefaultsOfTheHarvestPreset) {
       EXPECT_EQ(p.tap_layer, l);
       EXPECT_GE(p.supplied_bits, p.rounding.random_bits);
     }
+    // E, G and U also XOR in the next layer's act (conv1's act is constant over the background).
+    for (Site s : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
+      const auto& extra = plan.at(l, s).extra;
+      ASSERT_EQ(extra.size(), l < 4 ? 1U : 0U) << "layer " << l;
+      if (l < 4) {
+        EXPECT_EQ(extra[0].tap, harvest::TapKind::kAct);
+        EXPECT_EQ(extra[0].tap_layer, l + 1);
+      }
+    }
     EXPECT_EQ(plan.at(l, Site::kWeights).source, SourceKind::kNone);  // nearest-even
     EXPECT_FALSE(plan.at(l, Site::kMomentum).active);
     EXPECT_TRUE(plan.reads(l, harvest::TapKind::kAct));
@@ -72,6 +81,28 @@ TEST(SitePlan, OffsetsResolveAtTheEdges) {
   EXPECT_FALSE(inner.at(0, Site::kErrors).active);
   EXPECT_FALSE(inner.at(4, Site::kUpdate).active);
   EXPECT_TRUE(inner.at(2, Site::kUpdate).active);
+}
+
+// Invariant: "harvest:A+B" sums taps ('+' after '@' is an offset), and the description names both.
+TEST(SitePlan, SumsOfTaps) {
+  QuantConfig q = preset("int8-sr-harvest");
+  q.sites[static_cast<int>(Site::kGradients)].source = "harvest:err@-1+act@+1+weights";
+  const SitePlan plan = make_site_plan(q, kLenet);
+  const PlannedSite& g = plan.at(2, Site::kGradients);
+  EXPECT_EQ(g.tap, harvest::TapKind::kErr);
+  EXPECT_EQ(g.tap_layer, 1);
+  ASSERT_EQ(g.extra.size(), 2U);
+  EXPECT_EQ(g.extra[0].tap_layer, 3);
+  EXPECT_EQ(g.extra[1].tap, harvest::TapKind::kWeights);
+  EXPECT_EQ(g.extra[1].tap_layer, 2);
+  EXPECT_TRUE(plan.reads(3, harvest::TapKind::kAct));
+  EXPECT_EQ(plan.at(4, Site::kGradients).extra.size(), 1U);  // act@+1 past the last layer is dropped
+  const std::string d = g.describe(plan.layer_names);
+  EXPECT_NE(d.find("err of layer 1 (conv2) ^ act of layer 3 (fc2) ^ weights of layer 2 (fc1)"), std::string::npos) << d;
+  q.sites[static_cast<int>(Site::kGradients)].source = "harvest:act+self";
+  EXPECT_NE(error_of(q).find("'self' can only be the first tap"), std::string::npos);
+  q.sites[static_cast<int>(Site::kGradients)].source = "harvest:act+grad";  // grad is G's own value
+  EXPECT_NE(error_of(q).find("holds the very values"), std::string::npos);
 }
 
 // Invariant: a source with fewer random bits than R is refused, naming the site and the numbers.

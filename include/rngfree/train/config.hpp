@@ -26,7 +26,9 @@ struct SiteConfig {
 };
 
 struct HarvestConfig {
-  std::string bits = "0-15";  // extractor bit field LO-HI of the raw FP32 pattern
+  // Extractor bit field LO-HI of the raw FP32 pattern. Default 8-23: mantissa bits 8-22 and the
+  // exponent LSB, where the atlas found the variation of act (bits 0-11 repeat, docs/results.md).
+  std::string bits = "8-23";
   // Mix after folding (harvest::Mix): "field" (default: a bijection on the field width, 0 -> nonzero),
   // "whiten32" (the first defaults' whitening; TOML `whiten = true` is its old spelling), "none".
   std::string mix = "field";

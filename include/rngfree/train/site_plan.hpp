@@ -43,6 +43,14 @@ struct PlannedSite {
   std::string requested;        // the config's source text ("harvest", "harvest:err@-1")
   harvest::TapKind tap = harvest::TapKind::kSelf;  // resolved: kInput (layer 0), a layer tap, or kSelf
   int tap_layer = 0;            // the layer whose tap is read (the site's own layer for kSelf)
+  // Further taps whose (unmixed) words are XORed into the primary tap's before the mix, each paired
+  // with the site by `auto` (the default E of a layer that has a next one: act ^ act@+1, see
+  // docs/training.md); "harvest:act+act@+1" in a config. Never kSelf.
+  struct ExtraTap {
+    harvest::TapKind tap = harvest::TapKind::kAct;
+    int tap_layer = 0;
+  };
+  std::vector<ExtraTap> extra;
   PlanPairing pairing_mode = PlanPairing::kAuto;
   harvest::Pairing pairing;     // kExplicit only
   harvest::Extractor extractor;
@@ -72,8 +80,10 @@ class SitePlan {
   std::vector<const PlannedSite*> stochastic_sites() const;
 };
 
-// The default harvest tap of a site (docs/training.md "Default generator-free pairing").
-harvest::Tap default_harvest_tap(Site site, int layer);
+// The default harvest taps of a site (docs/training.md "Default generator-free pairing"), the
+// first one primary: E, G, U <- act ^ act@+1 (the next layer's act, dropped past the last layer),
+// W <- grad (shifted), A <- act@-1 (shifted; layer 0: the input), M <- err.
+std::vector<harvest::Tap> default_harvest_taps(Site site);
 
 // The extractor of the run's harvested sites ([quant.harvest]).
 harvest::Extractor harvest_extractor(const HarvestConfig& config);
