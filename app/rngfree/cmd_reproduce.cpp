@@ -17,8 +17,8 @@ const RegisterCommand kReproduce("", "reproduce", [](CLI::App& root) {
       "reproduce",
       "The main job: train lenet5 on Fashion-MNIST with every preset (fp32, int8-rne, int8-sr-lfsr, int8-sr-xoshiro, "
       "int8-sr-philox, int8-sr-harvest) over several seeds, and write a report folder: results.md (mean ± std test "
-      "accuracy per preset), accuracy.svg and loss.svg (curves), nist.md (NIST SP 800-22 verdict on the bits one "
-      "harvest run took from its own tensors), results.csv/json and every run's metrics. Without a flag the mode is "
+      "accuracy per preset), accuracy.svg and loss.svg (curves), audit/ (the audit of one harvest run: every "
+      "stochastic site's words judged by NIST SP 800-22, SR bias and correlation in three windows), results.csv/json and every run's metrics. Without a flag the mode is "
       "--quick (2 epochs per run, 18 runs: 6 minutes measured on a busy 2-core machine); --full trains 15 epochs "
       "(about an hour; and resnet20 on "
       "CIFAR-10 with --cifar10 DIR: hours on a CPU).");
@@ -33,7 +33,8 @@ const RegisterCommand kReproduce("", "reproduce", [](CLI::App& root) {
   cmd->add_option("--epochs", o->epochs, "Override the mode's epochs per run");
   cmd->add_option("--train-limit", o->train_limit, "Use only the first N training images (smoke runs)");
   cmd->add_option("--presets", o->presets, "Only these presets (default: all six)")->delimiter(',');
-  cmd->add_flag("--no-nist", *no_nist, "Skip the NIST SP 800-22 run on the harvested bits");
+  cmd->add_flag("--no-audit,--no-nist", *no_nist,
+                "Skip the audit of the harvest run (per-site NIST, bias, correlation; --no-nist is its old name)");
   cmd->add_flag("--plan", *plan, "Print the runs this mode would do, then exit");
   cmd->callback([o, no_nist, plan] {
     o->nist = !*no_nist;

@@ -5,15 +5,16 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "rngfree/error.hpp"
-#include "rngfree/nist/bit_sequence.hpp"
-#include "rngfree/nist/suite.hpp"
+#include "rngfree/train/audit_run.hpp"
 #include "rngfree/report/svg.hpp"
 
 namespace rngfree::train {
@@ -71,11 +72,8 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
   std::error_code ec;
   fs::create_directories(fs::path(o.out_dir) / "runs", ec);
   if (ec) throw Error(fmt::format("--out '{}': cannot create the folder ({})", o.out_dir, ec.message()));
-  const std::string bits_path = (fs::path(o.out_dir) / "harvested-bits.bin").string();
-  const int64_t seq_bits = o.nist_sequence_bits > 0 ? o.nist_sequence_bits : 1'000'000;
-  const int sequences = o.nist_sequences > 0 ? o.nist_sequences : 10;
-  bool dumped = false;
-  std::string dump_desc;
+  std::optional<TrainConfig> audited;  // the first int8-sr-harvest run (seed 1)
+  double audited_accuracy = 0;
 
   ReproduceResult result;
   const auto jobs = plan_jobs(o);
@@ -97,18 +95,6 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
       c.train_limit = o.train_limit;
       c.test_limit = o.test_limit;
       if (job.model == "resnet20") c.lr = 0.1;
-      if (o.nist && !dumped && job.preset == "int8-sr-harvest") {
-        // The bits the E site of conv2 (layer 1) draws: its own `act` tap, the run's extractor.
-        c.dump.path = bits_path;
-        c.dump.layer = 1;
-        c.dump.tap = "act";
-        c.dump.max_bits = seq_bits * sequences;
-        dump_desc = fmt::format("{} {} seed {}: tap `act` of layer 1 (conv2), extractor bits {}{}, the first "
-                                "steps of training; these are the words of that layer's E site",
-                                job.model, job.preset, s, c.quant.harvest.bits,
-                                c.quant.harvest.mix == "none" ? "" : ", mix " + c.quant.harvest.mix);
-        dumped = true;
-      }
       ++done;
       if (o.progress) {
         std::fprintf(stderr, "[%d/%d] %s %s seed %d (%d epochs)\n", done, total, job.model.c_str(), job.preset.c_str(),
@@ -119,6 +105,10 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
       ro.out_dir = dir;
       ro.progress = o.progress;
       RunSummary sum = run_training(c, ro);
+      if (o.nist && !audited && job.preset == "int8-sr-harvest") {
+        audited = c;
+        audited_accuracy = sum.test_accuracy;
+      }
       acc.push_back(sum.test_accuracy);
       best.push_back(sum.best_test_accuracy);
       ips.push_back(sum.images_per_s);
@@ -130,39 +120,70 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
     result.presets.push_back(std::move(pr));
   }
 
-  // ---- NIST on the harvested bits ----
-  if (o.nist && dumped) {
-    std::ifstream in(bits_path, std::ios::binary);
-    std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    const int64_t have = static_cast<int64_t>(bytes.size()) * 8;
-    const int n = static_cast<int>(std::min<int64_t>(sequences, have / seq_bits));
-    std::string md = "# NIST SP 800-22 on harvested bits\n\n";
-    md += fmt::format("Source: {}.\n\n", dump_desc);
-    if (n < 1) {
-      md += fmt::format("Not run: the run yielded {} bits, fewer than one sequence of {} bits.\n", have, seq_bits);
-    } else {
-      std::vector<nist::BitSequence> seqs;
-      for (int i = 0; i < n; ++i) {
-        seqs.push_back(nist::BitSequence::from_bytes(
-            std::span<const uint8_t>(bytes.data() + static_cast<size_t>(i) * static_cast<size_t>(seq_bits / 8),
-                                     static_cast<size_t>(seq_bits / 8))));
-      }
-      if (o.progress) std::fprintf(stderr, "NIST SP 800-22: %d sequences of %lld bits\n", n, static_cast<long long>(seq_bits));
-      nist::SuiteOptions so;
-      so.threads = o.threads > 0 ? o.threads : 2;
-      nist::SuiteReport rep = nist::summarize(nist::run_suite(seqs, so));
-      auto passes = nist::proportion_passes(rep);
-      md += fmt::format("{} sequences of {} bits (profile: library default, alpha {}).\n\n", n, seq_bits, rep.alpha);
-      md += fmt::format("**Verdict: {}** — {} of {} P-value rows pass the proportion check ({} not applicable); "
-                        "{} rows fail.\n\n", rep.ok() ? "PASS" : "FAIL", passes.passed, passes.rows,
-                        passes.not_applicable, rep.rows_failed);
-      md += rep.note() + "\n\n| test | rows | failed | not applicable |\n|---|---|---|---|\n";
-      for (const auto& t : rep.tests) {
-        md += fmt::format("| {} | {} | {} | {} |\n", nist::test_name(t.test), t.rows, t.rows_failed, t.rows_not_applicable);
-      }
+  // ---- the audit of the harvest run: every SR site, early/middle/late ----
+  if (audited) {
+    AuditRunOptions ao;
+    ao.train = *audited;
+    ao.audit.nist_bits = o.nist_sequence_bits > 0 && o.nist_sequences > 0 ? o.nist_sequence_bits * o.nist_sequences
+                                                                          : 10'000'000;
+    if (o.nist_sequences > 0) ao.audit.sequences = o.nist_sequences;
+    ao.audit.threads = o.threads > 0 ? o.threads : 2;
+    ao.audit.seed = audited->seed;
+    ao.command = "rngfree reproduce (the audit of its first int8-sr-harvest run)";
+    if (o.progress) ao.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    const AuditRunResult ar = run_audit(ao);
+    const std::string dir = (fs::path(o.out_dir) / "audit").string();
+    audit::write_report(ar.report, dir);
+    result.audit_ok = ar.report.ok();
+    int passed = 0, judged = 0;
+    for (const auto& site : ar.report.sites) {
+      passed += site.ok();
+      judged += site.nist_judged;
     }
-    result.nist_summary = md;
-    report::write_file_atomic((fs::path(o.out_dir) / "nist.md").string(), md);
+    std::string md = "## The audit of the harvest run\n\n";
+    md += fmt::format("`rngfree audit` on {} {} seed {} ({} steps, windows {}): every stochastic site's consumed "
+                      "words, NIST SP 800-22 (up to {} bits per site and window; {} of {} cells had enough bits, the "
+                      "rest are judged on bias and correlation only), SR bias and r/fraction correlation, each against "
+                      "Philox fed the same values. The audit trains the run again; its final test accuracy, {}, "
+                      "{} the run's {}.\n\n",
+                      audited->model, audited->preset, audited->seed, ar.steps,
+                      [&] {
+                        std::string w;
+                        for (const auto& [name, start] : ar.window_starts) w += fmt::format("{}{} from step {}", w.empty() ? "" : ", ", name, start);
+                        return w;
+                      }(),
+                      ao.audit.nist_bits, judged, ar.report.sites.size(), percent(ar.test_accuracy),
+                      ar.test_accuracy == audited_accuracy ? "equals" : "differs from", percent(audited_accuracy));
+    md += fmt::format("**Verdict: {}** — {} of {} (site, window) cells pass. Details: [audit/audit.md](audit/audit.md).\n\n"
+                      "![audit](audit/audit.svg)\n\n| site | ",
+                      ar.report.ok() ? "PASS" : "FAIL", passed, ar.report.sites.size());
+    std::vector<std::string> windows, rows;
+    for (const auto& site : ar.report.sites) {
+      if (std::find(windows.begin(), windows.end(), site.key.window) == windows.end()) windows.push_back(site.key.window);
+      const std::string row = site.key.layer_label() + "." + site.key.site;
+      if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
+    }
+    for (const auto& w : windows) md += w + " | ";
+    md += "\n|---|";
+    for (size_t i = 0; i < windows.size(); ++i) md += "---|";
+    md += "\n";
+    for (const auto& row : rows) {
+      md += "| " + row + " | ";
+      for (const auto& w : windows) {
+        for (const auto& site : ar.report.sites) {
+          if (site.key.layer_label() + "." + site.key.site != row || site.key.window != w) continue;
+          md += site.nist_judged ? fmt::format("{} NIST {}/{}, bias {:+.4f}", site.ok() ? "pass" : "**fail**",
+                                               site.harvest.nist_rows_passed, site.harvest.nist_rows_judged,
+                                               site.harvest.bias_steps)
+                                 : fmt::format("{} (bias {:+.4f}; {} bits, too few for NIST)",
+                                               site.ok() ? "pass" : "**fail**", site.harvest.bias_steps,
+                                               site.harvest.nist_bits_available);
+          md += " | ";
+        }
+      }
+      md += "\n";
+    }
+    result.audit_summary = md;
   }
 
   // ---- the report ----
@@ -204,8 +225,8 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
         "(Gupta et al. 2015); int8-rne rounds every site to nearest-even, the int8-sr presets round E, G "
         "(stochastic:8) and U (stochastic:16) stochastically with bits from the named generator or "
         "harvested from the network's own tensors.\n\n![test accuracy](accuracy.svg)\n\n![train loss](loss.svg)\n";
-  if (!result.nist_summary.empty()) md += "\n" + result.nist_summary;
-  else if (!o.nist) md += "\nNIST: not run (--no-nist).\n";
+  if (!result.audit_summary.empty()) md += "\n" + result.audit_summary;
+  else if (!o.nist) md += "\nAudit: not run (--no-audit).\n";
 
   // Curves: mean over seeds per epoch.
   for (const bool loss : {false, true}) {

@@ -1,7 +1,7 @@
 // The main job (issue 5, `rngfree reproduce`): the preset matrix (fp32, int8-rne, int8-sr with each
 // generator, int8-sr-harvest) over several seeds, a report folder with a results table (mean ± std of
-// test accuracy), accuracy and loss curves (SVG), and the NIST SP 800-22 verdict on the bits that one
-// harvest run took from its own tensors. No libtorch in this header.
+// test accuracy), accuracy and loss curves (SVG), and the audit (audit_run.hpp) of the first harvest
+// run: every stochastic site's words judged in three windows. No libtorch in this header.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -19,14 +19,14 @@ struct ReproduceOptions {
   int threads = 0;
   std::string data = "fashion-mnist";
   std::string cifar10;      // full mode: also resnet20 on cifar10:DIR when given
-  bool nist = true;         // run SP 800-22 on the harvested bits of the first int8-sr-harvest run
+  bool nist = true;         // audit the first int8-sr-harvest run (NIST, bias, correlation per site)
   bool progress = true;
   // Overrides for tests (0 / empty: the mode's values).
   int epochs = 0;
   int64_t train_limit = 0, test_limit = 0;
   std::vector<std::string> presets;
-  int64_t nist_sequence_bits = 0;
-  int nist_sequences = 0;
+  int64_t nist_sequence_bits = 0;  // the audit's NIST size: sequences of this many bits (default 10^6)
+  int nist_sequences = 0;          // ... this many per site and window (default 10)
 };
 
 struct PresetResult {
@@ -38,7 +38,8 @@ struct PresetResult {
 
 struct ReproduceResult {
   std::vector<PresetResult> presets;
-  std::string nist_summary;  // markdown, empty when not run
+  std::string audit_summary;  // markdown, empty when not run
+  bool audit_ok = false;      // the audit's verdict
   double wall_seconds = 0;
 };
 
@@ -47,7 +48,7 @@ struct ReproduceResult {
 std::string reproduce_plan(const ReproduceOptions& options);
 
 // Runs everything and writes out_dir/{results.md, results.csv, results.json, accuracy.svg, loss.svg,
-// nist.md, harvested-bits.bin, runs/...}. Throws rngfree::Error on bad options or data.
+// audit/{audit.md, audit.csv, audit.svg, audit.json}, runs/...}. Throws rngfree::Error on bad options or data.
 ReproduceResult reproduce(const ReproduceOptions& options);
 
 // mean and sample standard deviation (n-1; 0 for n < 2).
