@@ -204,6 +204,10 @@ __extension__ typedef unsigned __int128 u128;
 // One group of sequences (the harvest, or one calibration stream) through the suite's summary.
 struct GroupSummary {
   int judged = 0, passed = 0;
+  // Failing rows, with Frequency and both CumulativeSums rows counted once: all three are
+  // statistics of the same +-1 walk over the bits, so one unlucky sequence fails them together
+  // (seen with Philox at 10 x 20,000 bits: Frequency and CumulativeSums fwd/rev, 8/10 each).
+  int failed_units = 0;
   double expected_false_alarms = 0;
   std::vector<std::string> failing_tests;
   std::set<std::pair<int, std::string>> failing_rows;   // (test, sub-test) of the rows that fail
@@ -250,6 +254,15 @@ GroupSummary summarize_group(const std::vector<std::vector<nist::TestResult>>& r
     const double unif = row.uniformity_ok ? 1.0 : row.uniformity_p.value_or(1.0);
     if (tail < decisive || unif < decisive) g.decisive_rows.insert(id);
   }
+  bool walk_failed = false;
+  for (const auto& [test, counts] : fails) {
+    if (test == nist::TestId::kFrequency || test == nist::TestId::kCumulativeSums) {
+      walk_failed = walk_failed || counts.first > 0;
+    } else {
+      g.failed_units += counts.first;
+    }
+  }
+  g.failed_units += walk_failed ? 1 : 0;
   for (nist::TestId t : order) {
     const auto [failed, rows] = fails[t];
     if (failed == 0) continue;
@@ -493,7 +506,7 @@ SiteResult SiteRecorder::finish() {
     for (int c = 1; c <= o.calibration_streams; ++c) {
       res.calibration_rows_passed.push_back(groups[c].passed);
       res.calibration_rows_judged.push_back(groups[c].judged);
-      cal_failed += groups[c].judged - groups[c].passed;
+      cal_failed += groups[c].failed_units;
     }
     res.calibration_mean_rows_failed = cal_failed / o.calibration_streams;
     std::vector<const GroupSummary*> calibration;
@@ -518,10 +531,10 @@ SiteResult SiteRecorder::finish() {
     const bool h_decisive = decisive_against(groups[0], calibration);
     fill_nist(res.harvest, groups[0], h_decisive, h_ones);
     fill_nist(res.philox, groups[1], decisive_against(groups[1], others(1)), p_ones);
-    res.nist_ok = nist_rule(groups[0].judged - groups[0].passed, groups[0].expected_false_alarms,
+    res.nist_ok = nist_rule(groups[0].failed_units, groups[0].expected_false_alarms,
                             res.calibration_mean_rows_failed, h_decisive);
     for (int c = 1; c <= o.calibration_streams; ++c) {
-      res.calibration_ok = res.calibration_ok && nist_rule(groups[c].judged - groups[c].passed,
+      res.calibration_ok = res.calibration_ok && nist_rule(groups[c].failed_units,
                                                            groups[c].expected_false_alarms,
                                                            res.calibration_mean_rows_failed,
                                                            decisive_against(groups[c], others(c)));

@@ -141,7 +141,8 @@ std::vector<uint8_t> pack_random_bits(std::span<const uint32_t> words, int rando
 
 // Verdict rules, exposed for the report and for tests.
 // NIST: the harvest passes unless a row fails decisively or P(Poisson(lambda) >= rows failed)
-// < 0.001, with lambda = max(the suite's exact expectation for the harvest's judged rows, the mean
+// < 0.001 (Frequency and the two CumulativeSums rows count as one failure: they are statistics of
+// the same +-1 walk and fail together), with lambda = max(the suite's exact expectation for the harvest's judged rows, the mean
 // number of failing rows over the calibration streams). A row is decisive as in nist::summarize
 // (tail probability below 0.001 / judged rows) unless a calibration stream fails the same row
 // (then the row is miscalibrated at this size, not the source's fault); finish() computes that.
