@@ -3,6 +3,7 @@
 // power-of-two scale — and Gupta et al. 2015 for U (16-bit fixed-point master weights);
 // docs/training.md gives the reasons.
 #include "rngfree/train/config.hpp"
+#include "rngfree/train/site_plan.hpp"
 
 #include <fmt/core.h>
 
@@ -57,7 +58,7 @@ void validate_site(const SiteConfig& s, std::string_view site_name) {
                                 site_name, s.rounding));
       }
       if (s.source == "harvest" || s.source.starts_with("harvest:")) {
-        if (s.source != "harvest") (void)harvest::Tap::parse(s.source.substr(8));
+        if (s.source != "harvest") (void)parse_harvest_taps(std::string_view(s.source).substr(8));
         if (s.pairing != "shifted") (void)harvest::Pairing::parse(s.pairing);
       } else {
         (void)random::make_generator(s.source, 0, 0);

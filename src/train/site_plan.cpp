@@ -40,12 +40,14 @@ bool may_hold_own_bits(Site site, harvest::TapKind kind, int tap_layer, int laye
 std::vector<harvest::Tap> default_harvest_taps(Site site) {
   using harvest::TapKind;
   switch (site) {
-    // act alone fails at conv1, whose act is constant over the image background (E: NIST, U: bias);
-    // the next layer's act is XORed in (docs/results.md, "The default harvester"). Not err (G: its
-    // words were 82-98 % zero) nor grad (U: its low mantissa bits are empty).
+    // act alone fails at conv1, whose act is constant over the image background (E: NIST, U: bias):
+    // the next layer's act is XORed in; in BatchNorm networks (resnet20) the convolutions have no
+    // bias and act is a short integer times a power of two, so the next layer's err (FP32 through
+    // BatchNorm's backward) is XORed in too (docs/results.md, "The default harvester"). Not the
+    // layer's own err (G: its words were 82-98 % zero) nor grad (U: its low mantissa bits are empty).
     case Site::kErrors:
     case Site::kGradients:
-    case Site::kUpdate: return {{TapKind::kAct, 0}, {TapKind::kAct, +1}};
+    case Site::kUpdate: return {{TapKind::kAct, 0}, {TapKind::kAct, +1}, {TapKind::kErr, +1}};
     case Site::kWeights: return {{TapKind::kGrad, 0}};   // previous step's, shifted
     case Site::kActivations: return {{TapKind::kAct, -1}};  // shifted; layer 0: the input
     case Site::kMomentum: return {{TapKind::kErr, 0}};
@@ -55,8 +57,9 @@ std::vector<harvest::Tap> default_harvest_taps(Site site) {
 
 namespace {
 
-// "act+act@+1" -> its taps.
-std::vector<harvest::Tap> parse_taps(std::string_view spec) {
+}  // namespace
+
+std::vector<harvest::Tap> parse_harvest_taps(std::string_view spec) {
   std::vector<harvest::Tap> taps;
   size_t start = 0;
   while (true) {
@@ -75,6 +78,8 @@ std::vector<harvest::Tap> parse_taps(std::string_view spec) {
   }
   return taps;
 }
+
+namespace {
 
 // Resolves a tap's layer: before the first layer is the input, after the last there is none (-1).
 std::pair<harvest::TapKind, int> resolve(const harvest::Tap& tap, int layer, int n) {
@@ -175,7 +180,7 @@ SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> l
       p.extractor = extractor;
       p.own_bits_allowed = sc.allow_own_bits;
       const std::vector<harvest::Tap> taps =
-          sc.source == "harvest" ? default_harvest_taps(p.site) : parse_taps(std::string_view(sc.source).substr(8));
+          sc.source == "harvest" ? default_harvest_taps(p.site) : parse_harvest_taps(std::string_view(sc.source).substr(8));
       for (size_t t = 0; t < taps.size(); ++t) {
         const auto [kind, at] = resolve(taps[t], l, n);
         if (t == 0) {  // the primary tap: past the last layer, the tensor itself

@@ -44,19 +44,22 @@ TEST(SitePlan, DefaultsOfTheHarvestPreset) {
       EXPECT_EQ(p.tap_layer, l);
       EXPECT_GE(p.supplied_bits, p.rounding.random_bits);
     }
-    // E, G and U also XOR in the next layer's act (conv1's act is constant over the background).
+    // E, G and U also XOR in the next layer's act and err (conv1's act is constant over the
+    // background; resnet20's convolutions have no bias).
     for (Site s : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
       const auto& extra = plan.at(l, s).extra;
-      ASSERT_EQ(extra.size(), l < 4 ? 1U : 0U) << "layer " << l;
+      ASSERT_EQ(extra.size(), l < 4 ? 2U : 0U) << "layer " << l;
       if (l < 4) {
         EXPECT_EQ(extra[0].tap, harvest::TapKind::kAct);
         EXPECT_EQ(extra[0].tap_layer, l + 1);
+        EXPECT_EQ(extra[1].tap, harvest::TapKind::kErr);
+        EXPECT_EQ(extra[1].tap_layer, l + 1);
       }
     }
     EXPECT_EQ(plan.at(l, Site::kWeights).source, SourceKind::kNone);  // nearest-even
     EXPECT_FALSE(plan.at(l, Site::kMomentum).active);
     EXPECT_TRUE(plan.reads(l, harvest::TapKind::kAct));
-    EXPECT_FALSE(plan.reads(l, harvest::TapKind::kErr));
+    EXPECT_EQ(plan.reads(l, harvest::TapKind::kErr), l > 0);  // err@+1 of the layer before
   }
   EXPECT_EQ(plan.stochastic_sites().size(), 15U);
   const SitePlan philox = make_site_plan(preset("int8-sr-philox"), kLenet);
@@ -97,6 +100,10 @@ TEST(SitePlan, SumsOfTaps) {
   EXPECT_EQ(g.extra[1].tap_layer, 2);
   EXPECT_TRUE(plan.reads(3, harvest::TapKind::kAct));
   EXPECT_EQ(plan.at(4, Site::kGradients).extra.size(), 1U);  // act@+1 past the last layer is dropped
+  q.sites[static_cast<int>(Site::kGradients)].source = "harvest:act+act@+1";
+  TrainConfig c;
+  c.quant = q;
+  c.validate();  // the config accepts sums of taps too
   const std::string d = g.describe(plan.layer_names);
   EXPECT_NE(d.find("err of layer 1 (conv2) ^ act of layer 3 (fc2) ^ weights of layer 2 (fc1)"), std::string::npos) << d;
   q.sites[static_cast<int>(Site::kGradients)].source = "harvest:act+self";

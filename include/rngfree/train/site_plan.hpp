@@ -81,9 +81,14 @@ class SitePlan {
 };
 
 // The default harvest taps of a site (docs/training.md "Default generator-free pairing"), the
-// first one primary: E, G, U <- act ^ act@+1 (the next layer's act, dropped past the last layer),
+// first one primary: E, G, U <- act ^ act@+1 ^ err@+1 (the next layer's act and err, dropped past
+// the last layer),
 // W <- grad (shifted), A <- act@-1 (shifted; layer 0: the input), M <- err.
 std::vector<harvest::Tap> default_harvest_taps(Site site);
+
+// The taps of a harvest source's TAP part: "act+act@+1" -> act, act@+1 (a '+' right after '@' is a
+// layer offset). rngfree::Error for a bad tap.
+std::vector<harvest::Tap> parse_harvest_taps(std::string_view spec);
 
 // The extractor of the run's harvested sites ([quant.harvest]).
 harvest::Extractor harvest_extractor(const HarvestConfig& config);
