@@ -53,7 +53,9 @@ struct BenchSource {
 // the tensor being rounded with the whole-tensor self pairing (element i reads i + n/2 mod n, a
 // second stream through memory, independent of the partition). `harvest-materialized` writes the
 // aligned tap's words for the whole tensor with harvest_words (all threads) and then quantizes with
-// them: the unfused baseline the fused path replaces.
+// them: the unfused baseline the fused path replaces. `harvest-fused-sum` is the training default's
+// shape: harvest::harvest_fill_sum over two aligned taps of the tensor's size (the tap above and a
+// second one), bits 0-15 of each XORed, then the field mix on 16 bits once per word.
 std::vector<BenchSource> bench_sources(std::span<const float> in) {
   std::vector<BenchSource> sources;
   sources.push_back({"given", true, [](int64_t first, std::span<uint32_t> words) {
@@ -73,10 +75,12 @@ std::vector<BenchSource> bench_sources(std::span<const float> in) {
                        }});
   }
   auto tap = std::make_shared<std::vector<float>>(in.size());
+  auto tap2 = std::make_shared<std::vector<float>>(in.size());
   {
     std::mt19937_64 rng(7);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for (auto& x : *tap) x = normal(rng);
+    for (auto& x : *tap2) x = normal(rng);
   }
   const harvest::Extractor low16;  // bits 0-15, no whitening, zeros kept
   harvest::Pairing aligned;
@@ -94,6 +98,14 @@ std::vector<BenchSource> bench_sources(std::span<const float> in) {
   const auto m = static_cast<int64_t>(in.size());
   sources.push_back({"harvest-fused", false, harvest::harvest_fill(*tap, low16, aligned, m)});
   sources.push_back({"harvest-fused:self", false, harvest::harvest_fill(in, low16, harvest::self_pairing(m), m)});
+  harvest::Extractor low16_field;
+  low16_field.mix = harvest::Mix::kField;
+  const std::vector<harvest::TapPairing> two_taps = {{*tap, aligned}, {*tap2, aligned}};
+  auto fused_sum = harvest::harvest_fill_sum(two_taps, low16_field, m);
+  // the fill keeps pointers to the taps' data: keep both vectors alive with it
+  sources.push_back({"harvest-fused-sum", false, [fused_sum, tap, tap2](int64_t first, std::span<uint32_t> words) {
+                       fused_sum(first, words);
+                     }});
   BenchSource materialized{"harvest-materialized", false, {}, {}};
   materialized.materialize = [=](std::span<uint32_t> words) { harvest::harvest_words(*tap, low16, aligned, words); };
   sources.push_back(materialized);

@@ -312,15 +312,17 @@ template <bool kAssign>
   }
 }
 
-// Words i in [i0, i1) of the window map, written to o[i - i0]: the XOR over j < k of the fields of
-// x[(start + i + j·block) mod n], in groups of 2048 words kept in L1 while the k windows are folded
-// in, then mixed. k == 0 (empty tap): mix(0).
-template <Mix kMix>
+// Words i in [i0, i1) of the window map, written to o[i - i0] (kXor: XORed into it): the XOR over
+// j < k of the fields of x[(start + i + j·block) mod n], in groups of 2048 words kept in L1 while the
+// k windows are folded in, then mixed. k == 0 (empty tap): mix(0). kXor is used unmixed only (sums
+// of taps mix once, after the last tap).
+constexpr int64_t kGroup = 2048;
+template <Mix kMix, bool kXor = false>
 [[gnu::always_inline]] inline void windows_t(const float* x, int64_t n, const Resolved& r, Field f,
                                              const FieldMixConstants& c, uint32_t* o, int64_t i0, int64_t i1) {
-  constexpr int64_t kGroup = 2048;
+  static_assert(!kXor || kMix == Mix::kNone);
   if (r.k == 0) {
-    std::fill(o, o + (i1 - i0), finish<kMix>(0u, c));
+    if constexpr (!kXor) std::fill(o, o + (i1 - i0), finish<kMix>(0u, c));
     return;
   }
   for (int64_t b = i0; b < i1; b += kGroup) {
@@ -328,7 +330,7 @@ template <Mix kMix>
     uint32_t* ob = o + (b - i0);
     for (int64_t j = 0; j < r.k; ++j) {
       const int64_t s = mod_n(r.start + b + j * r.block, n);  // start < n, j·block < n, b < m: no overflow
-      if (j == 0) {
+      if (j == 0 && !kXor) {
         field_run_wrapping<true>(x, n, s, f, ob, e - b);
       } else {
         field_run_wrapping<false>(x, n, s, f, ob, e - b);
@@ -340,8 +342,9 @@ template <Mix kMix>
   }
 }
 
-// Words i in [i0, i1) of the strided map, written to o[i - i0]: field of x[(offset + i·stride) mod n].
-template <Mix kMix>
+// Words i in [i0, i1) of the strided map, written to o[i - i0] (kXor: XORed into it): field of
+// x[(offset + i·stride) mod n].
+template <Mix kMix, bool kXor = false>
 [[gnu::always_inline]] inline void strided_t(const float* x, int64_t n, const Resolved& r, Field f,
                                              const FieldMixConstants& c, uint32_t* o, int64_t i0, int64_t i1) {
   __extension__ using u128 = unsigned __int128;
@@ -349,7 +352,12 @@ template <Mix kMix>
                                     static_cast<u128>(static_cast<uint64_t>(i0)) * static_cast<uint64_t>(r.stride)) %
                                    static_cast<uint64_t>(n));
   for (int64_t i = i0; i < i1; ++i) {
-    o[i - i0] = finish<kMix>((std::bit_cast<uint32_t>(x[j]) >> f.lo) & f.mask, c);
+    const uint32_t v = finish<kMix>((std::bit_cast<uint32_t>(x[j]) >> f.lo) & f.mask, c);
+    if constexpr (kXor) {
+      o[i - i0] ^= v;
+    } else {
+      o[i - i0] = v;
+    }
     j += r.stride;
     if (j >= n) j -= n;
   }
@@ -364,12 +372,29 @@ struct Job {
   FieldMixConstants c;
 };
 
-template <Mix kMix>
+template <Mix kMix, bool kXor = false>
 [[gnu::always_inline]] inline void run_t(const Job& j, uint32_t* o, int64_t i0, int64_t i1) {
   if (j.r.kind == PairingKind::kStrided) {
-    strided_t<kMix>(j.x, j.n, j.r, j.f, j.c, o, i0, i1);
+    strided_t<kMix, kXor>(j.x, j.n, j.r, j.f, j.c, o, i0, i1);
   } else {
-    windows_t<kMix>(j.x, j.n, j.r, j.f, j.c, o, i0, i1);
+    windows_t<kMix, kXor>(j.x, j.n, j.r, j.f, j.c, o, i0, i1);
+  }
+}
+
+// Sum of taps, words [i0, i1) into o[0 .. i1 - i0): per group of kGroup words (in L1), the first tap's
+// unmixed words, each further tap's XORed in, then one mix pass. Every job has mix kNone; kMix is the
+// site's.
+template <Mix kMix>
+[[gnu::always_inline]] inline void sum_t(std::span<const Job> jobs, const FieldMixConstants& c, uint32_t* o,
+                                         int64_t i0, int64_t i1) {
+  for (int64_t b = i0; b < i1; b += kGroup) {
+    const int64_t e = std::min(b + kGroup, i1);
+    uint32_t* ob = o + (b - i0);
+    run_t<Mix::kNone>(jobs[0], ob, b, e);
+    for (size_t t = 1; t < jobs.size(); ++t) run_t<Mix::kNone, true>(jobs[t], ob, b, e);
+    if constexpr (kMix != Mix::kNone) {
+      for (int64_t i = 0; i < e - b; ++i) ob[i] = finish<kMix>(ob[i], c);
+    }
   }
 }
 
@@ -389,12 +414,42 @@ RNGFREE_TARGET_AVX2 void run_avx2(const Job& j, uint32_t* o, int64_t i0, int64_t
 void run_portable(const Job& j, uint32_t* o, int64_t i0, int64_t i1) { RNGFREE_HARVEST_DISPATCH_MIX(j, o, i0, i1) }
 #undef RNGFREE_HARVEST_DISPATCH_MIX
 
+// The jobs of a sum of taps (each unmixed) and the site's mix.
+struct SumJob {
+  std::vector<Job> jobs;
+  Mix mix;
+  FieldMixConstants c;
+};
+
+#define RNGFREE_HARVEST_DISPATCH_SUM(sj, o, i0, i1)                            \
+  switch ((sj).mix) {                                                          \
+    case Mix::kNone: return sum_t<Mix::kNone>((sj).jobs, (sj).c, o, i0, i1);   \
+    case Mix::kWhiten32: return sum_t<Mix::kWhiten32>((sj).jobs, (sj).c, o, i0, i1); \
+    case Mix::kField: return sum_t<Mix::kField>((sj).jobs, (sj).c, o, i0, i1); \
+  }
+
+RNGFREE_TARGET_AVX512 void sum_avx512(const SumJob& j, uint32_t* o, int64_t i0, int64_t i1) {
+  RNGFREE_HARVEST_DISPATCH_SUM(j, o, i0, i1)
+}
+RNGFREE_TARGET_AVX2 void sum_avx2(const SumJob& j, uint32_t* o, int64_t i0, int64_t i1) {
+  RNGFREE_HARVEST_DISPATCH_SUM(j, o, i0, i1)
+}
+void sum_portable(const SumJob& j, uint32_t* o, int64_t i0, int64_t i1) { RNGFREE_HARVEST_DISPATCH_SUM(j, o, i0, i1) }
+#undef RNGFREE_HARVEST_DISPATCH_SUM
+
 // Words [i0, i1) of the site into o[0 .. i1 - i0), on the best SIMD level.
 void run_range(const Job& j, uint32_t* o, int64_t i0, int64_t i1) {
   switch (random::simd_level()) {
     case random::SimdLevel::kAvx512: return run_avx512(j, o, i0, i1);
     case random::SimdLevel::kAvx2: return run_avx2(j, o, i0, i1);
     default: return run_portable(j, o, i0, i1);
+  }
+}
+void sum_range(const SumJob& j, uint32_t* o, int64_t i0, int64_t i1) {
+  switch (random::simd_level()) {
+    case random::SimdLevel::kAvx512: return sum_avx512(j, o, i0, i1);
+    case random::SimdLevel::kAvx2: return sum_avx2(j, o, i0, i1);
+    default: return sum_portable(j, o, i0, i1);
   }
 }
 
@@ -444,6 +499,21 @@ void refuse_skip(const Extractor& e, const char* what) {
                             "zero policy 'keep', or use harvest_words",
                             what));
   }
+}
+
+// Validates the extractor and every tap's pairing for a site of m words; the resolved, unmixed jobs.
+SumJob make_sum_job(std::span<const TapPairing> taps, const Extractor& e, int64_t m, const char* what) {
+  e.validate();
+  refuse_skip(e, what);
+  if (taps.empty()) throw Error(fmt::format("{}: no taps; a sum needs at least one", what));
+  Extractor unmixed = e;
+  unmixed.mix = Mix::kNone;
+  SumJob sj{{}, e.mix, FieldMixConstants(e.width())};
+  sj.jobs.reserve(taps.size());
+  for (const TapPairing& t : taps) {
+    sj.jobs.push_back(make_job(t.tap, unmixed, resolve(t.pairing, static_cast<int64_t>(t.tap.size()), m)));
+  }
+  return sj;
 }
 
 }  // namespace
@@ -548,6 +618,58 @@ std::vector<uint32_t> harvest_words_reference(std::span<const float> tap, const 
     for (int64_t j : set) w ^= extract_field(std::bit_cast<uint32_t>(x[static_cast<size_t>(j)]), extractor.lo, extractor.hi);
     out[static_cast<size_t>(i)] = apply_mix(w, extractor.mix, extractor.width());
   }
+  return out;
+}
+
+void harvest_words_sum(std::span<const TapPairing> taps, const Extractor& extractor, std::span<uint32_t> out,
+                       const HarvestOptions& options) {
+  const auto m = static_cast<int64_t>(out.size());
+  const SumJob sj = make_sum_job(taps, extractor, m, "harvest_words_sum");
+  if (m == 0) return;
+  const int threads = thread_count(options);
+  if (m >= kParallelWords && threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t c = 0; c < m; c += kChunkWords) sum_range(sj, out.data() + c, c, std::min(m, c + kChunkWords));
+  } else {
+    sum_range(sj, out.data(), 0, m);
+  }
+}
+
+void harvest_words_sum_range(std::span<const TapPairing> taps, const Extractor& extractor, int64_t m, int64_t first,
+                             std::span<uint32_t> out) {
+  const auto count = static_cast<int64_t>(out.size());
+  RNGFREE_CHECK(first >= 0 && m >= 0 && count <= m - first,
+                fmt::format("harvest_words_sum_range: words [{}, {}) are not inside the site of {} words", first,
+                            first + count, m));
+  const SumJob sj = make_sum_job(taps, extractor, m, "harvest_words_sum_range");
+  if (count > 0) sum_range(sj, out.data(), first, first + count);
+}
+
+RandomFill harvest_fill_sum(std::span<const TapPairing> taps, const Extractor& extractor, int64_t m) {
+  RNGFREE_CHECK(m >= 0, fmt::format("harvest_fill_sum: site of {} words", m));
+  // The resolved jobs are the copy of the tap list (pointers to the tap data, not the data).
+  return [sj = make_sum_job(taps, extractor, m, "harvest_fill_sum"), m](int64_t first, std::span<uint32_t> words) {
+    const auto count = static_cast<int64_t>(words.size());
+    RNGFREE_CHECK(first >= 0 && count <= m - first,
+                  fmt::format("harvest_fill_sum: words [{}, {}) are not inside the site of {} words", first,
+                              first + count, m));
+    if (count > 0) sum_range(sj, words.data(), first, first + count);
+  };
+}
+
+std::vector<uint32_t> harvest_words_sum_reference(std::span<const TapPairing> taps, const Extractor& extractor,
+                                                  int64_t m) {
+  extractor.validate();
+  refuse_skip(extractor, "harvest_words_sum_reference");
+  if (taps.empty()) throw Error("harvest_words_sum_reference: no taps; a sum needs at least one");
+  Extractor unmixed = extractor;
+  unmixed.mix = Mix::kNone;
+  std::vector<uint32_t> out(static_cast<size_t>(m), 0u);
+  for (const TapPairing& t : taps) {
+    const std::vector<uint32_t> w = harvest_words_reference(t.tap, unmixed, t.pairing, m);
+    for (size_t i = 0; i < out.size(); ++i) out[i] ^= w[i];
+  }
+  for (auto& w : out) w = apply_mix(w, extractor.mix, extractor.width());
   return out;
 }
 

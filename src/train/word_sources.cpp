@@ -31,10 +31,7 @@ class GeneratorWords final : public WordSource {
 class HarvestWords final : public WordSource {
  public:
   HarvestWords(Engine& engine, PlannedSite site, std::string description)
-      : engine_(engine), site_(std::move(site)), description_(std::move(description)) {
-    unmixed_ = site_.extractor;
-    unmixed_.mix = harvest::Mix::kNone;
-  }
+      : engine_(engine), site_(std::move(site)), description_(std::move(description)) {}
   void fill(std::span<const float> self, std::span<uint32_t> out) override {
     const harvest::HarvestOptions opts{engine_.threads};
     const std::span<const float> tap = tap_or_self(self);
@@ -43,19 +40,23 @@ class HarvestWords final : public WordSource {
       harvest::harvest_words(tap, site_.extractor, pairing(tap, self, m), out, opts);
       return;
     }
-    // Several taps: XOR their unmixed words, then mix once (as one fold over all of them).
-    harvest::harvest_words(tap, unmixed_, pairing(tap, self, m), out, opts);
-    scratch_.resize(out.size());
-    for (const auto& e : site_.extra) {
-      const std::span<const float> t = extra_tap(e);
-      if (t.empty()) continue;
-      harvest::harvest_words(t, unmixed_, harvest_pairing(site_, static_cast<int64_t>(t.size()), m, engine_.step),
-                             scratch_, opts);
-      for (size_t i = 0; i < out.size(); ++i) out[i] ^= scratch_[i];
+    // Several taps: their unmixed words XORed, then mixed once (harvest_words_sum).
+    std::vector<harvest::TapPairing> taps = tap_pairings(tap, self, m);
+    harvest::Extractor e = site_.extractor;
+    if (e.zeros == harvest::ZeroPolicy::kSkip) {
+      // The sum takes zero-free taps: drop each tap's zeros here, as harvest_words would (the
+      // pairing was made for the unfiltered size, and resolves against the filtered one there too).
+      kept_.resize(taps.size());
+      for (size_t t = 0; t < taps.size(); ++t) {
+        kept_[t].clear();
+        for (float v : taps[t].tap) {
+          if (v != 0.0f) kept_[t].push_back(v);
+        }
+        taps[t].tap = kept_[t];
+      }
+      e.zeros = harvest::ZeroPolicy::kKeep;
     }
-    const harvest::Mix mix = site_.extractor.mix;
-    const int width = site_.extractor.width();
-    for (auto& w : out) w = harvest::apply_mix(w, mix, width);
+    harvest::harvest_words_sum(taps, e, out, opts);
   }
   // Fused into the quantize loop (no word span): every pairing but a zero-filtered tap.
   RandomFill fused(std::span<const float> self) override {
@@ -63,30 +64,7 @@ class HarvestWords final : public WordSource {
     const std::span<const float> tap = tap_or_self(self);
     const int64_t m = static_cast<int64_t>(self.size());
     if (site_.extra.empty()) return harvest::harvest_fill(tap, site_.extractor, pairing(tap, self, m), m);
-    std::vector<RandomFill> fills{harvest::harvest_fill(tap, unmixed_, pairing(tap, self, m), m)};
-    for (const auto& e : site_.extra) {
-      const std::span<const float> t = extra_tap(e);
-      if (!t.empty()) {
-        fills.push_back(harvest::harvest_fill(t, unmixed_, harvest_pairing(site_, static_cast<int64_t>(t.size()), m,
-                                                                           engine_.step), m));
-      }
-    }
-    const harvest::FieldMixConstants k(site_.extractor.width());
-    const harvest::Mix mix = site_.extractor.mix;
-    return [fills = std::move(fills), k, mix](int64_t first, std::span<uint32_t> words) {
-      fills[0](first, words);
-      thread_local std::vector<uint32_t> more;
-      more.resize(words.size());
-      for (size_t f = 1; f < fills.size(); ++f) {
-        fills[f](first, more);
-        for (size_t i = 0; i < words.size(); ++i) words[i] ^= more[i];
-      }
-      if (mix == harvest::Mix::kField) {
-        for (auto& w : words) w = harvest::mix_field(w, k);
-      } else if (mix == harvest::Mix::kWhiten32) {
-        for (auto& w : words) w = harvest::whiten_word(w);
-      }
-    };
+    return harvest::harvest_fill_sum(tap_pairings(tap, self, m), site_.extractor, m);
   }
   std::string describe() const override { return description_; }
 
@@ -105,11 +83,20 @@ class HarvestWords final : public WordSource {
     if (tap.data() == self.data()) return harvest::self_pairing(m);
     return harvest_pairing(site_, static_cast<int64_t>(tap.size()), m, engine_.step);
   }
+  // The primary tap (or self) first, then every extra tap already produced, each with its pairing.
+  std::vector<harvest::TapPairing> tap_pairings(std::span<const float> tap, std::span<const float> self,
+                                                int64_t m) const {
+    std::vector<harvest::TapPairing> taps{{tap, pairing(tap, self, m)}};
+    for (const auto& e : site_.extra) {
+      const std::span<const float> t = extra_tap(e);
+      if (!t.empty()) taps.push_back({t, harvest_pairing(site_, static_cast<int64_t>(t.size()), m, engine_.step)});
+    }
+    return taps;
+  }
 
   Engine& engine_;
   PlannedSite site_;
-  harvest::Extractor unmixed_;
-  std::vector<uint32_t> scratch_;
+  std::vector<std::vector<float>> kept_;  // zero-free copies of the taps (ZeroPolicy::kSkip with extra taps)
   std::string description_;
 };
 

@@ -238,6 +238,39 @@ RandomFill harvest_fill(std::span<const float> tap, const Extractor& extractor, 
 std::vector<uint32_t> harvest_words_reference(std::span<const float> tap, const Extractor& extractor,
                                               const Pairing& pairing, int64_t m);
 
+// ---- Sums of taps: one site fed by several taps -------------------------------------------------
+// Word i of a site fed by taps T_1..T_t, each with its own pairing and the same extractor:
+//   word_i = mix( XOR_t XOR_{j in S_t(i)} field(T_t[j]) )
+// the fields of every tap's index set folded together, then mixed ONCE (Extractor::mix); with one tap
+// it is harvest_words. Each tap's index sets are those of its pairing for (its n, the site's m).
+struct TapPairing {
+  std::span<const float> tap;
+  Pairing pairing;
+};
+
+// out[i] = word i of the out.size()-word site fed by `taps` (at least one). Vectorized on the same
+// SIMD target as harvest_words; threads split the site into fixed chunks (identical for any thread
+// count). ZeroPolicy::kSkip -> rngfree::Error (filter each tap once and pass it with kKeep);
+// pairing errors as harvest_words, for each tap.
+void harvest_words_sum(std::span<const TapPairing> taps, const Extractor& extractor, std::span<uint32_t> out,
+                       const HarvestOptions& options = {});
+
+// Words [first, first + out.size()) of the m-word site that harvest_words_sum fills, bit for bit,
+// without the other words (one thread). Requires 0 <= first, first + out.size() <= m (RNGFREE_CHECK).
+void harvest_words_sum_range(std::span<const TapPairing> taps, const Extractor& extractor, int64_t m, int64_t first,
+                             std::span<uint32_t> out);
+
+// A RandomFill for quantize_with_source over a site of m elements: fill(first, words) =
+// harvest_words_sum_range(taps, extractor, m, first, words). Validated and resolved now (errors are
+// thrown here, never in the quantize threads); the function keeps a copy of the TapPairing list but
+// not of the tap data: every tap must outlive it. Thread-safe.
+RandomFill harvest_fill_sum(std::span<const TapPairing> taps, const Extractor& extractor, int64_t m);
+
+// The plain twin: the XOR over taps of harvest_words_reference(tap, extractor without mix, pairing, m),
+// then apply_mix — the spec harvest_words_sum is tested against.
+std::vector<uint32_t> harvest_words_sum_reference(std::span<const TapPairing> taps, const Extractor& extractor,
+                                                  int64_t m);
+
 // A bit stream for offline study (NIST SP 800-22). With fold k >= 1, the (zero-policy-filtered)
 // tap of n elements feeds m = floor(n/k) words by the folded pairing (k = 1: every element once);
 // each word contributes its low width() bits (after the mix, if any), most significant first;
