@@ -14,16 +14,6 @@
 namespace rngfree::app {
 namespace {
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 struct AtlasFlags {
   std::string preset = "int8-sr-harvest", model = "lenet5", data = "fashion-mnist", out = "atlas";
   std::string phases = "early,middle,late", taps, generators, profile = "sts-2.1.2", bit_range = "0-15", fields;
@@ -85,16 +75,16 @@ const RegisterCommand kAtlas("", "atlas", [](CLI::App& root) {
     if (f->quick) o.train.test_limit = 1000;  // a short final evaluation
     o.steps = f->steps;
     o.window = f->window;
-    o.phases = split_list(f->phases);
+    o.phases = split_commas(f->phases);
     o.bits = f->bits;
     o.sequences = f->sequences;
     o.min_bits = f->min_bits;
-    o.taps = split_list(f->taps);
+    o.taps = split_commas(f->taps);
     const harvest::Extractor range = harvest::Extractor::parse_bits(f->bit_range);
     if (range.lo != 0) throw Error(fmt::format("--bit-range '{}': must start at bit 0 (0-HI)", f->bit_range));
     o.bit_hi = range.hi;
-    o.fields = split_list(f->fields);
-    if (!f->generators.empty()) o.generators = split_list(f->generators);
+    o.fields = split_commas(f->fields);
+    if (!f->generators.empty()) o.generators = split_commas(f->generators);
     o.profile = nist::parse_profile(f->profile);
     o.threads = f->threads;
     o.log = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };

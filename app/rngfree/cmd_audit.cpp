@@ -25,16 +25,6 @@ struct AuditFlags {
   bool quick = false, strict = false;
 };
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
   auto f = std::make_shared<AuditFlags>();
   auto* cmd = root.add_subcommand(

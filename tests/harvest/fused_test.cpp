@@ -15,25 +15,13 @@
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/quantize.hpp"
 #include "rngfree/rounding.hpp"
+#include "support/tensors.hpp"
 
 namespace rngfree::harvest {
+using rngfree::testing::normal_tensor;
+using rngfree::testing::same_bits;
+
 namespace {
-
-std::vector<float> normal_tensor(size_t n, uint64_t seed, float sigma) {
-  std::mt19937_64 g(seed);
-  std::normal_distribution<float> d(0.0f, sigma);
-  std::vector<float> x(n);
-  for (auto& v : x) v = d(g);
-  return x;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::bit_cast<uint32_t>(a[i]) != std::bit_cast<uint32_t>(b[i])) return false;
-  }
-  return true;
-}
 
 TEST(FusedFill, QuantizeWithHarvestFillEqualsQuantizeWithMaterializedWords) {
   // 2^17 + 3 elements: above quantize's single-thread threshold (32768), not a multiple of its chunks.

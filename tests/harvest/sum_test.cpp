@@ -18,8 +18,12 @@
 #include "rngfree/quantize.hpp"
 #include "rngfree/random/simd.hpp"
 #include "rngfree/rounding.hpp"
+#include "support/tensors.hpp"
 
 namespace rngfree::harvest {
+using rngfree::testing::normal_tensor;
+using rngfree::testing::same_bits;
+
 namespace {
 
 Extractor bits(int lo, int hi, Mix mix = Mix::kNone) {
@@ -28,13 +32,6 @@ Extractor bits(int lo, int hi, Mix mix = Mix::kNone) {
   e.hi = hi;
   e.mix = mix;
   return e;
-}
-std::vector<float> normal_tensor(size_t n, uint64_t seed, float sigma) {
-  std::mt19937_64 g(seed);
-  std::normal_distribution<float> d(0.0f, sigma);
-  std::vector<float> x(n);
-  for (auto& v : x) v = d(g);
-  return x;
 }
 std::vector<uint32_t> sum(std::span<const TapPairing> taps, const Extractor& e, size_t m, int threads = 0) {
   std::vector<uint32_t> out(m, 0xdeadbeefu);
