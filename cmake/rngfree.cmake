@@ -39,6 +39,9 @@ function(rngfree_tests module)
     target_compile_definitions(test_${module} PRIVATE RNGFREE_SHARED_DIR="${RNGFREE_SHARED_DIR}"
       RNGFREE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" RNGFREE_BINARY_DIR="${PROJECT_BINARY_DIR}")
     gtest_discover_tests(test_${module} PROPERTIES LABELS "${module}" DISCOVERY_TIMEOUT 60)
+    # Command-line tests run the built program: building a test target builds it too, so the
+    # project's own test run never lacks it (a missing program fails those tests, never skips them).
+    add_dependencies(test_${module} rngfree)
   endif()
   if(slow)
     add_executable(test_${module}_exhaustive ${slow})

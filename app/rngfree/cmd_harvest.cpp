@@ -1,4 +1,5 @@
-// `rngfree harvest --from FILE --bits LO-HI [--fold K] [--skip-zeros] [--mix NAME | --whiten] --out BITS.bin`:
+// `rngfree harvest --from FILE [--bits LO-HI] [--fold K] [--skip-zeros] [--mix NAME | --whiten] --out BITS.bin`
+// (defaults: training's extractor, train::HarvestConfig):
 // reads raw little-endian FP32 values (a dumped tap), extracts the harvester's bit stream
 // (docs/random.md) and writes it MSB-first for `rngfree nist BITS.bin --input binary`.
 #include <fmt/core.h>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "rngfree/train/config.hpp"
 #include "rngfree/error.hpp"
 #include "rngfree/harvest/harvest.hpp"
 
@@ -42,38 +44,42 @@ const RegisterCommand kHarvest("", "harvest", [](CLI::App& root) {
   auto* cmd = root.add_subcommand(
       "harvest", "Extract the harvester's bit stream from raw little-endian FP32 values (for `rngfree nist --input binary`)");
   struct Args {
-    std::string from, out, bits = "0-15";
+    std::string from, out, bits = train::HarvestConfig{}.bits;  // training's defaults: one extractor
     int64_t fold = 1;
     bool skip_zeros = false, whiten = false;
     std::string mix;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--from", a->from, "Input file: raw little-endian FP32 values")->required();
-  cmd->add_option("--bits", a->bits, "Bit field LO-HI of each FP32 pattern (bit 0 = LSB; mantissa is 0-22)")->default_val("0-15");
+  cmd->add_option("--bits", a->bits,
+                  "Bit field LO-HI of each FP32 pattern (bit 0 = LSB; mantissa is 0-22; default: training's, " +
+                      train::HarvestConfig{}.bits + ")");
   cmd->add_option("--fold", a->fold, "XOR-fold K whole copies: n values give floor(n/K) fields, field i = XOR of values i + t*floor(n/K), t < K")
       ->default_val(1)->check(CLI::PositiveNumber);
   cmd->add_flag("--skip-zeros", a->skip_zeros, "Drop exact zeros (+0 and -0) before extraction");
   cmd->add_option("--mix", a->mix,
-                  "Mix each word after folding: none (default), whiten32 (w ^= w>>16; w *= 0x7feb352d; w ^= w>>15 on 32 "
-                  "bits, then the field's width of low bits), field (a bijection on the field's width; docs/random.md)");
+                  "Mix each word after folding: field (a bijection on the field's width; training's default), none, "
+                  "whiten32 (w ^= w>>16; w *= 0x7feb352d; w ^= w>>15 on 32 bits, then the field's width of low bits); "
+                  "docs/random.md");
   cmd->add_flag("--whiten", a->whiten, "Alias for --mix whiten32");
-  cmd->add_option("--out", a->out, "Output file: the bit stream, packed MSB-first (a trailing partial byte is dropped)")->required();
+  cmd->add_option("--out", a->out, "Output file: the bit stream, packed MSB-first, the last byte padded with zero bits "
+                  "(as training's --dump)")->required();
   cmd->callback([a] {
     harvest::Extractor e = harvest::Extractor::parse_bits(a->bits);
     if (a->whiten && !a->mix.empty() && a->mix != "whiten32") {
       throw Error(fmt::format("--whiten is --mix whiten32 and contradicts --mix {}; give one of them", a->mix));
     }
-    e.mix = a->whiten ? harvest::Mix::kWhiten32 : harvest::parse_mix(a->mix.empty() ? "none" : a->mix);
+    e.mix = a->whiten ? harvest::Mix::kWhiten32 : harvest::parse_mix(a->mix.empty() ? train::HarvestConfig{}.mix : a->mix);
     e.zeros = a->skip_zeros ? harvest::ZeroPolicy::kSkip : harvest::ZeroPolicy::kKeep;
     const auto x = read_fp32_le(a->from);
     const auto bs = harvest::harvest_bits(x, e, a->fold);
-    const auto whole = static_cast<size_t>(bs.bits / 8);
+    const auto whole = bs.bytes.size();
     std::FILE* out = std::fopen(a->out.c_str(), "wb");
     if (out == nullptr) throw Error(fmt::format("--out '{}': cannot open the file for writing", a->out));
     const bool ok = std::fwrite(bs.bytes.data(), 1, whole, out) == whole;
     if (std::fclose(out) != 0 || !ok) throw Error(fmt::format("--out '{}': write error", a->out));
-    fmt::print("{}: {} FP32 values, {}, fold {} -> {} bits; wrote {} bytes ({} bits) to {}\n", a->from, x.size(),
-               e.name(), a->fold, bs.bits, whole, whole * 8, a->out);
+    fmt::print("{}: {} FP32 values, {}, fold {} -> {} bits; wrote {} bytes (the last padded with {} zero bits) to {}\n",
+               a->from, x.size(), e.name(), a->fold, bs.bits, whole, static_cast<int64_t>(whole) * 8 - bs.bits, a->out);
   });
 });
 }  // namespace

@@ -253,7 +253,8 @@ harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, 
   // large enough (G and U both read act).
   const int64_t k = shape.k;
   const int64_t salt = static_cast<int64_t>(site.site) * (shape.block / kNumSites);
-  const int64_t offset = static_cast<int64_t>((static_cast<unsigned __int128>(step) * m + salt) % shape.period);
+  __extension__ typedef unsigned __int128 u128;  // step·m may exceed 64 bits in a long run
+  const int64_t offset = static_cast<int64_t>((static_cast<u128>(step) * static_cast<u128>(m) + salt) % shape.period);
   return Pairing{PairingKind::kSpread, k, 1, offset};
 }
 

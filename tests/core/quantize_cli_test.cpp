@@ -36,7 +36,7 @@ Result run(const std::string& input, const std::string& args) {
 class QuantizeCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kProgram)) GTEST_SKIP() << kProgram << " is not built";
+    ASSERT_TRUE(std::filesystem::exists(kProgram)) << kProgram << " is not built";
   }
 };
 

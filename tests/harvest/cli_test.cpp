@@ -14,7 +14,6 @@
 
 namespace {
 
-bool have_program() { return rngfree::testing::rngfree_built(); }
 auto run(const std::string& args) { return rngfree::testing::run_rngfree(args); }
 
 std::vector<unsigned char> read_all(const std::string& path) {
@@ -23,7 +22,7 @@ std::vector<unsigned char> read_all(const std::string& path) {
 }
 
 TEST(HarvestCommand, WritesTheFieldBitsMsbFirst) {
-  if (!have_program()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const auto dir = std::filesystem::temp_directory_path() / ("rngfree_harvest_cli_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string tap = (dir / "tap.f32").string(), bits = (dir / "bits.bin").string();
@@ -32,13 +31,13 @@ TEST(HarvestCommand, WritesTheFieldBitsMsbFirst) {
     const std::string raw("\xCD\xCC\xCC\x3D\x00\x00\x00\x00\xDB\x0F\x49\x40\x00\x00\x00\x80", 16);
     std::ofstream(tap, std::ios::binary) << raw;
   }
-  auto r = run("harvest --from " + tap + " --bits 0-15 --skip-zeros --out " + bits);
+  auto r = run("harvest --from " + tap + " --bits 0-15 --skip-zeros --mix none --out " + bits);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xCC, 0xCD, 0x0F, 0xDB}));
-  r = run("harvest --from " + tap + " --bits 0-3 --out " + bits);  // keep zeros: D 0 B 0
+  r = run("harvest --from " + tap + " --bits 0-3 --mix none --out " + bits);  // keep zeros: D 0 B 0
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xD0, 0xB0}));
-  r = run("harvest --from " + tap + " --bits 0-15 --fold 2 --out " + bits);  // (0.1 ^ pi), (0 ^ 0)
+  r = run("harvest --from " + tap + " --bits 0-15 --fold 2 --mix none --out " + bits);  // (0.1 ^ pi), (0 ^ 0)
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xCC ^ 0x0F, 0xCD ^ 0xDB, 0, 0}));
   // --mix field at bits 0-3: fields D 0 B 0 -> mix_field(., 4) = 1 C 8 C (Python's exact integers)
@@ -54,6 +53,18 @@ TEST(HarvestCommand, WritesTheFieldBitsMsbFirst) {
   EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xA0, 0x90}));
   r = run("harvest --from " + tap + " --bits 0-3 --whiten --mix field --out " + bits);  // contradictory
   EXPECT_NE(r.status, 0);
+  // A trailing partial byte is written, padded with zero bits (as training's dump): fields 5 0 3 0 of
+  // bits 0-2 -> 101 000 011 000 -> 1010 0001 1000 (0000).
+  r = run("harvest --from " + tap + " --bits 0-2 --mix none --out " + bits);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(read_all(bits), (std::vector<unsigned char>{0xA1, 0x80}));
+  // The defaults are training's extractor ([quant.harvest] bits = "8-23", mix = "field").
+  const std::string defaults_bits = (dir / "defaults.bin").string();
+  ASSERT_EQ(run("harvest --from " + tap + " --out " + defaults_bits).status, 0);
+  ASSERT_EQ(run("harvest --from " + tap + " --bits 8-23 --mix field --out " + bits).status, 0);
+  EXPECT_EQ(read_all(defaults_bits), read_all(bits));
+  ASSERT_EQ(run("harvest --from " + tap + " --bits 0-15 --mix field --out " + bits).status, 0);
+  EXPECT_NE(read_all(defaults_bits), read_all(bits));  // the comparison can fail
   r = run("harvest --from " + tap + " --bits 0-3 --mix bogus --out " + bits);
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("bogus"), std::string::npos) << r.out;
@@ -61,7 +72,7 @@ TEST(HarvestCommand, WritesTheFieldBitsMsbFirst) {
 }
 
 TEST(HarvestCommand, FileErrorsNameTheFile) {
-  if (!have_program()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   auto r = run("harvest --from /nonexistent/tap.f32 --out /tmp/never.bin");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("/nonexistent/tap.f32"), std::string::npos) << r.out;
@@ -74,7 +85,7 @@ TEST(HarvestCommand, FileErrorsNameTheFile) {
 }
 
 TEST(HarvestCommand, BadBitFieldIsAnErrorNamingTheField) {
-  if (!have_program()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   // A valid input (two whole FP32 values), so the only thing wrong is the field: LO > HI.
   const auto dir = std::filesystem::temp_directory_path() / ("rngfree_harvest_field_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -31,7 +31,7 @@ std::vector<std::string> split_tabs(const std::string& line) {
 }
 
 TEST(NistCommand, TsvOfDataEMatchesSts212) {
-  if (!rngfree::testing::rngfree_built()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const std::string data = std::string(RNGFREE_SHARED_DIR) + "/nist/data.e";
   const auto tsv = (std::filesystem::temp_directory_path() / "rngfree_nist_cli_e.tsv").string();
   const auto r = run_rngfree("nist " + data + " -n 1000000 --tsv " + tsv);
@@ -67,7 +67,7 @@ TEST(NistCommand, TsvOfDataEMatchesSts212) {
 }
 
 TEST(NistCommand, BadCharacterIsAnErrorNamingItsPosition) {
-  if (!rngfree::testing::rngfree_built()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const std::string input = "0101x01";
   const auto r = run_rngfree("nist -", &input);
   EXPECT_NE(r.status, 0);
@@ -75,7 +75,7 @@ TEST(NistCommand, BadCharacterIsAnErrorNamingItsPosition) {
 }
 
 TEST(NistCommand, ShortSequenceMarksInapplicableTestsAndDoesNotFailThem) {
-  if (!rngfree::testing::rngfree_built()) GTEST_SKIP() << "rngfree not built in " << RNGFREE_BINARY_DIR;
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   // 800 bits of a fixed seeded generator (std::mt19937_64 is specified bit for bit by the standard).
   // Before the size rules, 14 NonOverlappingTemplate rows (mean count 0.18 per block) and others failed.
   std::mt19937_64 gen(800);

@@ -1,6 +1,6 @@
 // Runs the built `rngfree` program from a test, as a user would, and captures its exit status and
-// output (stdout and stderr together). Tests that use it skip with a message when the program has
-// not been built in this build folder.
+// output (stdout and stderr together). The test targets depend on the program (tests/CMakeLists.txt),
+// so a test that finds it missing fails rather than skips.
 #pragma once
 #include <sys/wait.h>
 
