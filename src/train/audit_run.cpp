@@ -25,6 +25,12 @@ struct Recording {
 
 }  // namespace
 
+std::string describe_windows(const AuditRunResult& r) {
+  std::string s;
+  for (const auto& [name, start] : r.window_starts) s += fmt::format("{}{} from step {}", s.empty() ? "" : ", ", name, start);
+  return s;
+}
+
 AuditRunResult run_audit(const AuditRunOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   auto log = [&](const std::string& s) {
@@ -62,8 +68,7 @@ AuditRunResult run_audit(const AuditRunOptions& o) {
     for (const PlannedSite* p : sites) {
       audit::SiteKey key{p->layer, plan.layer_names[static_cast<size_t>(p->layer)],
                          std::string(kSiteNames[static_cast<size_t>(p->site)]), o.windows[w],
-                         p->describe(plan.layer_names)};
-      key.source = key.source.substr(key.source.find("<- ") + 3);
+                         p->source_text(plan.layer_names)};
       rec[w].push_back(Recording{audit::SiteRecorder(key, p->format, p->rounding, o.audit), p->rounding.random_bits});
     }
   }
@@ -80,12 +85,8 @@ AuditRunResult run_audit(const AuditRunOptions& o) {
       ++r.calls;
     }
   };
-  log(fmt::format("audit: model {}, preset {}, {} steps, {} stochastic sites, windows of {} steps at {}", o.train.model,
-                  o.train.preset, total, sites.size(), window, [&] {
-                    std::string s;
-                    for (const auto& [n, st] : result.window_starts) s += fmt::format("{}{} {}", s.empty() ? "" : ", ", n, st);
-                    return s;
-                  }()));
+  log(fmt::format("audit: model {}, preset {}, {} steps, {} stochastic sites, windows of {} steps: {}", o.train.model,
+                  o.train.preset, total, sites.size(), window, describe_windows(result)));
   int64_t step = 0;
   while (step < total) {
     active.clear();

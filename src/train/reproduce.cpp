@@ -146,12 +146,7 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
                       "rest are judged on bias and correlation only), SR bias and r/fraction correlation, each against "
                       "Philox fed the same values. The audit trains the run again; its final test accuracy, {}, "
                       "{} the run's {}.\n\n",
-                      audited->model, audited->preset, audited->seed, ar.steps,
-                      [&] {
-                        std::string w;
-                        for (const auto& [name, start] : ar.window_starts) w += fmt::format("{}{} from step {}", w.empty() ? "" : ", ", name, start);
-                        return w;
-                      }(),
+                      audited->model, audited->preset, audited->seed, ar.steps, describe_windows(ar),
                       ao.audit.nist_bits, judged, ar.report.sites.size(), percent(ar.test_accuracy),
                       ar.test_accuracy == audited_accuracy ? "equals" : "differs from", percent(audited_accuracy));
     md += fmt::format("**Verdict: {}** — {} of {} (site, window) cells pass. Details: [audit/audit.md](audit/audit.md).\n\n"

@@ -62,19 +62,12 @@ namespace {
 std::vector<harvest::Tap> parse_harvest_taps(std::string_view spec) {
   std::vector<harvest::Tap> taps;
   size_t start = 0;
-  while (true) {
-    const size_t plus = spec.find('+', start);
+  for (size_t i = 0; i <= spec.size(); ++i) {
     // a '+' right after '@' is a layer offset ("act@+1"), not a separator
-    if (plus != std::string_view::npos && plus > 0 && spec[plus - 1] == '@') {
-      const size_t next = spec.find('+', plus + 1);
-      taps.push_back(harvest::Tap::parse(spec.substr(start, next == std::string_view::npos ? next : next - start)));
-      if (next == std::string_view::npos) break;
-      start = next + 1;
-      continue;
+    if (i == spec.size() || (spec[i] == '+' && (i == 0 || spec[i - 1] != '@'))) {
+      taps.push_back(harvest::Tap::parse(spec.substr(start, i - start)));
+      start = i + 1;
     }
-    taps.push_back(harvest::Tap::parse(spec.substr(start, plus == std::string_view::npos ? plus : plus - start)));
-    if (plus == std::string_view::npos) break;
-    start = plus + 1;
   }
   return taps;
 }
@@ -117,27 +110,29 @@ std::vector<const PlannedSite*> SitePlan::stochastic_sites() const {
   return out;
 }
 
-std::string PlannedSite::describe(std::span<const std::string> layer_names) const {
-  std::string s = fmt::format("{}: {} {}", site_name(site), format.name(), rounding.name());
-  if (source == SourceKind::kGenerator) {
-    s += fmt::format(" <- {} (stream {})", generator, stream);
-  } else if (source == SourceKind::kHarvest) {
+std::string PlannedSite::source_text(std::span<const std::string> layer_names) const {
+  if (source == SourceKind::kGenerator) return fmt::format("{} (stream {})", generator, stream);
+  if (source != SourceKind::kHarvest) return {};
+  std::string s;
+  if (tap == harvest::TapKind::kSelf) {
+    s = fmt::format("harvest self (other elements of the tensor), {}", extractor.name());
+  } else {
+    s = fmt::format("harvest {} of layer {} ({})", tap_name(tap), tap_layer, layer_names[static_cast<size_t>(tap_layer)]);
+    for (const auto& e : extra) {
+      s += fmt::format(" ^ {} of layer {} ({})", tap_name(e.tap), e.tap_layer, layer_names[static_cast<size_t>(e.tap_layer)]);
+    }
     const std::string mode = pairing_mode == PlanPairing::kAuto      ? "auto"
                              : pairing_mode == PlanPairing::kShifted ? "shifted"
                                                                      : pairing.name();
-    if (tap == harvest::TapKind::kSelf) {
-      s += fmt::format(" <- harvest self (other elements of the tensor), {}", extractor.name());
-    } else {
-      s += fmt::format(" <- harvest {} of layer {} ({})", tap_name(tap), tap_layer,
-                       layer_names[static_cast<size_t>(tap_layer)]);
-      for (const auto& e : extra) {
-        s += fmt::format(" ^ {} of layer {} ({})", tap_name(e.tap), e.tap_layer, layer_names[static_cast<size_t>(e.tap_layer)]);
-      }
-      s += fmt::format(", {}, pairing {}", extractor.name(), mode);
-    }
-    if (own_bits_allowed) s += ", own bits allowed";
+    s += fmt::format(", {}, pairing {}", extractor.name(), mode);
   }
+  if (own_bits_allowed) s += ", own bits allowed";
   return s;
+}
+
+std::string PlannedSite::describe(std::span<const std::string> layer_names) const {
+  const std::string src = source_text(layer_names);
+  return fmt::format("{}: {} {}{}", site_name(site), format.name(), rounding.name(), src.empty() ? "" : " <- " + src);
 }
 
 SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> layer_names) {

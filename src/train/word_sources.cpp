@@ -104,10 +104,8 @@ class HarvestWords final : public WordSource {
 
 std::unique_ptr<WordSource> make_word_source(const PlannedSite& site, Engine& engine, uint64_t seed) {
   RNGFREE_CHECK(site.active && site.source != SourceKind::kNone, "a word source for a site without SR");
-  std::vector<std::string> names;
-  for (const auto& l : engine.layers) names.push_back(l->name);
   if (site.source == SourceKind::kGenerator) return std::make_unique<GeneratorWords>(site.generator, seed, site.stream);
-  return std::make_unique<HarvestWords>(engine, site, site.describe(names));
+  return std::make_unique<HarvestWords>(engine, site, site.describe(engine.plan.layer_names));
 }
 
 }  // namespace rngfree::train

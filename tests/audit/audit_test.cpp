@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -365,29 +364,6 @@ TEST(Audit, ReportWritersCarryTheRequiredFields) {
     EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
   }
   std::filesystem::remove_all(dir);
-}
-
-// Timing of finish() at the default size (10 x 10^6 bits, 4 calibration streams): not in the
-// default run; `test_audit --gtest_also_run_disabled_tests --gtest_filter='*Timing*'`.
-TEST(Audit, DISABLED_TimingOfFinishAtTheDefaultSize) {
-  AuditOptions o;  // defaults
-  o.threads = 2;
-  SiteRecorder rec(key(), kFixed84, Rounding::parse("stochastic:16"), o);
-  auto gen = random::make_generator("xoshiro128pp", 11);
-  const std::vector<float> x = uniform_values(1 << 20, 9);
-  std::vector<uint32_t> w(x.size());
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int call = 0; call < 10; ++call) {
-    gen->fill(w);
-    rec.add(x, w);
-  }
-  const double add_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const SiteResult r = rec.finish();
-  std::printf("add: %.2f s for 10 calls of 2^20 values; finish: %.2f s, harvest %d/%d, calibration", add_s,
-              r.seconds, r.harvest.nist_rows_passed, r.harvest.nist_rows_judged);
-  for (int p : r.calibration_rows_passed) std::printf(" %d", p);
-  std::printf("\n");
-  EXPECT_TRUE(r.ok());
 }
 
 }  // namespace

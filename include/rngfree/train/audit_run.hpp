@@ -33,6 +33,9 @@ struct AuditRunResult {
   std::vector<std::pair<std::string, int64_t>> window_starts;  // window name, first step
 };
 
+// "early from step 0, middle from step 436, late from step 872"
+std::string describe_windows(const AuditRunResult& result);
+
 // Throws rngfree::Error for a bad option (unknown window name, window < 1, steps < window, a
 // configuration without any stochastic site).
 AuditRunResult run_audit(const AuditRunOptions& options);

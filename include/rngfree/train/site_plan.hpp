@@ -57,8 +57,11 @@ struct PlannedSite {
   bool own_bits_allowed = false;  // the config allowed a tap that may hold the rounded value's own bits
   int supplied_bits = 0;          // fresh random bits per word the source gives (generator or field width)
 
-  // "E: fixed:8:dyn stochastic:8 <- harvest act of layer 1 (conv2), bits 0-15, whiten, pairing auto"
+  // "E: fixed:8:dyn stochastic:8 <- " + source_text(), or without the arrow when not stochastic.
   std::string describe(std::span<const std::string> layer_names) const;
+  // "philox (stream 15)", "harvest act of layer 1 (conv2) ^ act of layer 2 (fc1), bits 8-23, mix
+  // field, pairing auto"; empty for a site without SR.
+  std::string source_text(std::span<const std::string> layer_names) const;
 };
 
 // Training's `auto` folds at most this many tap elements into one word: a large tap (conv1's act,
