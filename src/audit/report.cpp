@@ -91,9 +91,10 @@ const char* kRules =
     "in consumption order: a row passes its proportion check (and, with 55 sequences or more, its uniformity "
     "check). The harvest passes unless a row fails far beyond chance on its own (tail probability below 0.001 / "
     "judged rows, and no calibration stream fails that row), or more rows fail than an "
-    "ideal source explains: P(Poisson(lambda) >= rows failed) < 0.001, lambda = the larger of the suite's exact "
-    "expectation for the judged rows and the mean number of failing rows of the Philox calibration streams of "
-    "the same size. Bias in steps, (Q_sr(x) - x)/(up - down) over sampled inexact, unsaturated values: "
+    "ideal source explains: P(Poisson(lambda) >= failure units) < 0.001, lambda = the larger of the suite's exact "
+    "expectation for the judged rows and the mean number of failure units of the Philox calibration streams of "
+    "the same size; failure units count failing rows, with Frequency + CumulativeSums and RandomExcursions + "
+    "RandomExcursionsVariant (statistics of the same walk that fail together) one unit each. Bias in steps, (Q_sr(x) - x)/(up - down) over sampled inexact, unsaturated values: "
     "|harvest - Philox| <= 4 sqrt(se_h^2 + se_p^2), Philox rounding the same values. Correlation of r/2^R with "
     "the fraction SR rounds: |corr| <= 4/sqrt(N). Sites with too few bits for NIST are judged on bias and "
     "correlation only.";

@@ -20,8 +20,9 @@ namespace rngfree::harvest {
 // ---- Specs ---------------------------------------------------------------------------------------
 namespace {
 const char* kTapAllowed =
-    "allowed: input, self, or weights, act, err, grad optionally followed by @-1, @0 or @+1 "
-    "(e.g. act, err@-1, weights@+1)";
+    "allowed: input, self, or weights, act, err, grad optionally followed by @K (a layer offset, "
+    "|K| <= 1000) or @last / @last-K (the network's last layer, K layers before it) "
+    "(e.g. act, err@-1, weights@+1, act@last-1)";
 
 bool parse_i64(std::string_view text, int64_t& v) {
   if (text.size() > 1 && text[0] == '+' && text[1] >= '0' && text[1] <= '9') text.remove_prefix(1);
@@ -45,10 +46,20 @@ Tap Tap::parse(std::string_view spec) {
     if (t.kind == TapKind::kInput || t.kind == TapKind::kSelf) {
       throw Error(fmt::format("tap '{}': {} takes no layer offset; {}", spec, kind, kTapAllowed));
     }
+    std::string_view where = spec.substr(at + 1);
+    if (where.substr(0, 4) == "last") {
+      t.from_last = true;
+      where.remove_prefix(4);
+      if (where.empty()) return t;
+      if (where[0] != '-') {
+        throw Error(fmt::format("tap '{}': after @last only -K may follow; {}", spec, kTapAllowed));
+      }
+    }
     int64_t off = 0;
-    if (!parse_i64(spec.substr(at + 1), off) || off < -1 || off > 1) {
-      throw Error(fmt::format("tap '{}': layer offset '{}' is not -1, 0 or +1; {}", spec, spec.substr(at + 1),
-                              kTapAllowed));
+    if (!parse_i64(where, off) || off < -Tap::kMaxLayerOffset || off > Tap::kMaxLayerOffset ||
+        (t.from_last && off > 0)) {
+      throw Error(fmt::format("tap '{}': layer offset '{}' is not an integer in [-{}, {}]; {}", spec,
+                              spec.substr(at + 1), Tap::kMaxLayerOffset, Tap::kMaxLayerOffset, kTapAllowed));
     }
     t.layer_offset = static_cast<int>(off);
   }
@@ -65,6 +76,7 @@ std::string Tap::name() const {
     case TapKind::kErr: k = "err"; break;
     case TapKind::kGrad: k = "grad"; break;
   }
+  if (from_last) return layer_offset == 0 ? fmt::format("{}@last", k) : fmt::format("{}@last{:d}", k, layer_offset);
   if (layer_offset == 0) return k;
   return fmt::format("{}@{:+d}", k, layer_offset);
 }

@@ -43,11 +43,15 @@ std::vector<harvest::Tap> default_harvest_taps(Site site) {
     // act alone fails at conv1, whose act is constant over the image background (E: NIST, U: bias):
     // the next layer's act is XORed in; in BatchNorm networks (resnet20) the convolutions have no
     // bias and act is a short integer times a power of two, so the next layer's err (FP32 through
-    // BatchNorm's backward) is XORed in too (docs/results.md, "The default harvester"). Not the
-    // layer's own err (G: its words were 82-98 % zero) nor grad (U: its low mantissa bits are empty).
+    // BatchNorm's backward) is XORed in too. Over a constant background every tap of a
+    // full-resolution stage is constant per channel (resnet20's first stage), so the act of the layer
+    // before the last, whose receptive field covers the whole image, is XORed in as well
+    // (docs/results.md, "The default harvester"). Not the layer's own err (G: its words were 82-98 %
+    // zero) nor grad (U: its low mantissa bits are empty).
     case Site::kErrors:
     case Site::kGradients:
-    case Site::kUpdate: return {{TapKind::kAct, 0}, {TapKind::kAct, +1}, {TapKind::kErr, +1}};
+    case Site::kUpdate:
+      return {{TapKind::kAct, 0}, {TapKind::kAct, +1}, {TapKind::kErr, +1}, {TapKind::kAct, -1, true}};
     case Site::kWeights: return {{TapKind::kGrad, 0}};   // previous step's, shifted
     case Site::kActivations: return {{TapKind::kAct, -1}};  // shifted; layer 0: the input
     case Site::kMomentum: return {{TapKind::kErr, 0}};
@@ -78,7 +82,7 @@ namespace {
 std::pair<harvest::TapKind, int> resolve(const harvest::Tap& tap, int layer, int n) {
   if (tap.kind == harvest::TapKind::kInput) return {tap.kind, 0};
   if (tap.kind == harvest::TapKind::kSelf) return {tap.kind, layer};
-  const int at = layer + tap.layer_offset;
+  const int at = (tap.from_last ? n - 1 : layer) + tap.layer_offset;
   if (at < 0) return {harvest::TapKind::kInput, 0};
   if (at >= n) return {harvest::TapKind::kSelf, -1};
   return {tap.kind, at};
@@ -187,7 +191,13 @@ SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> l
         if (kind == harvest::TapKind::kSelf) {
           throw Error(fmt::format("{}: source '{}': 'self' can only be the first tap of a sum", where, sc.source));
         }
-        p.extra.push_back({kind, at});
+        // A tensor XORed with itself cancels: a tap that resolves to one already in the sum (act@+1 and
+        // act@last-1 at the layer before the last) is read once.
+        const bool repeated = (kind == p.tap && at == p.tap_layer) ||
+                              std::any_of(p.extra.begin(), p.extra.end(), [&](const PlannedSite::ExtraTap& e) {
+                                return e.tap == kind && e.tap_layer == at;
+                              });
+        if (!repeated) p.extra.push_back({kind, at});
       }
       // The defaults of W (grad, aligned with the weights) and A (the layer's own input) read a tap
       // aligned with the site: they take it shifted by half.
@@ -209,14 +219,17 @@ SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> l
                                 where, quant.harvest.bits, p.supplied_bits, sc.rounding, needed, needed));
       }
       if (!p.own_bits_allowed) {
-        bool own = may_hold_own_bits(p.site, p.tap, p.tap_layer, l);
-        for (const auto& e : p.extra) own = own || may_hold_own_bits(p.site, e.tap, e.tap_layer, l);
-        if (p.pairing_mode != PlanPairing::kShifted && own) {
+        std::vector<PlannedSite::ExtraTap> all{{p.tap, p.tap_layer}};
+        all.insert(all.end(), p.extra.begin(), p.extra.end());
+        const auto own = std::find_if(all.begin(), all.end(), [&](const PlannedSite::ExtraTap& e) {
+          return may_hold_own_bits(p.site, e.tap, e.tap_layer, l);
+        });
+        if (p.pairing_mode != PlanPairing::kShifted && own != all.end()) {
           throw Error(fmt::format("{}: source '{}' reads {} of layer {}, which holds the very values this site "
                                   "rounds; SR would take each value's own fraction bits as its random bits. Use "
                                   "pairing = \"shifted\", another tap, or set allow_own_bits = true in [quant.{}] "
                                   "if this is what you want",
-                                  where, sc.source, tap_name(p.tap), p.tap_layer, site_name(p.site)));
+                                  where, sc.source, tap_name(own->tap), own->tap_layer, site_name(p.site)));
         }
         if (p.pairing_mode == PlanPairing::kShifted && extractor.zeros == harvest::ZeroPolicy::kSkip &&
             p.tap != harvest::TapKind::kSelf) {

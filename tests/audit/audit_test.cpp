@@ -267,6 +267,35 @@ TEST(Audit, DumpHoldsTheLowBitsMostSignificantFirst) {
   std::filesystem::remove_all(dir);
 }
 
+// Invariant: rows of one walk fail together and count once per family (Frequency + CumulativeSums;
+// RandomExcursions + RandomExcursionsVariant); every other failing row counts; not-applicable rows
+// (no sequences) never count.
+TEST(Audit, FailureUnitsCountCorrelatedFamiliesOnce) {
+  auto row = [](nist::TestId t, bool ok, uint64_t sequences = 10) {
+    nist::ProportionRow r;
+    r.test = t;
+    r.sequences = sequences;
+    r.proportion_ok = ok;
+    return r;
+  };
+  using T = nist::TestId;
+  std::vector<nist::ProportionRow> rows;
+  EXPECT_EQ(nist_failure_units(rows), 0);
+  for (int i = 0; i < 8; ++i) rows.push_back(row(T::kRandomExcursions, i % 2 == 0));
+  for (int i = 0; i < 18; ++i) rows.push_back(row(T::kRandomExcursionsVariant, i < 12));
+  EXPECT_EQ(nist_failure_units(rows), 1);  // 4 + 6 failing excursion rows: one unit
+  rows.push_back(row(T::kFrequency, false));
+  rows.push_back(row(T::kCumulativeSums, false));
+  rows.push_back(row(T::kCumulativeSums, false));
+  EXPECT_EQ(nist_failure_units(rows), 2);  // the walk's three rows: one more
+  rows.push_back(row(T::kNonOverlappingTemplate, false));
+  rows.push_back(row(T::kNonOverlappingTemplate, false));
+  rows.push_back(row(T::kRuns, false));
+  rows.push_back(row(T::kSerial, true));
+  rows.push_back(row(T::kFft, false, 0));  // not applicable: ok() whatever the proportion
+  EXPECT_EQ(nist_failure_units(rows), 5);
+}
+
 TEST(Audit, VerdictRulesOnHandComputedTails) {
   // Poisson(0.8): P(N >= 5) = 0.001411, P(N >= 6) = 0.000184; Poisson(0.5): P(N >= 5) = 0.000172
   // (1 - sum of the pmf).

@@ -350,8 +350,15 @@ TEST(Specs, TapsParseAndPrint) {
   EXPECT_EQ(Tap::parse("grad@0"), (Tap{TapKind::kGrad, 0}));
   EXPECT_EQ(Tap::parse("self"), (Tap{TapKind::kSelf, 0}));
   EXPECT_EQ(Tap::parse("input"), (Tap{TapKind::kInput, 0}));
-  for (const char* s : {"act", "err@-1", "weights@+1", "grad", "self", "input"}) EXPECT_EQ(Tap::parse(s).name(), s);
-  for (const char* bad : {"", "acts", "act@2", "err@", "self@1", "input@-1", "act@x", "grad@+-1"}) {
+  EXPECT_EQ(Tap::parse("act@+3"), (Tap{TapKind::kAct, 3}));
+  EXPECT_EQ(Tap::parse("err@last"), (Tap{TapKind::kErr, 0, true}));
+  EXPECT_EQ(Tap::parse("act@last-2"), (Tap{TapKind::kAct, -2, true}));
+  EXPECT_EQ(Tap::parse("act@-1000"), (Tap{TapKind::kAct, -1000}));
+  for (const char* s : {"act", "err@-1", "weights@+1", "grad", "self", "input", "act@+2", "err@last", "act@last-1"}) {
+    EXPECT_EQ(Tap::parse(s).name(), s);
+  }
+  for (const char* bad : {"", "acts", "act@1001", "err@", "self@1", "input@-1", "act@x", "grad@+-1", "act@last+1",
+                          "act@last1", "act@lastx", "act@last-", "act@last--1", "input@last"}) {
     EXPECT_THROW(Tap::parse(bad), Error) << bad;
   }
 }

@@ -45,16 +45,20 @@ TEST(SitePlan, DefaultsOfTheHarvestPreset) {
       EXPECT_GE(p.supplied_bits, p.rounding.random_bits);
     }
     // E, G and U also XOR in the next layer's act and err (conv1's act is constant over the
-    // background; resnet20's convolutions have no bias).
+    // background; resnet20's convolutions have no bias) and the act of the layer before the last
+    // (fc2, layer 3: every tap of a full-resolution stage can be constant over the background), each
+    // tensor once: past the last layer act@+1 and err@+1 are dropped, and fc2's act is read once.
     for (Site s : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
-      const auto& extra = plan.at(l, s).extra;
-      ASSERT_EQ(extra.size(), l < 4 ? 2U : 0U) << "layer " << l;
-      if (l < 4) {
-        EXPECT_EQ(extra[0].tap, harvest::TapKind::kAct);
-        EXPECT_EQ(extra[0].tap_layer, l + 1);
-        EXPECT_EQ(extra[1].tap, harvest::TapKind::kErr);
-        EXPECT_EQ(extra[1].tap_layer, l + 1);
-      }
+      std::vector<std::pair<harvest::TapKind, int>> got;
+      for (const auto& e : plan.at(l, s).extra) got.emplace_back(e.tap, e.tap_layer);
+      using K = harvest::TapKind;
+      const std::vector<std::vector<std::pair<K, int>>> want = {
+          {{K::kAct, 1}, {K::kErr, 1}, {K::kAct, 3}},
+          {{K::kAct, 2}, {K::kErr, 2}, {K::kAct, 3}},
+          {{K::kAct, 3}, {K::kErr, 3}},
+          {{K::kAct, 4}, {K::kErr, 4}},
+          {{K::kAct, 3}}};
+      EXPECT_EQ(got, want[static_cast<size_t>(l)]) << "layer " << l;
     }
     EXPECT_EQ(plan.at(l, Site::kWeights).source, SourceKind::kNone);  // nearest-even
     EXPECT_FALSE(plan.at(l, Site::kMomentum).active);
@@ -110,6 +114,28 @@ TEST(SitePlan, SumsOfTaps) {
   EXPECT_NE(error_of(q).find("'self' can only be the first tap"), std::string::npos);
   q.sites[static_cast<int>(Site::kGradients)].source = "harvest:act+grad";  // grad is G's own value
   EXPECT_NE(error_of(q).find("holds the very values"), std::string::npos);
+}
+
+// Invariant: taps counted from the last layer resolve per layer; a tap that resolves to one already
+// in the sum is read once (XORed with itself it would cancel); a refusal names the tap that holds
+// the site's own values, not the sum's first tap.
+TEST(SitePlan, TapsFromTheLastLayerAndRepeatedTaps) {
+  QuantConfig q = preset("int8-sr-harvest");
+  q.sites[static_cast<int>(Site::kErrors)].source = "harvest:act+act@+1+act@last-1";
+  const SitePlan plan = make_site_plan(q, kLenet);
+  const PlannedSite& e0 = plan.at(0, Site::kErrors);
+  ASSERT_EQ(e0.extra.size(), 2U);
+  EXPECT_EQ(e0.extra[1].tap, harvest::TapKind::kAct);
+  EXPECT_EQ(e0.extra[1].tap_layer, 3);                   // fc2, the layer before the last
+  EXPECT_EQ(plan.at(2, Site::kErrors).extra.size(), 1U);  // fc1: act@+1 and act@last-1 are both fc2's act
+  EXPECT_EQ(plan.at(3, Site::kErrors).extra.size(), 1U);  // fc2: act@last-1 is its own act, the primary tap
+  EXPECT_EQ(plan.at(3, Site::kErrors).extra[0].tap_layer, 4);
+  ASSERT_EQ(plan.at(4, Site::kErrors).extra.size(), 1U);  // fc3: act@+1 dropped, fc2's act kept
+  EXPECT_EQ(plan.at(4, Site::kErrors).extra[0].tap_layer, 3);
+  q.sites[static_cast<int>(Site::kErrors)].source = "harvest:act+err@last";  // fc3's E reads its own err
+  const std::string e = error_of(q);
+  EXPECT_NE(e.find("layer 4 (fc3), site E"), std::string::npos) << e;
+  EXPECT_NE(e.find("reads err of layer 4"), std::string::npos) << e;
 }
 
 // Invariant: a source with fewer random bits than R is refused, naming the site and the numbers.

@@ -27,12 +27,17 @@ enum class TapKind {
 
 struct Tap {
   TapKind kind = TapKind::kAct;
-  int layer_offset = 0;  // 0: this layer; -1: the previous layer; +1: the next one
+  // from_last false: layer + layer_offset (0: this layer; -1: the previous one; +2: two after it).
+  // from_last true: the network's last layer + layer_offset (layer_offset <= 0: "@last", "@last-1").
+  int layer_offset = 0;
+  bool from_last = false;
 
   // Parses "input", "self", "weights", "act", "err", "grad", each but input/self optionally
-  // followed by "@-1", "@0" or "@+1" ("err@-1", "weights@+1"). Bad spec -> rngfree::Error.
+  // followed by "@K" with an integer |K| <= kMaxLayerOffset ("err@-1", "weights@+1", "act@+3") or
+  // "@last" / "@last-K" (the network's last layer, K layers before it). Bad spec -> rngfree::Error.
   static Tap parse(std::string_view spec);
-  // Canonical spelling: "act", "err@-1", "weights@+1" (offset 0 is not written).
+  static constexpr int kMaxLayerOffset = 1000;
+  // Canonical spelling: "act", "err@-1", "weights@+1", "act@last-1" (offset 0 is not written).
   std::string name() const;
   bool operator==(const Tap&) const = default;
 };

@@ -84,9 +84,9 @@ class SitePlan {
 };
 
 // The default harvest taps of a site (docs/training.md "Default generator-free pairing"), the
-// first one primary: E, G, U <- act ^ act@+1 ^ err@+1 (the next layer's act and err, dropped past
-// the last layer),
-// W <- grad (shifted), A <- act@-1 (shifted; layer 0: the input), M <- err.
+// first one primary: E, G, U <- act ^ act@+1 ^ err@+1 ^ act@last-1 (the next layer's act and err,
+// dropped past the last layer, and the act of the layer before the last, read once if it is one of
+// the others), W <- grad (shifted), A <- act@-1 (shifted; layer 0: the input), M <- err.
 std::vector<harvest::Tap> default_harvest_taps(Site site);
 
 // The taps of a harvest source's TAP part: "act+act@+1" -> act, act@+1 (a '+' right after '@' is a
