@@ -251,8 +251,20 @@ harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, 
     return harvest::self_pairing(m);
   }
   if (site.pairing_mode == PlanPairing::kExplicit) return site.pairing;
-  if (n == m || n == 0) return Pairing{PairingKind::kAligned, 0, 1, 0};
-  if (n < m) return Pairing{PairingKind::kStrided, 0, 1, 0};
+  __extension__ typedef unsigned __int128 u128;  // step·m may exceed 64 bits in a long run
+  if (n == 0 || (n <= m && site.site == Site::kErrors)) {
+    // E reads its own layer's act aligned, and a smaller tap whole from its start, every step.
+    return Pairing{n == m ? PairingKind::kAligned : PairingKind::kStrided, 0, 1, 0};
+  }
+  if (n <= m) {
+    // A tap no larger than the site, read whole and wrapping: G and U of a layer start a sixth of the
+    // tap apart, and the start advances by m every step. From offset 0 both would read the same
+    // elements for weight j, and G's r (the low 8 bits of the mixed word) would be the low bits of U's
+    // for the same weight (lenet5's fc1: 48,000 weights, every tap smaller).
+    const int64_t salt = static_cast<int64_t>(site.site) * (n / kNumSites);
+    const int64_t offset = static_cast<int64_t>((static_cast<u128>(step) * static_cast<u128>(m) + salt) % n);
+    return Pairing{PairingKind::kStrided, 0, 1, offset};
+  }
   if (site.extractor.zeros == harvest::ZeroPolicy::kSkip) return Pairing{};  // n known only after filtering
   const harvest::SpreadShape shape = harvest::spread_shape(n, m, std::min(n / m, kMaxFold));
   // The offset advances by m every step, modulo the spread's period n - (k-1)·block, so that over
@@ -261,7 +273,6 @@ harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, 
   // large enough (G and U both read act).
   const int64_t k = shape.k;
   const int64_t salt = static_cast<int64_t>(site.site) * (shape.block / kNumSites);
-  __extension__ typedef unsigned __int128 u128;  // step·m may exceed 64 bits in a long run
   const int64_t offset = static_cast<int64_t>((static_cast<u128>(step) * static_cast<u128>(m) + salt) % shape.period);
   return Pairing{PairingKind::kSpread, k, 1, offset};
 }

@@ -219,9 +219,34 @@ TEST(SitePlan, SpreadCoversTheWholeTapOverSteps) {
       for (int64_t i = 0; i < m; ++i) EXPECT_FALSE(gs.count((pu.offset + i) % n)) << "n " << n << ", m " << m;
     }
   }
-  // Same size: aligned; smaller tap: strided.
-  EXPECT_EQ(harvest_pairing(g, 150, 150, 7).kind, harvest::PairingKind::kAligned);
-  EXPECT_EQ(harvest_pairing(g, 100, 150, 7).kind, harvest::PairingKind::kStrided);
+  // E: its own layer's act (same size) aligned, a smaller tap whole from its start.
+  const PlannedSite& e = plan.at(0, Site::kErrors);
+  EXPECT_EQ(harvest_pairing(e, 150, 150, 7).kind, harvest::PairingKind::kAligned);
+  EXPECT_EQ(harvest_pairing(e, 100, 150, 7).kind, harvest::PairingKind::kStrided);
+  EXPECT_EQ(harvest_pairing(e, 100, 150, 7).offset, 0);
+}
+
+// Invariant: G and U of a layer never take their word for weight j from the same tap element when
+// the tap is no larger than the site (it wraps): otherwise G's 8-bit r would be the low bits of U's
+// 16-bit r for the same weight. The start advances by m per step (mod n), a sixth of the tap apart.
+TEST(SitePlan, GradientAndUpdateReadDifferentElementsOfASmallTap) {
+  const SitePlan plan = make_site_plan(preset("int8-sr-harvest"), kLenet);
+  const PlannedSite& g = plan.at(2, Site::kGradients);  // fc1: 48,000 weights
+  const PlannedSite& u = plan.at(2, Site::kUpdate);
+  for (const auto& [n, m] : std::vector<std::pair<int64_t, int64_t>>{{15360, 48000}, {10752, 48000}, {150, 150}, {7, 9}}) {
+    for (int64_t step : {0, 1, 5, 1000003}) {
+      const harvest::Pairing pg = harvest_pairing(g, n, m, step), pu = harvest_pairing(u, n, m, step);
+      ASSERT_EQ(pg.kind, harvest::PairingKind::kStrided);
+      ASSERT_EQ(pu.kind, harvest::PairingKind::kStrided);
+      EXPECT_EQ(pg.stride, 1);
+      // By hand: offset = (step·m + site·floor(n/6)) mod n, G = site 3, U = site 4.
+      EXPECT_EQ(pg.offset, (step * m + 3 * (n / kNumSites)) % n) << n << " " << step;
+      EXPECT_EQ(pu.offset, (step * m + 4 * (n / kNumSites)) % n) << n << " " << step;
+      if (n >= kNumSites) {
+        for (int64_t j = 0; j < m; j += 97) EXPECT_NE((pg.offset + j) % n, (pu.offset + j) % n) << n << " " << j;
+      }
+    }
+  }
 }
 
 }  // namespace
