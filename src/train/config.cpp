@@ -325,24 +325,37 @@ std::vector<std::string> config_differences(const TrainConfig& saved, const Trai
   return out;
 }
 
+namespace {
+// A saved integer (summary.json, a checkpoint's meta) within its range: a damaged file is refused,
+// never narrowed into the field (nlohmann's get<int> would cast 2^32 + 1 to 1).
+template <typename T>
+T json_integer(const nlohmann::json& j, const char* key, IntRange<T> range, std::string_view prefix = {}) {
+  const auto& v = j.at(key);
+  const std::string name = fmt::format("saved run configuration: {}{}", prefix, key);
+  if (v.is_number_unsigned()) return checked_integer(name, v.get<uint64_t>(), range);
+  if (v.is_number_integer()) return checked_integer(name, v.get<int64_t>(), range);
+  throw Error(fmt::format("{} {}: not an integer; allowed {}", name, v.dump(), range.text()));
+}
+}  // namespace
+
 TrainConfig config_from_json(std::string_view text) {
   TrainConfig c;
   try {
     auto j = nlohmann::json::parse(text);
     c.preset = j.at("preset");
     c.model = j.at("model");
-    c.width = j.at("width");
+    c.width = json_integer(j, "width", limits::kWidth);
     c.data = j.at("data");
-    c.train_limit = j.at("train_limit");
-    c.test_limit = j.at("test_limit");
-    c.epochs = j.at("epochs");
-    c.batch = j.at("batch");
+    c.train_limit = json_integer(j, "train_limit", limits::kImageLimit);
+    c.test_limit = json_integer(j, "test_limit", limits::kImageLimit);
+    c.epochs = json_integer(j, "epochs", limits::kEpochs);
+    c.batch = json_integer(j, "batch", limits::kBatch);
     c.lr = j.at("lr");
     c.momentum = j.at("momentum");
     c.weight_decay = j.at("weight_decay");
     c.schedule = j.at("schedule");
-    c.seed = j.at("seed");
-    c.threads = j.at("threads");
+    c.seed = json_integer(j, "seed", limits::kSeed);
+    c.threads = json_integer(j, "threads", limits::kThreads);
     const auto& q = j.at("quant");
     c.quant.first_layer = q.at("first_layer");
     c.quant.last_layer = q.at("last_layer");
@@ -363,9 +376,9 @@ TrainConfig config_from_json(std::string_view text) {
     }
     const auto& d = j.at("dump");
     c.dump.path = d.at("path");
-    c.dump.layer = d.at("layer");
+    c.dump.layer = json_integer(d, "layer", limits::kDumpLayer, "dump.");
     c.dump.tap = d.at("tap");
-    c.dump.max_bits = d.at("max_bits");
+    c.dump.max_bits = json_integer(d, "max_bits", limits::kDumpBits, "dump.");
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("saved run configuration: invalid JSON ({})", e.what()));
   }

@@ -162,4 +162,10 @@ TEST(TrainConfig, JsonRoundTrip) {
   EXPECT_EQ(to_json(r), to_json(c));
   EXPECT_EQ(r.seed, c.seed);
   EXPECT_EQ(r.lr, c.lr);
+  // A damaged saved configuration is refused, not narrowed: epochs 2^32 + 1 would read back as 1.
+  std::string damaged = to_json(c);
+  const std::string epochs = "\"epochs\": 4,";
+  ASSERT_NE(damaged.find(epochs), std::string::npos) << damaged;
+  damaged.replace(damaged.find(epochs), epochs.size(), "\"epochs\": 4294967297,");
+  EXPECT_EQ(error_of([&] { config_from_json(damaged); }), "saved run configuration: epochs 4294967297: allowed 1..100000");
 }
