@@ -22,7 +22,6 @@
 #include "rngfree/nist/suite.hpp"
 #include "rngfree/quantize.hpp"
 #include "rngfree/random/random_source.hpp"
-#include "rngfree/report/svg.hpp"
 
 namespace rngfree::audit {
 

@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include "rngfree/atomic_file.hpp"
-#include "rngfree/report/svg.hpp"
 #include "trainer_impl.hpp"
 
 namespace rngfree::train {
@@ -107,8 +106,10 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
   const auto wall0 = std::chrono::steady_clock::now();
   TrainConfig cfg = cfg_in;
   const std::string ckpt = opt.out_dir.empty() ? std::string() : checkpoint_path(opt.out_dir);
+  TrainConfig saved;
   if (opt.resume) {
-    const std::vector<std::string> diff = config_differences(saved_run_config(opt.out_dir), cfg, {"epochs", "threads"});
+    saved = saved_run_config(opt.out_dir);
+    const std::vector<std::string> diff = config_differences(saved, cfg, {"epochs", "threads"});
     if (!diff.empty()) {
       std::string list;
       for (const auto& d : diff) list += "\n  " + d;
@@ -133,6 +134,7 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
     if (trainer.epochs_done() >= cfg.epochs) {
       // A run killed after its last checkpoint but before its reports: they are written again from
       // the checkpoint, so the folder is whole before the refusal.
+      summary.config = saved;  // its epochs: the target the run was trained to, not the refused one
       summary.wall_seconds = wall_before;
       finish_summary(summary);
       write_reports(opt.out_dir, summary);

@@ -147,10 +147,20 @@ TEST(TrainCommand, ResumeAcceptsEqualFlagsAndRefusesOnlyThoseThatDiffer) {
     }
   }
   EXPECT_EQ(a.at("config"), b.at("config"));
-  // A finished run asked for no more epochs: refused, saying how to continue.
-  r = run_rngfree(run + " --epochs 3 --resume --out " + d.string());
+  // A finished run asked for no more epochs: refused, saying how to continue; its reports (lost
+  // here as a kill between the last checkpoint and the reports would lose them) are written again
+  // from the checkpoint, with the epochs it was trained to, not the refused --epochs.
+  const std::string metrics = read_text(d / "metrics.csv");
+  fs::remove(d / "summary.json");
+  fs::remove(d / "metrics.csv");
+  r = run_rngfree(run + " --epochs 2 --resume --out " + d.string());
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("has already done 3 epochs; pass --epochs N with N > 3"), std::string::npos) << r.out;
+  EXPECT_EQ(read_text(d / "metrics.csv"), metrics);
+  const auto rewritten = nlohmann::json::parse(read_text(d / "summary.json"));
+  EXPECT_EQ(rewritten.at("config"), a.at("config"));
+  EXPECT_EQ(rewritten.at("epochs"), a.at("epochs"));
+  EXPECT_EQ(rewritten.at("test_accuracy"), a.at("test_accuracy"));
 }
 
 // A corrupt checkpoint: the error names the file and gives libtorch's own message, without the C++
