@@ -19,9 +19,9 @@ struct AtlasFlags {
   std::string phases = "early,middle,late", taps, generators, profile = "sts-2.1.2", bit_range = "0-15", fields;
   std::optional<int> batch, train_threads;
   std::optional<uint64_t> seed;
-  std::optional<int64_t> train_limit;
-  int64_t steps = 0, window = 0, bits = 0, min_bits = 0;
-  int sequences = 0, threads = 1;
+  std::optional<int64_t> train_limit, steps, window, bits, min_bits;
+  std::optional<int> sequences;
+  int threads = 1;
   bool quick = false;
 };
 
@@ -37,17 +37,23 @@ const RegisterCommand kAtlas("", "atlas", [](CLI::App& root) {
   cmd->add_option("--data", f->data, "Data spec (fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, ...)")
       ->default_val("fashion-mnist");
   cmd->add_option("--preset", f->preset, "Training preset")->default_val("int8-sr-harvest");
-  cmd->add_option("--batch", f->batch, "Batch size (default 128)");
-  cmd->add_option("--seed", f->seed, "Seed of the training run and of the generators (default 1)");
-  cmd->add_option("--train-limit", f->train_limit, "Use only the first N training images");
-  cmd->add_option("--steps", f->steps, "Training steps in all (default: 2 epochs; quick: 3 x window)");
-  cmd->add_option("--window", f->window, "Consecutive steps captured per phase (default 64; quick 2)");
+  add_integer_flag(cmd, "--batch", f->batch, "Batch size (default 128)", train::limits::kBatch);
+  add_integer_flag(cmd, "--seed", f->seed, "Seed of the training run and of the generators (default 1)",
+                   train::limits::kSeed);
+  add_integer_flag(cmd, "--train-limit", f->train_limit, "Use only the first N training images",
+                   train::limits::kImageLimit);
+  add_integer_flag(cmd, "--steps", f->steps, "Training steps in all (default: 2 epochs; quick: 3 x window)",
+                   train::kAtlasSteps);
+  add_integer_flag(cmd, "--window", f->window, "Consecutive steps captured per phase (default 64; quick 2)",
+                   train::kAtlasWindow);
   cmd->add_option("--phases", f->phases, "Phases, comma separated: early, middle, late")->default_val("early,middle,late");
-  cmd->add_option("--bits", f->bits, "Bits per NIST sequence, N (default 1000000; quick 100000)");
-  cmd->add_option("--sequences", f->sequences, "Sequences per cell, K (default 10; quick 4)");
-  cmd->add_option("--min-bits", f->min_bits,
-                  "Shortest sequence tested where a tap yields fewer than K x N bits in the window (default max(N/10, "
-                  "min(N, 20000)))");
+  add_integer_flag(cmd, "--bits", f->bits, "Bits per NIST sequence, N (default 1000000; quick 100000)",
+                   train::kAtlasBits);
+  add_integer_flag(cmd, "--sequences", f->sequences, "Sequences per cell, K (default 10; quick 4)",
+                   train::kAtlasSequences);
+  add_integer_flag(cmd, "--min-bits", f->min_bits,
+                   "Shortest sequence tested where a tap yields fewer than K x N bits in the window (default "
+                   "max(N/10, min(N, 20000)); at most --bits)", train::kAtlasMinBits);
   cmd->add_option("--taps", f->taps, "Only these taps, comma separated: input, LAYER.KIND (conv1.act, fc1.grad, ...)");
   cmd->add_option("--bit-range", f->bit_range,
                   "Single-bit sweep 0-HI, HI in 15..31 (default 0-15, the issue's grid; 0-22 covers the whole mantissa)")
@@ -58,8 +64,9 @@ const RegisterCommand kAtlas("", "atlas", [](CLI::App& root) {
   cmd->add_option("--generators", f->generators,
                   "Generator baselines, comma separated (default lfsr:16,lfsr:32,xorshift32,xoshiro128pp,philox,mt19937)");
   cmd->add_option("--profile", f->profile, "NIST profile: sts-2.1.2 or corrected")->default_val("sts-2.1.2");
-  cmd->add_option("--threads", f->threads, "NIST threads")->default_val(1);
-  cmd->add_option("--train-threads", f->train_threads, "Training threads (default: all cores)");
+  add_integer_flag(cmd, "--threads", f->threads, "NIST threads", train::kNistThreads);
+  add_integer_flag(cmd, "--train-threads", f->train_threads, "Training threads (default: all cores)",
+                   train::limits::kThreads);
   cmd->add_option("--out", f->out, "Output folder: atlas.md, atlas.csv, heatmap_*.svg, pass_rate.svg")->default_val("atlas");
   cmd->callback([f] {
     train::AtlasOptions o;
@@ -73,12 +80,12 @@ const RegisterCommand kAtlas("", "atlas", [](CLI::App& root) {
     o.train.validate();
     o.quick = f->quick;
     if (f->quick) o.train.test_limit = 1000;  // a short final evaluation
-    o.steps = f->steps;
-    o.window = f->window;
+    o.steps = f->steps.value_or(0);  // 0: the mode's default
+    o.window = f->window.value_or(0);
     o.phases = split_commas(f->phases);
-    o.bits = f->bits;
-    o.sequences = f->sequences;
-    o.min_bits = f->min_bits;
+    o.bits = f->bits.value_or(0);
+    o.sequences = f->sequences.value_or(0);
+    o.min_bits = f->min_bits.value_or(0);
     o.taps = split_commas(f->taps);
     const harvest::Extractor range = harvest::Extractor::parse_bits(f->bit_range);
     if (range.lo != 0) throw Error(fmt::format("--bit-range '{}': must start at bit 0 (0-HI)", f->bit_range));

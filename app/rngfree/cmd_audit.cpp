@@ -4,11 +4,11 @@
 // writes the report, prints the verdict; progress on stderr.
 #include <fmt/core.h>
 
-#include <fstream>
 #include <optional>
 #include <sstream>
 
 #include "command.hpp"
+#include "rngfree/atomic_file.hpp"
 #include "rngfree/error.hpp"
 #include "rngfree/train/audit_run.hpp"
 
@@ -37,19 +37,28 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
   cmd->add_option("--config", f->config, "TOML config file (docs/training.md); --preset beats its preset key");
   cmd->add_option("--model", f->model, "mlp, lenet5, vgg7, resnet20 (default lenet5)");
   cmd->add_option("--data", f->data, "Data spec (default fashion-mnist)");
-  cmd->add_option("--epochs", f->epochs, "Epochs of the schedule (default: the config's; --steps can cut it short)");
-  cmd->add_option("--steps", f->steps, "Training steps in all (default: the config's epochs; quick: 24)");
-  cmd->add_option("--window", f->window, "Steps per window (default 64; quick 4)");
+  add_integer_flag(cmd, "--epochs", f->epochs, "Epochs of the schedule (default: the config's; --steps can cut it short)",
+                   train::limits::kEpochs);
+  add_integer_flag(cmd, "--steps", f->steps, "Training steps in all (default: the config's epochs; quick: 24)",
+                   IntRange<int64_t>{1, std::numeric_limits<int64_t>::max()});
+  add_integer_flag(cmd, "--window", f->window, "Steps per window (default 64; quick 4)",
+                   IntRange<int64_t>{1, std::numeric_limits<int64_t>::max()});
   cmd->add_option("--windows", f->windows, "Windows, comma separated: early, middle, late")->default_val("early,middle,late");
-  cmd->add_option("--sequences", f->sequences, "NIST sequences per site and window (default 10; >= 55 also judges "
-                                               "uniformity)");
-  cmd->add_option("-n,--bits", f->bits, "NIST bits per site and window, all sequences together (default 10000000; "
-                                        "quick 200000)");
-  cmd->add_option("--calibration", f->calibration, "Philox streams run through NIST per site (default 4; quick 2)");
-  cmd->add_option("--seed", f->seed, "Seed of the training run and of the calibration (default 1)");
-  cmd->add_option("--train-limit", f->train_limit, "Use only the first N training images (quick: 2560)");
-  cmd->add_option("--threads", f->threads, "NIST threads")->default_val(2);
-  cmd->add_option("--train-threads", f->train_threads, "Training threads (default: all cores)");
+  add_integer_flag(cmd, "--sequences", f->sequences,
+                   "NIST sequences per site and window (default 10; >= 55 also judges uniformity)",
+                   audit::kAuditSequences);
+  add_integer_flag(cmd, "-n,--bits", f->bits,
+                   "NIST bits per site and window, all sequences together (default 10000000; quick 200000)",
+                   audit::kAuditNistBits);
+  add_integer_flag(cmd, "--calibration", f->calibration, "Philox streams run through NIST per site (default 4; quick 2)",
+                   audit::kAuditCalibration);
+  add_integer_flag(cmd, "--seed", f->seed, "Seed of the training run and of the calibration (default 1)",
+                   train::limits::kSeed);
+  add_integer_flag(cmd, "--train-limit", f->train_limit, "Use only the first N training images (quick: 2560)",
+                   train::limits::kImageLimit);
+  add_integer_flag(cmd, "--threads", f->threads, "NIST threads", audit::kAuditThreads);
+  add_integer_flag(cmd, "--train-threads", f->train_threads, "Training threads (default: all cores)",
+                   train::limits::kThreads);
   cmd->add_option("--out", f->out, "Report folder: audit.md, audit.csv, audit.svg, audit.json")->default_val("audit");
   cmd->add_option("--json", f->json, "Also write the JSON report to this file");
   cmd->add_option("--dump-dir", f->dump_dir,
@@ -76,16 +85,12 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
     }
     if (f->train_limit) cfg.train_limit = *f->train_limit;
     cfg.validate();
-    if (f->steps) {
-      if (*f->steps < 1) throw Error(fmt::format("--steps {}: allowed >= 1", *f->steps));
-      o.steps = *f->steps;
-    }
+    if (f->steps) o.steps = *f->steps;
     if (f->window) o.window = *f->window;
     o.windows = split_commas(f->windows);
     if (f->bits) o.audit.nist_bits = *f->bits;
     if (f->sequences) o.audit.sequences = *f->sequences;
     if (f->calibration) o.audit.calibration_streams = *f->calibration;
-    if (f->threads < 1 || f->threads > 1024) throw Error(fmt::format("--threads {}: allowed 1..1024", f->threads));
     o.audit.threads = f->threads;
     o.audit.seed = cfg.seed;
     o.audit.dump_dir = f->dump_dir;
@@ -99,9 +104,7 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
     const train::AuditRunResult r = train::run_audit(o);
     audit::write_report(r.report, f->out);
     if (!f->json.empty()) {
-      std::ofstream out(f->json);
-      out << audit::to_json(r.report);
-      if (!out) throw Error(fmt::format("--json '{}': cannot write", f->json));
+      write_file_atomic(f->json, audit::to_json(r.report));
     }
     int passed = 0;
     for (const auto& s : r.report.sites) passed += s.ok();

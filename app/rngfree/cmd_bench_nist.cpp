@@ -136,9 +136,9 @@ const RegisterCommand kBenchNist("bench", "nist", [](CLI::App& bench) {
   static uint64_t sequences = 100;
   static uint64_t n = 1000000;
   cmd->add_flag("--json", json, "Print {\"n\", \"sequences\", \"threads\", \"total_s\", \"tests\": {...}} only");
-  cmd->add_option("--threads", threads, "Worker threads (sequences run in parallel)")->capture_default_str();
-  cmd->add_option("--sequences", sequences, "Number of sequences K")->capture_default_str();
-  cmd->add_option("-n,--bits", n, "Bits per sequence")->capture_default_str();
+  add_integer_flag(cmd, "--threads", threads, "Worker threads (sequences run in parallel)", IntRange<int>{1, 1024});
+  add_integer_flag(cmd, "--sequences", sequences, "Number of sequences K", IntRange<uint64_t>{1, 100000});
+  add_integer_flag(cmd, "-n,--bits", n, "Bits per sequence", IntRange<uint64_t>{1000, uint64_t{1} << 30});
   cmd->callback([] { run(json, threads, sequences, n); });
 });
 

@@ -226,8 +226,8 @@ const RegisterCommand kBenchQuantize("bench", "quantize", [](CLI::App& bench) {
   auto repeats = std::make_shared<int>(7);
   auto log2_elements = std::make_shared<int>(24);
   cmd->add_flag("--json", *json, "print {\"memcpy\": {...}, \"runs\": [...]} instead of a table");
-  cmd->add_option("--repeats", *repeats, "timed repetitions per run, the best is kept (1..1000)")->capture_default_str();
-  cmd->add_option("--log2-elements", *log2_elements, "log2 of the number of values (10..28)")->capture_default_str();
+  add_integer_flag(cmd, "--repeats", *repeats, "timed repetitions per run, the best is kept", IntRange<int>{1, 1000});
+  add_integer_flag(cmd, "--log2-elements", *log2_elements, "log2 of the number of values", IntRange<int>{10, 28});
   auto target = std::make_shared<std::string>();
   cmd->add_option("--target", *target, "kernel target: avx512, avx2 or portable (default: the best this CPU supports)");
   cmd->callback([=] { run(*json, *repeats, *log2_elements, *target); });

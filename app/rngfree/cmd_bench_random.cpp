@@ -98,7 +98,7 @@ const RegisterCommand kBenchRandom("bench", "random", [](CLI::App& bench) {
   auto repeats = std::make_shared<int>(5);
   auto simd = std::make_shared<std::string>("best");
   cmd->add_flag("--json", *json, "print {\"simd\": ..., \"runs\": [{\"source\": S, \"words_per_s\": X}, ...]}");
-  cmd->add_option("--repeats", *repeats, "timed repetitions per source, the best is kept (1..1000)")->capture_default_str();
+  add_integer_flag(cmd, "--repeats", *repeats, "timed repetitions per source, the best is kept", IntRange<int>{1, 1000});
   cmd->add_option("--simd", *simd, "kernel level: best, avx512, avx2, portable (clamped to this CPU)")->capture_default_str();
   cmd->callback([=] { run(*json, *repeats, *simd); });
 });

@@ -6,6 +6,7 @@
 
 #include "command.hpp"
 #include "rngfree/train/bench.hpp"
+#include "rngfree/train/config.hpp"
 
 namespace rngfree::app {
 namespace {
@@ -20,10 +21,11 @@ const RegisterCommand kBenchTrain("bench", "train", [](CLI::App& bench) {
   cmd->add_option("--model", o->model, "lenet5 (default, Fashion-MNIST) or resnet20 (synthetic 3x32x32 images)")
       ->check(CLI::IsMember({"mlp", "lenet5", "vgg7", "resnet20"}));
   cmd->add_option("--data", o->data, "Dataset (default: fashion-mnist, or synthetic:3:32 for resnet20/vgg7)");
-  cmd->add_option("--batch", o->batch, "Batch size (default 128)");
-  cmd->add_option("--steps", o->steps, "Steps per preset per round (default 40 for lenet5, 4 for resnet20)");
-  cmd->add_option("--rounds", o->rounds, "Rounds; the median counts (default 5)");
-  cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
+  add_integer_flag(cmd, "--batch", o->batch, "Batch size", train::limits::kBatch);
+  add_integer_flag(cmd, "--steps", o->steps, "Steps per preset per round (default 40 for lenet5, 4 for resnet20)",
+                   IntRange<int>{1, 1'000'000});
+  add_integer_flag(cmd, "--rounds", o->rounds, "Rounds; the median counts", IntRange<int>{1, 1000});
+  add_integer_flag(cmd, "--threads", o->threads, "Threads", train::limits::kThreads);
   cmd->add_flag("--json", *json, "Print {\"model\", \"fp32\": {\"images_per_s\"}, \"presets\": {...}}");
   cmd->callback([o, json] {
     auto rows = train::bench_train(*o);

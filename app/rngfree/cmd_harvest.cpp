@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "rngfree/atomic_file.hpp"
 #include "rngfree/train/config.hpp"
 #include "rngfree/error.hpp"
 #include "rngfree/harvest/harvest.hpp"
@@ -54,8 +55,9 @@ const RegisterCommand kHarvest("", "harvest", [](CLI::App& root) {
   cmd->add_option("--bits", a->bits,
                   "Bit field LO-HI of each FP32 pattern (bit 0 = LSB; mantissa is 0-22; default: training's, " +
                       train::HarvestConfig{}.bits + ")");
-  cmd->add_option("--fold", a->fold, "XOR-fold K whole copies: n values give floor(n/K) fields, field i = XOR of values i + t*floor(n/K), t < K")
-      ->default_val(1)->check(CLI::PositiveNumber);
+  add_integer_flag(cmd, "--fold", a->fold,
+                   "XOR-fold K whole copies: n values give floor(n/K) fields, field i = XOR of values i + t*floor(n/K), "
+                   "t < K", IntRange<int64_t>{1, std::numeric_limits<int64_t>::max()});
   cmd->add_flag("--skip-zeros", a->skip_zeros, "Drop exact zeros (+0 and -0) before extraction");
   cmd->add_option("--mix", a->mix,
                   "Mix each word after folding: field (a bijection on the field's width; training's default), none, "
@@ -74,10 +76,7 @@ const RegisterCommand kHarvest("", "harvest", [](CLI::App& root) {
     const auto x = read_fp32_le(a->from);
     const auto bs = harvest::harvest_bits(x, e, a->fold);
     const auto whole = bs.bytes.size();
-    std::FILE* out = std::fopen(a->out.c_str(), "wb");
-    if (out == nullptr) throw Error(fmt::format("--out '{}': cannot open the file for writing", a->out));
-    const bool ok = std::fwrite(bs.bytes.data(), 1, whole, out) == whole;
-    if (std::fclose(out) != 0 || !ok) throw Error(fmt::format("--out '{}': write error", a->out));
+    write_file_atomic(a->out, std::string_view(reinterpret_cast<const char*>(bs.bytes.data()), whole));
     fmt::print("{}: {} FP32 values, {}, fold {} -> {} bits; wrote {} bytes (the last padded with {} zero bits) to {}\n",
                a->from, x.size(), e.name(), a->fold, bs.bits, whole, static_cast<int64_t>(whole) * 8 - bs.bits, a->out);
   });

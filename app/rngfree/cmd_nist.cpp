@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "command.hpp"
+#include "rngfree/atomic_file.hpp"
 #include "rngfree/error.hpp"
 #include "rngfree/nist/suite.hpp"
 
@@ -70,18 +71,15 @@ std::vector<TestId> parse_tests(const std::string& list) {
 }
 
 void write_tsv(const std::string& path, const std::vector<std::vector<TestResult>>& results) {
-  std::ofstream out(path);
-  if (!out) throw Error("--tsv = '" + path + "': cannot be opened for writing");
+  std::ostringstream out;
   write_p_values_tsv(out, results);
-  if (!out) throw Error("--tsv = '" + path + "': write failed");
+  write_file_atomic(path, out.str());
 }
 
 nlohmann::ordered_json p_json(const std::optional<double>& p) { return p ? nlohmann::ordered_json(*p) : nlohmann::ordered_json(); }
 
 void write_json(const std::string& path, const NistArgs& a, uint64_t n, const std::vector<std::vector<TestResult>>& results,
                 const SuiteReport& rep) {
-  std::ofstream out(path);
-  if (!out) throw Error("--json = '" + path + "': cannot be opened for writing");
   nlohmann::ordered_json j;
   j["file"] = a.file;
   j["n"] = n;
@@ -142,8 +140,7 @@ void write_json(const std::string& path, const NistArgs& a, uint64_t n, const st
   sum["ok"] = rep.ok();
   sum["note"] = rep.note();
   j["summary"] = sum;
-  out << j.dump(1) << '\n';
-  if (!out) throw Error("--json = '" + path + "': write failed");
+  write_file_atomic(path, j.dump(1) + "\n");
 }
 
 void print_row(const ProportionRow& r, const std::optional<double>& single_p) {
@@ -173,11 +170,13 @@ void run(const NistArgs& a) {
   if (a.input != "ascii" && a.input != "binary") {
     throw Error("--input = '" + a.input + "' (allowed: ascii, binary)");
   }
-  if (a.streams < 1) throw Error("--streams = 0 (allowed: >= 1)");
+  if (a.n > 0 && a.streams > UINT64_MAX / a.n) {
+    throw Error(fmt::format("--bits {} x --streams {}: more than 2^64 bits in all; allowed: a product below 2^64", a.n,
+                            a.streams));
+  }
   SuiteOptions opt;
   opt.params.set_profile(parse_profile(a.profile));
   opt.tests = parse_tests(a.tests);
-  if (a.threads < 0) throw Error("--threads = " + std::to_string(a.threads) + " (allowed: >= 1, or 0 for all cores)");
   opt.threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   opt.params.block_frequency.block_length = a.block_frequency_m;
   opt.params.non_overlapping_template.template_length = a.non_overlapping_m;
@@ -314,20 +313,27 @@ const RegisterCommand kNist("", "nist", [](CLI::App& root) {
   cmd->add_option("FILE", a.file, "Input file, or - for stdin")->required();
   cmd->add_option("--input", a.input, "ascii: '0'/'1' characters, whitespace ignored; binary: bytes, most significant bit first")
       ->capture_default_str();
-  cmd->add_option("-n,--bits", a.n, "Bits per sequence (default: all input bits / streams)");
-  cmd->add_option("--streams", a.streams, "Number of sequences K (consecutive, n bits each)")->capture_default_str();
+  add_integer_flag(cmd, "-n,--bits", a.n, "Bits per sequence",
+                   IntRange<uint64_t>{0, UINT64_MAX, "0: all input bits / streams"});
+  add_integer_flag(cmd, "--streams", a.streams, "Number of sequences K (consecutive, n bits each)",
+                   IntRange<uint64_t>{1, UINT64_MAX});
   cmd->add_option("--profile", a.profile, "sts-2.1.2 (reproduce STS 2.1.2) or corrected (fixed constants)")->capture_default_str();
   cmd->add_option("--tests", a.tests, "Comma-separated test names or numbers 1-15 (default: all)");
-  cmd->add_option("--threads", a.threads, "Worker threads (default: all cores)");
+  add_integer_flag(cmd, "--threads", a.threads, "Worker threads", IntRange<int>{0, 1024, "0: all cores"});
   cmd->add_option("--tsv", a.tsv, "Write every P-value: sequence, test, sub_test, p_value (NA if not applicable)");
   cmd->add_option("--json", a.json, "Write all results and the summary as JSON");
   cmd->add_flag("--all-rows", a.all_rows, "List all 148 NonOverlappingTemplate rows in the report");
-  cmd->add_option("--block-frequency-m", a.block_frequency_m, "BlockFrequency block length M")->capture_default_str();
-  cmd->add_option("--non-overlapping-m", a.non_overlapping_m, "NonOverlappingTemplate template length m")->capture_default_str();
-  cmd->add_option("--overlapping-m", a.overlapping_m, "OverlappingTemplate template length m")->capture_default_str();
-  cmd->add_option("--approximate-entropy-m", a.approximate_entropy_m, "ApproximateEntropy block length m")->capture_default_str();
-  cmd->add_option("--serial-m", a.serial_m, "Serial block length m")->capture_default_str();
-  cmd->add_option("--linear-complexity-m", a.linear_complexity_m, "LinearComplexity block length M")->capture_default_str();
+  // The ranges SP 800-22's tests accept (src/nist/sp800_22.cpp checks the same).
+  add_integer_flag(cmd, "--block-frequency-m", a.block_frequency_m, "BlockFrequency block length M",
+                   IntRange<uint64_t>{1, UINT64_MAX});
+  add_integer_flag(cmd, "--non-overlapping-m", a.non_overlapping_m, "NonOverlappingTemplate template length m",
+                   IntRange<int>{2, 21});
+  add_integer_flag(cmd, "--overlapping-m", a.overlapping_m, "OverlappingTemplate template length m", IntRange<int>{1, 32});
+  add_integer_flag(cmd, "--approximate-entropy-m", a.approximate_entropy_m, "ApproximateEntropy block length m",
+                   IntRange<int>{1, 23});
+  add_integer_flag(cmd, "--serial-m", a.serial_m, "Serial block length m", IntRange<int>{2, 24});
+  add_integer_flag(cmd, "--linear-complexity-m", a.linear_complexity_m, "LinearComplexity block length M",
+                   IntRange<uint64_t>{2, 100000});
   cmd->callback([] { run(a); });
 });
 

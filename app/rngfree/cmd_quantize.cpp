@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -105,7 +106,9 @@ void run(const std::string& format_spec, const std::string& rounding_spec, const
     text += format_value(v, hex);
     text += '\n';
   }
-  std::fwrite(text.data(), 1, text.size(), stdout);
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    throw Error("stdout: writing the " + std::to_string(out.size()) + " results failed (closed pipe or full disk?)");
+  }
 }
 
 const RegisterCommand kQuantize("", "quantize", [](CLI::App& root) {

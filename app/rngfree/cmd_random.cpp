@@ -21,8 +21,9 @@ const RegisterCommand kRandom("", "random", [](CLI::App& root) {
   std::string allowed;
   for (const auto& s : random::generator_specs()) allowed += (allowed.empty() ? "" : ", ") + s;
   cmd->add_option("--source", args->source, "Generator: " + allowed)->required();
-  cmd->add_option("--seed", args->seed, "Seed (unsigned 64-bit)")->default_val(0);
-  cmd->add_option("--count", args->count, "Number of words to print")->default_val(10)->check(CLI::NonNegativeNumber);
+  add_integer_flag(cmd, "--seed", args->seed, "Seed (unsigned 64-bit)", IntRange<uint64_t>{});
+  add_integer_flag(cmd, "--count", args->count, "Number of words to print",
+                   IntRange<int64_t>{0, std::numeric_limits<int64_t>::max()});
   cmd->callback([args] {
     const auto words = random::reference_sequence(args->source, args->seed, args->count);
     std::string out;

@@ -27,12 +27,13 @@ const RegisterCommand kReproduce("", "reproduce", [](CLI::App& root) {
   cmd->add_flag("--full", o->full, "Full mode: 15 epochs per run, plus resnet20 on CIFAR-10 if --cifar10 is given")
       ->excludes(q);
   cmd->add_option("--out", o->out_dir, "Report folder (default: reproduce)");
-  cmd->add_option("--seeds", o->seeds, "Seeds per preset (default 3)");
-  cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
+  add_integer_flag(cmd, "--seeds", o->seeds, "Seeds per preset", train::kReproduceSeeds);
+  add_integer_flag(cmd, "--threads", o->threads, "Threads", train::limits::kThreads);
   cmd->add_option("--data", o->data, "Dataset for lenet5 (default fashion-mnist; see rngfree train --help)");
   cmd->add_option("--cifar10", o->cifar10, "Folder with the CIFAR-10 binary batches (full mode: adds resnet20)");
-  cmd->add_option("--epochs", o->epochs, "Override the mode's epochs per run");
-  cmd->add_option("--train-limit", o->train_limit, "Use only the first N training images (smoke runs)");
+  add_integer_flag(cmd, "--epochs", o->epochs, "Override the mode's epochs per run", train::limits::kEpochs);
+  add_integer_flag(cmd, "--train-limit", o->train_limit, "Use only the first N training images (smoke runs)",
+                   train::limits::kImageLimit);
   cmd->add_option("--presets", o->presets, "Only these presets (default: all six)")->delimiter(',');
   cmd->add_flag("--no-audit,--no-nist", *no_nist,
                 "Skip the audit of the harvest run (per-site NIST, bias, correlation; --no-nist is its old name)");

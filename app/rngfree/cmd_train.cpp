@@ -32,27 +32,39 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
   cmd->add_option("--preset", flags->preset, "Named precision preset: " + presets + " (default fp32)");
   cmd->add_option("--config", flags->config, "TOML config file (keys in docs/training.md)");
   cmd->add_option("--model", flags->model, "mlp, lenet5, vgg7, resnet20 (default lenet5)");
-  cmd->add_option("--width", flags->width, "vgg7 channels of the first block (default 128)");
+  add_integer_flag(cmd, "--width", flags->width, "vgg7 channels of the first block (default 128)", train::limits::kWidth);
   cmd->add_option("--data", flags->data,
                   "fashion-mnist (default, Debian's copy), fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR");
-  cmd->add_option("--epochs", flags->epochs, "Epochs to train (with --resume: train up to this many)");
-  cmd->add_option("--batch", flags->batch, "Batch size (default 128)");
-  cmd->add_option("--lr", flags->lr, "Peak learning rate (default 0.05, cosine schedule)");
-  cmd->add_option("--seed", flags->seed, "Seed of initialisation, data order and generators (default 1)");
-  cmd->add_option("--threads", flags->threads, "Threads (default: all cores)");
-  cmd->add_option("--train-limit", flags->train_limit, "Use only the first N training images");
-  cmd->add_option("--test-limit", flags->test_limit, "Use only the first N test images");
+  add_integer_flag(cmd, "--epochs", flags->epochs, "Epochs to train (with --resume: train up to this many)",
+                   train::limits::kEpochs);
+  add_integer_flag(cmd, "--batch", flags->batch, "Batch size (default 128)", train::limits::kBatch);
+  add_real_flag(cmd, "--lr", flags->lr, "Peak learning rate (default 0.05, cosine schedule)", train::limits::kLr);
+  add_integer_flag(cmd, "--seed", flags->seed, "Seed of initialisation, data order and generators (default 1)",
+                   train::limits::kSeed);
+  add_integer_flag(cmd, "--threads", flags->threads, "Threads (default: all cores)", train::limits::kThreads);
+  add_integer_flag(cmd, "--train-limit", flags->train_limit, "Use only the first N training images",
+                   train::limits::kImageLimit);
+  add_integer_flag(cmd, "--test-limit", flags->test_limit, "Use only the first N test images",
+                   train::limits::kImageLimit);
   cmd->add_option("--out", flags->out, "Run folder: metrics.csv, summary.json, checkpoint.pt");
   cmd->add_option("--dump", flags->dump,
                   "Write the harvested bits of one tap (run's extractor) to this file, for rngfree nist --input binary");
   cmd->add_option("--dump-tap", flags->dump_tap, "Tap to dump: input, weights, act, err, grad (default act)");
-  cmd->add_option("--dump-layer", flags->dump_layer, "Quantized layer whose tap is dumped (default 0; see --layers)");
-  cmd->add_option("--dump-bits", flags->dump_bits, "Bits to dump at most (default 10000000)");
-  cmd->add_flag("--resume", flags->resume, "Continue the run saved in --out DIR from its last checkpoint up to --epochs");
+  add_integer_flag(cmd, "--dump-layer", flags->dump_layer, "Quantized layer whose tap is dumped (default 0)",
+                   train::limits::kDumpLayer);
+  add_integer_flag(cmd, "--dump-bits", flags->dump_bits, "Bits to dump at most (default 10000000)",
+                   train::limits::kDumpBits);
+  cmd->add_flag("--resume", flags->resume,
+                "Continue the run saved in --out DIR from its last checkpoint (up to --epochs). Its saved settings "
+                "are the base: flags equal to them are accepted, flags that differ are refused (except --epochs and "
+                "--threads)");
+
   cmd->add_flag("--quiet", flags->quiet, "No progress bar");
   cmd->add_flag("--layers", flags->list_layers, "Print the quantized layers and the source of every site, then exit");
   cmd->callback([flags] {
-    train::TrainConfig cfg;
+    // With --resume the saved run's settings are the base: the same command again (with --resume
+    // added) gives the same configuration, and run_training refuses any setting that differs.
+    train::TrainConfig cfg = flags->resume ? train::saved_run_config(flags->out) : train::TrainConfig{};
     if (!flags->preset.empty()) train::apply_preset(cfg, flags->preset);
     if (!flags->config.empty()) train::apply_toml_file(cfg, flags->config, flags->preset);
     if (!flags->model.empty()) cfg.model = flags->model;
@@ -69,11 +81,6 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
     if (!flags->dump_tap.empty()) cfg.dump.tap = flags->dump_tap;
     if (flags->dump_layer) cfg.dump.layer = *flags->dump_layer;
     if (flags->dump_bits) cfg.dump.max_bits = *flags->dump_bits;
-    if (flags->resume && (!flags->preset.empty() || !flags->config.empty() || !flags->model.empty() ||
-                          !flags->data.empty() || flags->batch || flags->lr || flags->seed)) {
-      throw Error("--resume continues the saved run with its own settings; only --out, --epochs and --threads may "
-                  "be given with it");
-    }
     cfg.validate();
     if (flags->list_layers) {
       train::Trainer t(cfg);

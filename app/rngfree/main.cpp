@@ -4,10 +4,15 @@
 #include <exception>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "command.hpp"
 #include "rngfree/error.hpp"
+
+#ifdef RNGFREE_WITH_TORCH
+#include <c10/util/Exception.h>
+#endif
 
 namespace rngfree::app {
 namespace {
@@ -50,9 +55,28 @@ void setup_commands(CLI::App& root) {
 
 }  // namespace rngfree::app
 
+namespace {
+// The error line, and with --verbose the full text a library underneath gave (libtorch's backtrace).
+int report_error(const std::string& message, const std::string& detail, bool verbose, int status) {
+  std::fprintf(stderr, "rngfree: error: %s\n", message.c_str());
+  if (!detail.empty() && detail != message) {
+    if (verbose) {
+      std::fprintf(stderr, "rngfree: detail from the library:\n%s\n", detail.c_str());
+    } else {
+      std::fprintf(stderr, "rngfree: (run with --verbose for the library's full message and backtrace)\n");
+    }
+  }
+  return status;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"rngfree: low-precision DNN training with generator-free stochastic rounding"};
   app.set_version_flag("--version", std::string("rngfree ") + RNGFREE_VERSION);
+  bool verbose = false;
+  app.add_flag("--verbose", verbose, "On errors, also print the full message and backtrace of the library underneath "
+               "(libtorch); may follow the subcommand");
+  app.fallthrough();  // subcommands pass --verbose up to here (inherited by every subcommand added below)
   app.require_subcommand(1);
   rngfree::app::setup_commands(app);
   try {
@@ -60,11 +84,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const rngfree::Error& e) {
-    std::fprintf(stderr, "rngfree: error: %s\n", e.what());
-    return 2;
+    return report_error(e.what(), e.detail(), verbose, 2);
+#ifdef RNGFREE_WITH_TORCH
+  } catch (const c10::Error& e) {
+    return report_error(e.what_without_backtrace(), e.what(), verbose, 1);
+#endif
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "rngfree: error: %s\n", e.what());
-    return 1;
+    return report_error(e.what(), {}, verbose, 1);
   }
   return 0;
 }

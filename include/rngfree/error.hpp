@@ -4,13 +4,21 @@
 #pragma once
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace rngfree {
 
-// Bad user input. The command-line program prints what() and exits non-zero.
+// Bad user input. The command-line program prints what() and exits non-zero. `detail` keeps what a
+// library underneath said in full (libtorch's message with its C++ backtrace): `rngfree --verbose`
+// prints it, the plain message stays readable.
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  Error(const std::string& message, std::string detail) : std::runtime_error(message), detail_(std::move(detail)) {}
+  const std::string& detail() const noexcept { return detail_; }
+
+ private:
+  std::string detail_;
 };
 
 [[noreturn]] void check_failed(const char* expr, const char* file, int line, const std::string& msg);

@@ -15,23 +15,21 @@
 #include <set>
 #include <unordered_set>
 
+#include "rngfree/atomic_file.hpp"
 #include "rngfree/audit/audit.hpp"
 #include "rngfree/error.hpp"
 #include "rngfree/nist/special.hpp"
 #include "rngfree/nist/suite.hpp"
 #include "rngfree/quantize.hpp"
 #include "rngfree/random/random_source.hpp"
-#include "rngfree/report/svg.hpp"
 
 namespace rngfree::audit {
 
 std::string SiteKey::layer_label() const { return layer_name.empty() ? std::to_string(layer) : layer_name; }
 
 void AuditOptions::validate() const {
-  if (nist_bits < 1000 || nist_bits > 1'000'000'000) {
-    throw Error(fmt::format("audit nist_bits = {} (allowed: 1000 .. 1000000000)", nist_bits));
-  }
-  if (sequences < 1 || sequences > 1000) throw Error(fmt::format("audit sequences = {} (allowed: 1 .. 1000)", sequences));
+  (void)checked_integer("audit nist_bits (--bits)", nist_bits, kAuditNistBits);
+  (void)checked_integer("audit sequences (--sequences)", sequences, kAuditSequences);
   const int64_t length = nist_bits / sequences;
   if (length < 1) {
     throw Error(fmt::format("audit sequences = {} exceeds nist_bits = {} (allowed: sequences <= nist_bits)", sequences,
@@ -42,10 +40,8 @@ void AuditOptions::validate() const {
                             min_sequence_bits, length));
   }
   if (sample_per_call < 1) throw Error(fmt::format("audit sample_per_call = {} (allowed: >= 1)", sample_per_call));
-  if (calibration_streams < 1 || calibration_streams > 64) {
-    throw Error(fmt::format("audit calibration_streams = {} (allowed: 1 .. 64)", calibration_streams));
-  }
-  if (threads < 1) throw Error(fmt::format("audit threads = {} (allowed: >= 1)", threads));
+  (void)checked_integer("audit calibration_streams (--calibration)", calibration_streams, kAuditCalibration);
+  (void)checked_integer("audit threads (--threads)", threads, kAuditThreads);
 }
 
 std::vector<uint8_t> pack_random_bits(std::span<const uint32_t> words, int random_bits) {
@@ -583,7 +579,7 @@ SiteResult SiteRecorder::finish() {
                      fmt::format("{}.{}.{}.bin", file_part(s.key.layer_label()), file_part(s.key.site),
                                  file_part(s.key.window)))
                         .string();
-    report::write_file_atomic(res.dump_path, bytes);
+    write_file_atomic(res.dump_path, bytes);
   }
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;

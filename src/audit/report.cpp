@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "rngfree/atomic_file.hpp"
 #include "rngfree/audit/audit.hpp"
 #include "rngfree/error.hpp"
 #include "rngfree/report/svg.hpp"
@@ -271,10 +272,10 @@ std::string to_json(const AuditReport& r) {
 
 void write_report(const AuditReport& r, const std::string& dir) {
   const std::filesystem::path d(dir);
-  report::write_file_atomic((d / "audit.md").string(), to_markdown(r));
-  report::write_file_atomic((d / "audit.csv").string(), to_csv(r));
-  report::write_file_atomic((d / "audit.svg").string(), to_svg(r));
-  report::write_file_atomic((d / "audit.json").string(), to_json(r));
+  write_file_atomic((d / "audit.md").string(), to_markdown(r));
+  write_file_atomic((d / "audit.csv").string(), to_csv(r));
+  write_file_atomic((d / "audit.svg").string(), to_svg(r));
+  write_file_atomic((d / "audit.json").string(), to_json(r));
 }
 
 }  // namespace rngfree::audit

@@ -3,6 +3,7 @@
 // then one NIST SP 800-22 batch per phase. No libtorch here: the Trainer's interface is enough.
 // Guarantees: a cell's bits are exactly what harvest::harvest_bits gives for each event, in event
 // order; pass counts are those of nist::summarize (proportion test at alpha = 0.01).
+#include "rngfree/atomic_file.hpp"
 #include "rngfree/train/atlas.hpp"
 
 #include <fmt/core.h>
@@ -345,13 +346,14 @@ AtlasOptions resolve(const AtlasOptions& in) {
   if (o.min_bits == 0) o.min_bits = std::max<int64_t>(o.bits / 10, std::min<int64_t>(o.bits, 20'000));
   if (o.quick && o.taps.empty()) o.taps = {"input", "conv1.act", "conv1.err", "conv2.weights", "fc1.grad"};
   if (o.quick && o.steps == 0) o.steps = o.window * 3;
-  if (o.window < 1 || o.window > 100'000) throw Error(fmt::format("--window {}: allowed 1..100000 steps", o.window));
-  if (o.bits < 1000 || o.bits > 100'000'000) throw Error(fmt::format("--bits {}: allowed 1000..100000000", o.bits));
-  if (o.sequences < 1 || o.sequences > 1000) throw Error(fmt::format("--sequences {}: allowed 1..1000", o.sequences));
-  if (o.min_bits < 1 || o.min_bits > o.bits) {
+  (void)checked_integer("--window", o.window, kAtlasWindow);
+  (void)checked_integer("--bits", o.bits, kAtlasBits);
+  (void)checked_integer("--sequences", o.sequences, kAtlasSequences);
+  (void)checked_integer("--min-bits", o.min_bits, kAtlasMinBits);
+  if (o.min_bits > o.bits) {
     throw Error(fmt::format("--min-bits {}: allowed 1..--bits ({})", o.min_bits, o.bits));
   }
-  if (o.threads < 1 || o.threads > 1024) throw Error(fmt::format("--threads {}: allowed 1..1024", o.threads));
+  (void)checked_integer("--threads", o.threads, kNistThreads);
   if (o.phases.empty()) throw Error("--phases: empty; allowed: early, middle, late (comma separated)");
   for (const auto& p : o.phases) {
     if (p != "early" && p != "middle" && p != "late") {
@@ -798,8 +800,8 @@ void write_atlas(const AtlasResult& r, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error(fmt::format("--out '{}': cannot create the folder: {}", dir, ec.message()));
-  report::write_file_atomic(dir + "/atlas.csv", atlas_csv(r));
-  report::write_file_atomic(dir + "/atlas.md", atlas_markdown(r));
+  write_file_atomic(dir + "/atlas.csv", atlas_csv(r));
+  write_file_atomic(dir + "/atlas.md", atlas_markdown(r));
 
   std::map<std::string, const AtlasCell*> index;
   for (const auto& c : r.cells) index[c.phase + "|" + tap_label(c) + "|" + c.extractor.name()] = &c;
@@ -842,7 +844,7 @@ void write_atlas(const AtlasResult& r, const std::string& dir) {
       };
       for (const auto& t : tap_rows) add_row(t, p.name, false);
       for (const auto& g : gen_rows) add_row(g, "-", true);
-      report::write_file_atomic(fmt::format("{}/heatmap_{}{}.svg", dir, p.name, skip ? "_skip" : ""),
+      write_file_atomic(fmt::format("{}/heatmap_{}{}.svg", dir, p.name, skip ? "_skip" : ""),
                                 report::render_svg(h));
     }
   }
@@ -879,7 +881,7 @@ void write_atlas(const AtlasResult& r, const std::string& dir) {
     }
     chart.series.push_back(s);
   }
-  report::write_file_atomic(dir + "/pass_rate.svg", report::render_svg(chart));
+  write_file_atomic(dir + "/pass_rate.svg", report::render_svg(chart));
 }
 
 }  // namespace rngfree::train

@@ -1,7 +1,11 @@
 // Checkpoints (trainer.hpp): everything a bit-identical continuation needs — model, momentum,
 // every generator's state, the stored taps, the position and the dump buffer — in one libtorch
-// archive written to a temporary file and renamed.
+// archive, serialized in memory and written with write_file_atomic (a kill leaves the old or the new).
 #include <nlohmann/json.hpp>
+
+#include <sstream>
+
+#include "rngfree/atomic_file.hpp"
 
 #include "trainer_impl.hpp"
 
@@ -43,15 +47,13 @@ void Trainer::save_checkpoint(const std::string& path, const std::string& extra)
   if (!m.dump_bytes.empty()) {
     ar.write("dump", bytes_tensor(std::string(m.dump_bytes.begin(), m.dump_bytes.end())));
   }
-  const std::string tmp = path + ".tmp";
+  std::ostringstream bytes;
   try {
-    ar.save_to(tmp);
+    ar.save_to(bytes);
   } catch (const std::exception& e) {
-    throw Error(fmt::format("checkpoint '{}': cannot write ({})", tmp, e.what()));
+    throw library_error(fmt::format("checkpoint '{}': cannot serialize (", path), e, ")");
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error(fmt::format("checkpoint '{}': cannot rename from '{}' ({})", path, tmp, ec.message()));
+  write_file_atomic(path, bytes.str());
 }
 
 namespace {
@@ -64,8 +66,8 @@ nlohmann::json read_meta(torch::serialize::InputArchive& ar, const std::string& 
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error(fmt::format("checkpoint '{}': not a readable rngfree checkpoint ({}); run without --resume to start "
-                            "afresh", path, std::string(e.what()).substr(0, 200)));
+    throw library_error(fmt::format("checkpoint '{}': not a readable rngfree checkpoint (", path), e,
+                        "); run without --resume to start afresh");
   }
 }
 }  // namespace
@@ -132,8 +134,8 @@ std::string Trainer::load_checkpoint(const std::string& path) {
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error(fmt::format("checkpoint '{}': does not match this run's model ({}); resume with the same --model and "
-                            "--preset", path, std::string(e.what()).substr(0, 200)));
+    throw library_error(fmt::format("checkpoint '{}': does not match this run's model (", path), e,
+                        "); resume with the same --model and --preset");
   }
   m.order_epoch = -1;
   m.reset_epoch_stats();

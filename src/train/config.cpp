@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
@@ -75,17 +76,18 @@ void TrainConfig::validate() const {
   if (std::find(kModels.begin(), kModels.end(), model) == kModels.end()) {
     throw Error(fmt::format("model '{}': unknown; allowed: mlp, lenet5, vgg7, resnet20", model));
   }
-  if (width < 0 || width > 4096) throw Error(fmt::format("width {}: allowed 0 (default) or 1..4096", width));
-  if (epochs < 1 || epochs > 100000) throw Error(fmt::format("epochs {}: allowed 1..100000", epochs));
-  if (batch < 1 || batch > 65536) throw Error(fmt::format("batch {}: allowed 1..65536", batch));
-  if (!(lr > 0 && lr < 100)) throw Error(fmt::format("lr {}: allowed (0, 100)", lr));
-  if (!(momentum >= 0 && momentum < 1)) throw Error(fmt::format("momentum {}: allowed [0, 1)", momentum));
-  if (!(weight_decay >= 0 && weight_decay < 1)) throw Error(fmt::format("weight_decay {}: allowed [0, 1)", weight_decay));
+  (void)checked_integer("width", width, limits::kWidth);
+  (void)checked_integer("epochs", epochs, limits::kEpochs);
+  (void)checked_integer("batch", batch, limits::kBatch);
+  (void)checked_real("lr", lr, limits::kLr);
+  (void)checked_real("momentum", momentum, limits::kMomentum);
+  (void)checked_real("weight_decay", weight_decay, limits::kWeightDecay);
   if (schedule != "cosine" && schedule != "constant") {
     throw Error(fmt::format("schedule '{}': allowed cosine, constant", schedule));
   }
-  if (threads < 0 || threads > 1024) throw Error(fmt::format("threads {}: allowed 0 (all cores) or 1..1024", threads));
-  if (train_limit < 0 || test_limit < 0) throw Error("train_limit/test_limit: allowed 0 (all) or a positive count");
+  (void)checked_integer("threads", threads, limits::kThreads);
+  (void)checked_integer("train_limit", train_limit, limits::kImageLimit);
+  (void)checked_integer("test_limit", test_limit, limits::kImageLimit);
   for (int i = 0; i < kNumSites; ++i) validate_site(quant.sites[i], kSiteNames[i]);
   if (!quant.batchnorm.empty()) (void)Format::parse(quant.batchnorm);
   harvest::Extractor ex = harvest::Extractor::parse_bits(quant.harvest.bits);
@@ -103,8 +105,8 @@ void TrainConfig::validate() const {
       throw Error(fmt::format("dump.tap (--dump-tap): {}", e.what()));
     }
     if (kind == harvest::TapKind::kSelf) throw Error("dump.tap 'self': allowed input, weights, act, err, grad");
-    if (dump.layer < 0) throw Error(fmt::format("dump.layer {}: allowed 0..(layers-1)", dump.layer));
-    if (dump.max_bits < 1) throw Error(fmt::format("dump.max_bits {}: allowed >= 1", dump.max_bits));
+    (void)checked_integer("dump.layer", dump.layer, limits::kDumpLayer);
+    (void)checked_integer("dump.max_bits", dump.max_bits, limits::kDumpBits);
   }
 }
 
@@ -145,16 +147,27 @@ T get_value(const toml::node& node, std::string_view key, std::string_view origi
   if constexpr (std::is_same_v<T, std::string>) {
     if (auto v = node.value<std::string>()) return *v;
     throw Error(fmt::format("{}: key '{}' must be a string", origin, key));
-  } else if constexpr (std::is_same_v<T, bool>) {
+  } else {
+    static_assert(std::is_same_v<T, bool>, "numbers: get_integer / get_real (range-checked)");
     if (auto v = node.value<bool>(); v && node.is_boolean()) return *v;
     throw Error(fmt::format("{}: key '{}' must be true or false", origin, key));
-  } else if constexpr (std::is_floating_point_v<T>) {
-    if (node.is_number()) return static_cast<T>(*node.value<double>());
-    throw Error(fmt::format("{}: key '{}' must be a number", origin, key));
-  } else {
-    if (node.is_integer()) return static_cast<T>(*node.value<int64_t>());
-    throw Error(fmt::format("{}: key '{}' must be an integer", origin, key));
   }
+}
+
+// A TOML integer within range (TOML integers are 64-bit signed; never narrowed into T).
+template <typename T>
+T get_integer(const toml::node& node, std::string_view key, std::string_view origin, IntRange<T> range) {
+  if (!node.is_integer()) {
+    throw Error(fmt::format("{}: key '{}' must be an integer; allowed {}", origin, key, range.text()));
+  }
+  return checked_integer(fmt::format("{}: {}", origin, key), *node.value<int64_t>(), range);
+}
+
+// A TOML number (integer or float) within range; nan and inf are outside every range.
+double get_real(const toml::node& node, std::string_view key, std::string_view origin, const RealRange& range) {
+  if (!node.is_number()) throw Error(fmt::format("{}: key '{}' must be a number; allowed {}", origin, key, range.text()));
+  const double v = node.is_integer() ? static_cast<double>(*node.value<int64_t>()) : *node.value<double>();
+  return checked_real(fmt::format("{}: {}", origin, key), v, range);
 }
 
 void apply_site(SiteConfig& s, const toml::table& t, std::string_view prefix, std::string_view origin) {
@@ -181,18 +194,18 @@ void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view ori
     std::string key(k.str());
     if (key == "preset") continue;
     if (key == "model") cfg.model = get_value<std::string>(v, key, origin);
-    else if (key == "width") cfg.width = get_value<int>(v, key, origin);
+    else if (key == "width") cfg.width = get_integer(v, key, origin, limits::kWidth);
     else if (key == "data") cfg.data = get_value<std::string>(v, key, origin);
-    else if (key == "train_limit") cfg.train_limit = get_value<int64_t>(v, key, origin);
-    else if (key == "test_limit") cfg.test_limit = get_value<int64_t>(v, key, origin);
-    else if (key == "epochs") cfg.epochs = get_value<int>(v, key, origin);
-    else if (key == "batch") cfg.batch = get_value<int>(v, key, origin);
-    else if (key == "lr") cfg.lr = get_value<double>(v, key, origin);
-    else if (key == "momentum") cfg.momentum = get_value<double>(v, key, origin);
-    else if (key == "weight_decay") cfg.weight_decay = get_value<double>(v, key, origin);
+    else if (key == "train_limit") cfg.train_limit = get_integer(v, key, origin, limits::kImageLimit);
+    else if (key == "test_limit") cfg.test_limit = get_integer(v, key, origin, limits::kImageLimit);
+    else if (key == "epochs") cfg.epochs = get_integer(v, key, origin, limits::kEpochs);
+    else if (key == "batch") cfg.batch = get_integer(v, key, origin, limits::kBatch);
+    else if (key == "lr") cfg.lr = get_real(v, key, origin, limits::kLr);
+    else if (key == "momentum") cfg.momentum = get_real(v, key, origin, limits::kMomentum);
+    else if (key == "weight_decay") cfg.weight_decay = get_real(v, key, origin, limits::kWeightDecay);
     else if (key == "schedule") cfg.schedule = get_value<std::string>(v, key, origin);
-    else if (key == "seed") cfg.seed = get_value<uint64_t>(v, key, origin);
-    else if (key == "threads") cfg.threads = get_value<int>(v, key, origin);
+    else if (key == "seed") cfg.seed = get_integer(v, key, origin, limits::kSeed);
+    else if (key == "threads") cfg.threads = get_integer(v, key, origin, limits::kThreads);
     else if (key == "quant" && v.is_table()) {
       for (auto&& [qk, qv] : *v.as_table()) {
         std::string qkey(qk.str());
@@ -222,9 +235,9 @@ void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view ori
         std::string dkey(dk.str());
         std::string full = "dump." + dkey;
         if (dkey == "path") cfg.dump.path = get_value<std::string>(dv, full, origin);
-        else if (dkey == "layer") cfg.dump.layer = get_value<int>(dv, full, origin);
+        else if (dkey == "layer") cfg.dump.layer = get_integer(dv, full, origin, limits::kDumpLayer);
         else if (dkey == "tap") cfg.dump.tap = get_value<std::string>(dv, full, origin);
-        else if (dkey == "max_bits") cfg.dump.max_bits = get_value<int64_t>(dv, full, origin);
+        else if (dkey == "max_bits") cfg.dump.max_bits = get_integer(dv, full, origin, limits::kDumpBits);
         else throw Error(fmt::format("{}: unknown key '{}'; allowed: path, layer, tap, max_bits", origin, full));
       }
     } else {
@@ -287,24 +300,62 @@ std::string to_json(const TrainConfig& c, int indent) {
   return j.dump(indent);
 }
 
+std::vector<std::string> config_differences(const TrainConfig& saved, const TrainConfig& given,
+                                            const std::vector<std::string>& ignore) {
+  // The command-line flag of a key, where it has one.
+  static const std::map<std::string, std::string> kFlags = {
+      {"preset", "--preset"}, {"model", "--model"}, {"width", "--width"}, {"data", "--data"},
+      {"train_limit", "--train-limit"}, {"test_limit", "--test-limit"}, {"epochs", "--epochs"},
+      {"batch", "--batch"}, {"lr", "--lr"}, {"seed", "--seed"}, {"threads", "--threads"},
+      {"dump.path", "--dump"}, {"dump.tap", "--dump-tap"}, {"dump.layer", "--dump-layer"},
+      {"dump.max_bits", "--dump-bits"}};
+  const auto a = nlohmann::ordered_json::parse(to_json(saved)).flatten();
+  const auto b = nlohmann::ordered_json::parse(to_json(given)).flatten();
+  std::vector<std::string> out;
+  for (const auto& [pointer, value] : a.items()) {
+    std::string key = pointer.substr(1);  // "/quant/E/source" -> "quant.E.source"
+    std::replace(key.begin(), key.end(), '/', '.');
+    if (std::find(ignore.begin(), ignore.end(), key) != ignore.end()) continue;
+    const auto other = b.find(pointer);
+    if (other != b.end() && *other == value) continue;
+    const auto flag = kFlags.find(key);
+    out.push_back(fmt::format("{}{}: saved {}, given {}", key, flag == kFlags.end() ? "" : " (" + flag->second + ")",
+                              value.dump(), other == b.end() ? "nothing" : other->dump()));
+  }
+  return out;
+}
+
+namespace {
+// A saved integer (summary.json, a checkpoint's meta) within its range: a damaged file is refused,
+// never narrowed into the field (nlohmann's get<int> would cast 2^32 + 1 to 1).
+template <typename T>
+T json_integer(const nlohmann::json& j, const char* key, IntRange<T> range, std::string_view prefix = {}) {
+  const auto& v = j.at(key);
+  const std::string name = fmt::format("saved run configuration: {}{}", prefix, key);
+  if (v.is_number_unsigned()) return checked_integer(name, v.get<uint64_t>(), range);
+  if (v.is_number_integer()) return checked_integer(name, v.get<int64_t>(), range);
+  throw Error(fmt::format("{} {}: not an integer; allowed {}", name, v.dump(), range.text()));
+}
+}  // namespace
+
 TrainConfig config_from_json(std::string_view text) {
   TrainConfig c;
   try {
     auto j = nlohmann::json::parse(text);
     c.preset = j.at("preset");
     c.model = j.at("model");
-    c.width = j.at("width");
+    c.width = json_integer(j, "width", limits::kWidth);
     c.data = j.at("data");
-    c.train_limit = j.at("train_limit");
-    c.test_limit = j.at("test_limit");
-    c.epochs = j.at("epochs");
-    c.batch = j.at("batch");
+    c.train_limit = json_integer(j, "train_limit", limits::kImageLimit);
+    c.test_limit = json_integer(j, "test_limit", limits::kImageLimit);
+    c.epochs = json_integer(j, "epochs", limits::kEpochs);
+    c.batch = json_integer(j, "batch", limits::kBatch);
     c.lr = j.at("lr");
     c.momentum = j.at("momentum");
     c.weight_decay = j.at("weight_decay");
     c.schedule = j.at("schedule");
-    c.seed = j.at("seed");
-    c.threads = j.at("threads");
+    c.seed = json_integer(j, "seed", limits::kSeed);
+    c.threads = json_integer(j, "threads", limits::kThreads);
     const auto& q = j.at("quant");
     c.quant.first_layer = q.at("first_layer");
     c.quant.last_layer = q.at("last_layer");
@@ -325,9 +376,9 @@ TrainConfig config_from_json(std::string_view text) {
     }
     const auto& d = j.at("dump");
     c.dump.path = d.at("path");
-    c.dump.layer = d.at("layer");
+    c.dump.layer = json_integer(d, "layer", limits::kDumpLayer, "dump.");
     c.dump.tap = d.at("tap");
-    c.dump.max_bits = d.at("max_bits");
+    c.dump.max_bits = json_integer(d, "max_bits", limits::kDumpBits, "dump.");
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("saved run configuration: invalid JSON ({})", e.what()));
   }

@@ -1,6 +1,7 @@
 // `rngfree reproduce`: the preset matrix over seeds, its report folder, and the SP 800-22 verdict
 // on bits harvested by a training run (reproduce.hpp). Every number in the report is measured in
 // this call; nothing is copied from elsewhere.
+#include "rngfree/atomic_file.hpp"
 #include "rngfree/train/reproduce.hpp"
 
 #include <fmt/core.h>
@@ -66,7 +67,7 @@ std::string reproduce_plan(const ReproduceOptions& o) {
 }
 
 ReproduceResult reproduce(const ReproduceOptions& o) {
-  if (o.seeds < 1 || o.seeds > 100) throw Error(fmt::format("--seeds {}: allowed 1..100", o.seeds));
+  (void)checked_integer("--seeds", o.seeds, kReproduceSeeds);
   if (o.out_dir.empty()) throw Error("--out: empty folder name");
   const auto t0 = std::chrono::steady_clock::now();
   std::error_code ec;
@@ -243,12 +244,12 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
       }
       chart.series.push_back(std::move(s));
     }
-    report::write_file_atomic((fs::path(o.out_dir) / (loss ? "loss.svg" : "accuracy.svg")).string(),
+    write_file_atomic((fs::path(o.out_dir) / (loss ? "loss.svg" : "accuracy.svg")).string(),
                               report::render_svg(chart));
   }
-  report::write_file_atomic((fs::path(o.out_dir) / "results.md").string(), md);
-  report::write_file_atomic((fs::path(o.out_dir) / "results.csv").string(), csv);
-  report::write_file_atomic((fs::path(o.out_dir) / "results.json").string(), js.dump(2) + "\n");
+  write_file_atomic((fs::path(o.out_dir) / "results.md").string(), md);
+  write_file_atomic((fs::path(o.out_dir) / "results.csv").string(), csv);
+  write_file_atomic((fs::path(o.out_dir) / "results.json").string(), js.dump(2) + "\n");
   return result;
 }
 

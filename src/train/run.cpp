@@ -2,7 +2,7 @@
 // epoch, --resume, progress on stderr.
 #include <nlohmann/json.hpp>
 
-#include "rngfree/report/svg.hpp"
+#include "rngfree/atomic_file.hpp"
 #include "trainer_impl.hpp"
 
 namespace rngfree::train {
@@ -86,18 +86,38 @@ std::string summary_json(const RunSummary& s) {
 
 namespace {
 int options_stop(const RunOptions& opt) { return opt.stop_after_epochs; }
+
+// metrics.csv and summary.json of a run folder, each written atomically after the checkpoint (which
+// holds the history they are made from).
+void write_reports(const std::string& out_dir, const RunSummary& summary) {
+  write_file_atomic((fs::path(out_dir) / "metrics.csv").string(), metrics_csv(summary.epochs));
+  write_file_atomic((fs::path(out_dir) / "summary.json").string(), summary_json(summary));
+}
 }  // namespace
+
+std::string checkpoint_path(const std::string& out_dir) { return (fs::path(out_dir) / "checkpoint.pt").string(); }
+
+TrainConfig saved_run_config(const std::string& out_dir) {
+  if (out_dir.empty()) throw Error("--resume needs --out DIR (the folder of the run to continue)");
+  return load_checkpoint_config(checkpoint_path(out_dir));
+}
 
 RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
   const auto wall0 = std::chrono::steady_clock::now();
   TrainConfig cfg = cfg_in;
-  const std::string ckpt = opt.out_dir.empty() ? std::string() : (fs::path(opt.out_dir) / "checkpoint.pt").string();
+  const std::string ckpt = opt.out_dir.empty() ? std::string() : checkpoint_path(opt.out_dir);
+  TrainConfig saved;
   if (opt.resume) {
-    if (opt.out_dir.empty()) throw Error("--resume needs --out DIR (the folder of the run to continue)");
-    TrainConfig saved = load_checkpoint_config(ckpt);
-    saved.epochs = cfg_in.epochs;
-    saved.threads = cfg_in.threads;
-    cfg = saved;
+    saved = saved_run_config(opt.out_dir);
+    const std::vector<std::string> diff = config_differences(saved, cfg, {"epochs", "threads"});
+    if (!diff.empty()) {
+      std::string list;
+      for (const auto& d : diff) list += "\n  " + d;
+      throw Error(fmt::format("--resume: {} setting(s) differ from the run saved in '{}':{}\nGive the saved values or "
+                              "leave those flags out (the run continues with its own settings; only --epochs and "
+                              "--threads may change), or start a new run in another --out folder",
+                              diff.size(), ckpt, list));
+    }
   }
   if (!opt.out_dir.empty()) {
     std::error_code ec;
@@ -112,6 +132,12 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
   if (opt.resume) {
     summary.epochs = history_from_json(trainer.load_checkpoint(ckpt), wall_before);
     if (trainer.epochs_done() >= cfg.epochs) {
+      // A run killed after its last checkpoint but before its reports: they are written again from
+      // the checkpoint, so the folder is whole before the refusal.
+      summary.config = saved;  // its epochs: the target the run was trained to, not the refused one
+      summary.wall_seconds = wall_before;
+      finish_summary(summary);
+      write_reports(opt.out_dir, summary);
       throw Error(fmt::format("--resume: the run in '{}' has already done {} epochs; pass --epochs N with N > {} to "
                               "continue it", opt.out_dir, trainer.epochs_done(), trainer.epochs_done()));
     }
@@ -158,14 +184,13 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
     finish_summary(summary);
     if (!opt.out_dir.empty()) {
       trainer.save_checkpoint(ckpt, history_json(summary.epochs, wall));
-      report::write_file_atomic((fs::path(opt.out_dir) / "metrics.csv").string(), metrics_csv(summary.epochs));
-      report::write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(), summary_json(summary));
+      write_reports(opt.out_dir, summary);
     }
   }
   summary.wall_seconds = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   finish_summary(summary);
   if (!opt.out_dir.empty()) {
-    report::write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(), summary_json(summary));
+    write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(), summary_json(summary));
   }
   return summary;
 }

@@ -20,7 +20,6 @@
 
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/random/random_source.hpp"
-#include "rngfree/report/svg.hpp"
 #include "rngfree/train/optimizer.hpp"
 #include "trainer_impl.hpp"
 

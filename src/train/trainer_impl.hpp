@@ -12,6 +12,7 @@
 #include <mutex>
 #include <numbers>
 
+#include "rngfree/atomic_file.hpp"
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/train/optimizer.hpp"
@@ -43,6 +44,16 @@ inline torch::Tensor bytes_tensor(const std::string& s) {
 inline std::string tensor_bytes(const torch::Tensor& t) {
   torch::Tensor c = t.contiguous();
   return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+}
+
+// An Error for a failure inside libtorch: its message without the C++ backtrace that c10::Error
+// appends (the full text stays as the detail that `rngfree --verbose` prints), between `before` and
+// `after`. nlohmann's and the standard library's errors have no backtrace and pass whole.
+inline Error library_error(const std::string& before, const std::exception& e, const std::string& after) {
+  const auto* c10 = dynamic_cast<const c10::Error*>(&e);
+  std::string brief = c10 != nullptr ? c10->what_without_backtrace() : e.what();
+  while (!brief.empty() && (brief.back() == '\n' || brief.back() == ' ')) brief.pop_back();
+  return Error(before + brief + after, e.what());
 }
 
 }  // namespace detail
@@ -176,13 +187,8 @@ struct Trainer::Impl {
 
   void write_dump() const {
     if (cfg.dump.path.empty()) return;
-    std::string tmp = cfg.dump.path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary);
-      if (!out) throw Error(fmt::format("dump.path '{}': cannot write", cfg.dump.path));
-      out.write(reinterpret_cast<const char*>(dump_bytes.data()), static_cast<std::streamsize>(dump_bytes.size()));
-    }
-    fs::rename(tmp, cfg.dump.path);
+    write_file_atomic(cfg.dump.path,
+                      std::string_view(reinterpret_cast<const char*>(dump_bytes.data()), dump_bytes.size()));
   }
 
   // One optimizer step on batch `pos` of epoch `epoch`.
@@ -215,8 +221,7 @@ struct Trainer::Impl {
 
   double evaluate(double* loss_out) {
     torch::NoGradGuard guard;
-    model->eval();
-    engine.recording = false;
+    EvaluationScope evaluation(engine, *model);
     const Dataset& d = data->test;
     std::vector<int64_t> idx(static_cast<size_t>(test_count));
     for (int64_t i = 0; i < test_count; ++i) idx[i] = i;
@@ -232,8 +237,6 @@ struct Trainer::Impl {
                   .item<double>();
       correct += static_cast<double>(logits.argmax(1).eq(y).sum().item<int64_t>());
     }
-    engine.recording = true;
-    model->train();
     if (loss_out != nullptr) *loss_out = loss / static_cast<double>(test_count);
     return correct / static_cast<double>(test_count);
   }

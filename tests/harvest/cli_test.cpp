@@ -101,4 +101,11 @@ TEST(HarvestCommand, BadBitFieldIsAnErrorNamingTheField) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(HarvestCommand, FoldOutOfRangeIsRefusedNamingTheRange) {
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
+  const auto r = run("harvest --from /nonexistent/tap.f32 --fold 0 --out /tmp/never.bin");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "rngfree: error: --fold 0: allowed 1..9223372036854775807\n") << "the flag, before the file";
+}
+
 }  // namespace

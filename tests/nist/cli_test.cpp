@@ -66,6 +66,31 @@ TEST(NistCommand, TsvOfDataEMatchesSts212) {
   std::filesystem::remove(tsv);
 }
 
+// Numeric flags out of range are refused naming the flag, the value and the range (SP 800-22's
+// limits for the block lengths), before any input is read; so is a total beyond 2^64 bits.
+TEST(NistCommand, NumericFlagsOutOfRangeAreRefusedNamingFlagValueAndRange) {
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
+  const std::string input = "0101";
+  const std::pair<std::string, std::string> cases[] = {
+      {"--streams 0", "--streams 0: allowed 1..18446744073709551615"},
+      {"-n -1", "--bits -1: allowed 0..18446744073709551615 (0: all input bits / streams)"},
+      {"--threads 2000", "--threads 2000: allowed 0..1024 (0: all cores)"},
+      {"--block-frequency-m 0", "--block-frequency-m 0: allowed 1..18446744073709551615"},
+      {"--non-overlapping-m 22", "--non-overlapping-m 22: allowed 2..21"},
+      {"--overlapping-m 33", "--overlapping-m 33: allowed 1..32"},
+      {"--approximate-entropy-m 0", "--approximate-entropy-m 0: allowed 1..23"},
+      {"--serial-m 25", "--serial-m 25: allowed 2..24"},
+      {"--linear-complexity-m 1", "--linear-complexity-m 1: allowed 2..100000"},
+      {"-n 4294967296 --streams 4294967296",
+       "--bits 4294967296 x --streams 4294967296: more than 2^64 bits in all; allowed: a product below 2^64"},
+  };
+  for (const auto& [flags, message] : cases) {
+    const auto r = run_rngfree("nist - " + flags, &input);
+    EXPECT_EQ(r.status, 2) << flags;
+    EXPECT_EQ(r.out, "rngfree: error: " + message + "\n") << flags;
+  }
+}
+
 TEST(NistCommand, BadCharacterIsAnErrorNamingItsPosition) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const std::string input = "0101x01";

@@ -39,4 +39,15 @@ TEST(RandomCommand, BadSourceFailsNamingTheAllowedValues) {
   EXPECT_NE(r.out.find("3..64"), std::string::npos) << r.out;
 }
 
+// --seed is unsigned 64-bit: "-5" is refused, not wrapped to 2^64 - 5 as CLI11 and strtoull do.
+TEST(RandomCommand, NegativeSeedAndCountAreRefusedNamingTheRange) {
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
+  auto r = run("random --source philox --seed -5 --count 1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "rngfree: error: --seed -5: allowed 0..18446744073709551615\n");
+  r = run("random --source philox --count -1");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "rngfree: error: --count -1: allowed 0..9223372036854775807\n");
+}
+
 }  // namespace

@@ -60,19 +60,5 @@ TEST(Svg, HeatmapCellTextReplacesTheValueWhereGiven) {
   EXPECT_EQ(count(svg, ">1.00<"), 0u);
 }
 
-TEST(Svg, WriteFileAtomicWritesAndLeavesNoTemporary) {
-  const auto dir = std::filesystem::temp_directory_path() / "rngfree_svg_test";
-  std::filesystem::remove_all(dir);
-  const std::string path = (dir / "sub" / "x.svg").string();
-  write_file_atomic(path, "hello");
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  EXPECT_EQ(ss.str(), "hello");
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-  EXPECT_THROW(write_file_atomic("/proc/definitely/not/writable.svg", "x"), Error);
-  std::filesystem::remove_all(dir);
-}
-
 }  // namespace
 }  // namespace rngfree::report

@@ -95,6 +95,62 @@ TEST(TrainConfig, BadKeysAndValuesNamed) {
   EXPECT_NE(error_of([&] { b.validate(); }).find("batch 0"), std::string::npos);
 }
 
+// Every numeric key is range-checked as TOML gives it (a 64-bit integer), never narrowed into the
+// field first: epochs = 2^32 + 1 would become 1 with a cast. The message names the file, the key,
+// the value and the range (config.hpp's limits).
+TEST(TrainConfig, NumericKeysOutOfRangeAreRefusedNamingKeyValueAndRange) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"epochs = 4294967297", "run.toml: epochs 4294967297: allowed 1..100000"},
+      {"epochs = 0", "run.toml: epochs 0: allowed 1..100000"},
+      {"seed = -5", "run.toml: seed -5: allowed 0..18446744073709551615"},
+      {"width = 5000", "run.toml: width 5000: allowed 0..4096 (0: the model's default)"},
+      {"batch = 65537", "run.toml: batch 65537: allowed 1..65536"},
+      {"threads = -1", "run.toml: threads -1: allowed 0..1024 (0: all cores)"},
+      {"train_limit = -3", "run.toml: train_limit -3: allowed 0..9223372036854775807 (0: all images)"},
+      {"test_limit = -1", "run.toml: test_limit -1: allowed 0..9223372036854775807 (0: all images)"},
+      {"lr = 0", "run.toml: lr 0: allowed (0, 100)"},
+      {"lr = 1e3", "run.toml: lr 1000: allowed (0, 100)"},
+      {"lr = inf", "run.toml: lr inf: allowed (0, 100)"},
+      {"momentum = 1.0", "run.toml: momentum 1: allowed [0, 1)"},
+      {"weight_decay = -0.5", "run.toml: weight_decay -0.5: allowed [0, 1)"},
+      {"[dump]\nlayer = -1", "run.toml: dump.layer -1: allowed 0..1023 (a quantized layer's index, see --layers)"},
+      {"[dump]\nmax_bits = 0", "run.toml: dump.max_bits 0: allowed 1..9223372036854775807"},
+      {"epochs = 2.5", "run.toml: key 'epochs' must be an integer; allowed 1..100000"},
+  };
+  for (const auto& [text, message] : cases) {
+    TrainConfig c;
+    EXPECT_EQ(error_of([&] { apply_toml_text(c, std::string(text) + "\n", "run.toml"); }), message) << text;
+  }
+  // The bounds themselves are accepted, exactly.
+  TrainConfig c;
+  apply_toml_text(c, "epochs = 100000\nseed = 9223372036854775807\nlr = 99.5\nmomentum = 0\nthreads = 1024\n");
+  EXPECT_EQ(c.epochs, 100000);
+  EXPECT_EQ(c.seed, uint64_t{9223372036854775807u});
+  EXPECT_EQ(c.lr, 99.5);
+  EXPECT_EQ(c.momentum, 0.0);
+  EXPECT_EQ(c.threads, 1024);
+  // validate() checks a config built in code against the same ranges.
+  c.batch = 0;
+  EXPECT_EQ(error_of([&] { c.validate(); }), "batch 0: allowed 1..65536");
+}
+
+// --resume's comparison: each differing setting named with its flag, saved and given value; the
+// ignored keys are skipped; equal configurations have no difference.
+TEST(TrainConfig, DifferencesNameEachSettingWithSavedAndGivenValues) {
+  TrainConfig saved;
+  apply_preset(saved, "int8-sr-harvest");
+  TrainConfig given = saved;
+  EXPECT_TRUE(config_differences(saved, given).empty());
+  given.lr = 0.1;
+  given.seed = 7;
+  given.epochs = 9;
+  given.quant.sites[static_cast<int>(Site::kErrors)].source = "philox";
+  const auto d = config_differences(saved, given, {"epochs"});
+  EXPECT_EQ(d, (std::vector<std::string>{"lr (--lr): saved 0.05, given 0.1", "seed (--seed): saved 1, given 7",
+                                         "quant.E.source: saved \"harvest\", given \"philox\""}));
+  EXPECT_EQ(config_differences(saved, given).size(), 4u) << "epochs counts unless ignored";
+}
+
 TEST(TrainConfig, JsonRoundTrip) {
   TrainConfig c;
   apply_preset(c, "int8-sr-harvest");
@@ -106,4 +162,10 @@ TEST(TrainConfig, JsonRoundTrip) {
   EXPECT_EQ(to_json(r), to_json(c));
   EXPECT_EQ(r.seed, c.seed);
   EXPECT_EQ(r.lr, c.lr);
+  // A damaged saved configuration is refused, not narrowed: epochs 2^32 + 1 would read back as 1.
+  std::string damaged = to_json(c);
+  const std::string epochs = "\"epochs\": 4,";
+  ASSERT_NE(damaged.find(epochs), std::string::npos) << damaged;
+  damaged.replace(damaged.find(epochs), epochs.size(), "\"epochs\": 4294967297,");
+  EXPECT_EQ(error_of([&] { config_from_json(damaged); }), "saved run configuration: epochs 4294967297: allowed 1..100000");
 }

@@ -101,6 +101,50 @@ QuantConfig sites_config(const std::string& fmt, const std::string& backward_rou
 
 }  // namespace
 
+// EvaluationScope: inside it the engine records no taps and the module is in eval mode; a libtorch
+// error thrown from a forward pass inside it (a wrong input shape) leaves both as they were before,
+// and a scope entered while not recording (nested evaluation) leaves recording off.
+TEST(TrainEngine, EvaluationScopeRestoresFlagsWhenAnExceptionEscapes) {
+  Engine e;
+  QLinear lin(5, 4, &e.add_layer("lin"));
+  QuantConfig q;
+  q.sites[static_cast<int>(Site::kActivations)].format = "bf16";
+  e.configure(q, 1);
+  int taps = 0;
+  e.callback = [&](const TapEvent&) { ++taps; };
+  lin->forward(torch::randn({2, 5}));
+  const int taps_training = taps;
+  EXPECT_GT(taps_training, 0) << "a training forward pass records its taps";
+  ASSERT_TRUE(e.recording);
+  ASSERT_TRUE(lin->is_training());
+  bool threw = false;
+  try {
+    EvaluationScope scope(e, *lin);
+    EXPECT_FALSE(e.recording);
+    EXPECT_FALSE(lin->is_training());
+    lin->forward(torch::randn({2, 5}));
+    EXPECT_EQ(taps, taps_training) << "no taps during evaluation";
+    lin->forward(torch::randn({2, 3}));  // (2, 3) x (5, 4)^T: libtorch throws
+  } catch (const c10::Error&) {
+    threw = true;
+  }
+  EXPECT_TRUE(threw);
+  EXPECT_TRUE(e.recording);
+  EXPECT_TRUE(lin->is_training());
+  lin->forward(torch::randn({2, 5}));
+  EXPECT_GT(taps, taps_training) << "recording again after the scope";
+  // Nested: a scope entered while not recording / in eval mode restores exactly that.
+  e.recording = false;
+  lin->eval();
+  try {
+    EvaluationScope scope(e, *lin);
+    throw std::runtime_error("escape");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_FALSE(e.recording);
+  EXPECT_FALSE(lin->is_training());
+}
+
 // Quantization off: QLinear and QConv2d gradients (input, weight, bias) equal finite differences.
 TEST(TrainEngine, LayerGradientsMatchFiniteDifferences) {
   torch::manual_seed(3);

@@ -16,6 +16,7 @@
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/train/trainer.hpp"
+#include "support/files.hpp"
 
 namespace fs = std::filesystem;
 using namespace rngfree;
@@ -72,12 +73,7 @@ std::string synthetic_mnist() {
   return "mnist:" + dir;
 }
 
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::path(RNGFREE_BINARY_DIR) / "test_tmp" / "train_runs" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path temp_dir(const std::string& name) { return rngfree::testing::fresh_test_dir("train_runs", name); }
 
 TrainConfig small_config(const std::string& preset) {
   TrainConfig c;
@@ -91,10 +87,7 @@ TrainConfig small_config(const std::string& preset) {
   return c;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+std::string read_text(const fs::path& p) { return rngfree::testing::read_file(p); }
 
 }  // namespace
 

@@ -12,6 +12,7 @@
 
 #include "rngfree/format.hpp"
 #include "rngfree/nist/suite.hpp"
+#include "rngfree/number_input.hpp"
 #include "rngfree/rounding.hpp"
 
 namespace rngfree::audit {
@@ -27,6 +28,12 @@ struct SiteKey {
   // layer_name if set, else the layer index: the "layer" part of "layer.site" labels and file names.
   std::string layer_label() const;
 };
+
+// The allowed ranges of AuditOptions' numbers (validate() and the command-line flags check these).
+inline constexpr IntRange<int64_t> kAuditNistBits{1000, 1'000'000'000};
+inline constexpr IntRange<int> kAuditSequences{1, 1000};
+inline constexpr IntRange<int> kAuditCalibration{1, 64};
+inline constexpr IntRange<int> kAuditThreads{1, 1024};
 
 struct AuditOptions {
   // NIST: at most nist_bits harvested bits, cut into `sequences` sequences of nist_bits/sequences.

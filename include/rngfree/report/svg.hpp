@@ -40,10 +40,6 @@ struct Heatmap {
 std::string render_svg(const LineChart& chart);
 std::string render_svg(const Heatmap& heatmap);
 
-// Writes text to path atomically (temporary file, then rename); throws rngfree::Error naming the
-// path when it cannot be written.
-void write_file_atomic(const std::string& path, const std::string& text);
-
 // Escapes &, <, >, " for SVG/XML text.
 std::string xml_escape(const std::string& text);
 

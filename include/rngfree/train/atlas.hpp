@@ -87,6 +87,14 @@ std::vector<nist::BitSequence> cut_sequences(const BitAccumulator& acc, int64_t 
 // Summarizes the suite results of one cell's sequences (rows whose proportion test passes).
 CellVerdict summarize_cell(const std::vector<std::vector<nist::TestResult>>& results, const std::vector<nist::BitSequence>& seqs);
 
+// The allowed ranges of AtlasOptions' numbers once resolved (resolve() and the flags check these).
+inline constexpr IntRange<int64_t> kAtlasSteps{1, std::numeric_limits<int64_t>::max(), "at least --window x phases"};
+inline constexpr IntRange<int64_t> kAtlasWindow{1, 100'000};
+inline constexpr IntRange<int64_t> kAtlasBits{1000, 100'000'000};
+inline constexpr IntRange<int> kAtlasSequences{1, 1000};
+inline constexpr IntRange<int64_t> kAtlasMinBits{1, std::numeric_limits<int64_t>::max(), "at most --bits"};
+inline constexpr IntRange<int> kNistThreads{1, 1024};
+
 struct AtlasOptions {
   TrainConfig train;              // model, data, preset, batch, lr, seed, threads
   bool quick = false;             // a handful of taps and extractors, short sequences, few steps

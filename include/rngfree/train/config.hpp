@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rngfree/number_input.hpp"
 #include "rngfree/train/sites.hpp"
 
 namespace rngfree::train {
@@ -53,6 +54,22 @@ struct DumpConfig {
   int64_t max_bits = 10'000'000;
 };
 
+// The allowed range of every numeric setting: TOML keys, command-line flags and validate() all
+// check against these, so a value is refused with the same range wherever it comes from.
+namespace limits {
+inline constexpr IntRange<int> kWidth{0, 4096, "0: the model's default"};
+inline constexpr IntRange<int64_t> kImageLimit{0, std::numeric_limits<int64_t>::max(), "0: all images"};
+inline constexpr IntRange<int> kEpochs{1, 100000};
+inline constexpr IntRange<int> kBatch{1, 65536};
+inline constexpr RealRange kLr{0, 100, true, true};
+inline constexpr RealRange kMomentum{0, 1, false, true};
+inline constexpr RealRange kWeightDecay{0, 1, false, true};
+inline constexpr IntRange<uint64_t> kSeed{};
+inline constexpr IntRange<int> kThreads{0, 1024, "0: all cores"};
+inline constexpr IntRange<int> kDumpLayer{0, 1023, "a quantized layer's index, see --layers"};
+inline constexpr IntRange<int64_t> kDumpBits{1, std::numeric_limits<int64_t>::max()};
+}  // namespace limits
+
 struct TrainConfig {
   std::string preset = "fp32";
   std::string model = "lenet5";  // mlp, lenet5, vgg7, resnet20
@@ -87,6 +104,11 @@ void apply_preset(TrainConfig& cfg, std::string_view name);
 void apply_toml_file(TrainConfig& cfg, const std::string& path, std::string_view preset_override = {});
 void apply_toml_text(TrainConfig& cfg, std::string_view text, std::string_view origin = "config",
                      std::string_view preset_override = {});
+
+// The settings in which two configurations differ, one line each: "lr (--lr): saved 0.05, given 0.1"
+// (`a` is the saved run's, `b` the given one). Keys in `ignore` ("epochs", "threads") are skipped.
+std::vector<std::string> config_differences(const TrainConfig& saved, const TrainConfig& given,
+                                            const std::vector<std::string>& ignore = {});
 
 // JSON round trip of the resolved config (summary.json, checkpoints).
 std::string to_json(const TrainConfig& cfg, int indent = 2);

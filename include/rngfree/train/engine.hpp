@@ -95,6 +95,29 @@ class Engine {
   void configure(const QuantConfig& quant, uint64_t seed);
 };
 
+// Evaluation for the length of a scope: the engine stops recording (no taps stored, no tap or site
+// callbacks: taps come from training steps only) and the module switches to eval(). Both are put
+// back to what they were on every exit from the scope, an exception included.
+class EvaluationScope {
+ public:
+  EvaluationScope(Engine& engine, torch::nn::Module& model)
+      : engine_(engine), model_(model), was_recording_(engine.recording), was_training_(model.is_training()) {
+    engine_.recording = false;
+    model_.eval();
+  }
+  ~EvaluationScope() {
+    engine_.recording = was_recording_;
+    model_.train(was_training_);
+  }
+  EvaluationScope(const EvaluationScope&) = delete;
+  EvaluationScope& operator=(const EvaluationScope&) = delete;
+
+ private:
+  Engine& engine_;
+  torch::nn::Module& model_;
+  bool was_recording_, was_training_;
+};
+
 // The word source of a planned stochastic site: a generator stream, or harvested from a tap of the
 // engine's layers (or the tensor itself) with the plan's extractor and pairing.
 std::unique_ptr<WordSource> make_word_source(const PlannedSite& site, Engine& engine, uint64_t seed);

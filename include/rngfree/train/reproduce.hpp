@@ -12,6 +12,8 @@
 
 namespace rngfree::train {
 
+inline constexpr IntRange<int> kReproduceSeeds{1, 100};  // --seeds
+
 struct ReproduceOptions {
   bool full = false;        // quick (default) or full
   std::string out_dir = "reproduce";

@@ -108,11 +108,17 @@ struct RunSummary {
 
 // Trains cfg.epochs epochs (from a checkpoint with resume). With out_dir: metrics.csv (a row per
 // epoch), summary.json, checkpoint.pt after every epoch (atomically). A NaN/inf loss throws
-// rngfree::Error saying so; the last good checkpoint stays in place.
+// rngfree::Error saying so; the last good checkpoint stays in place. With resume, cfg must equal
+// the saved configuration except epochs (train up to) and threads: any other difference is refused
+// with each setting named, saved and given value (config_differences), never silently replaced.
 RunSummary run_training(const TrainConfig& cfg, const RunOptions& options);
 
 // The configuration stored in a checkpoint (rngfree::Error when the file is missing or not one).
 TrainConfig load_checkpoint_config(const std::string& path);
+// The checkpoint of a run folder (out_dir/checkpoint.pt) and the configuration saved in it: the base
+// that --resume applies the command's settings to (rngfree::Error when out_dir is empty).
+std::string checkpoint_path(const std::string& out_dir);
+TrainConfig saved_run_config(const std::string& out_dir);
 
 // Renders summary.json (what run_training writes).
 std::string summary_json(const RunSummary& summary);
