@@ -10,6 +10,8 @@
 #include <random>
 #include <vector>
 
+#include "rngfree/harvest/harvest.hpp"
+
 namespace rngfree::hw_test {
 
 // Vector counts: the issue asks for at least 10^6 random vectors per unit.
@@ -65,6 +67,33 @@ inline float decode_float(uint32_t code, int e_bits, int m_bits, bool e4m3fn) {
 inline bool same_float(float a, float b) {
   if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
   return std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b);
+}
+
+// out (rows x 64) = relu(in) · W for Gaussian in and W (fan-in 64): the values a layer computes.
+inline std::vector<float> layer_output(std::mt19937_64& rng, int64_t count, bool relu_after) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> weights(64 * 64);
+  for (auto& w : weights) w = normal(rng) * 0.125f;
+  std::vector<float> out(static_cast<size_t>(count));
+  std::vector<float> row(64);
+  for (int64_t i = 0; i < count; i += 64) {
+    for (auto& v : row) v = std::max(0.0f, normal(rng));
+    for (int64_t j = 0; j < 64 && i + j < count; ++j) {
+      float acc = 0;
+      for (int k = 0; k < 64; ++k) acc += row[k] * weights[k * 64 + j];
+      out[i + j] = relu_after ? std::max(0.0f, acc) : acc;
+    }
+  }
+  return out;
+}
+
+// An extractor of the bit field lo..hi with the given mix (zeros kept).
+inline harvest::Extractor extractor(int lo, int hi, harvest::Mix mix) {
+  harvest::Extractor e;
+  e.lo = lo;
+  e.hi = hi;
+  e.mix = mix;
+  return e;
 }
 
 }  // namespace rngfree::hw_test

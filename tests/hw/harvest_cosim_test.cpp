@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "Vcosim_harvest.h"
+#include "hw/cosim.hpp"
 #include "rngfree/harvest/harvest.hpp"
 #include "verilated.h"
 
@@ -18,32 +19,6 @@ namespace rngfree::hw_test {
 namespace {
 
 constexpr int64_t kWords = 100'000;
-
-// out (rows x 64) = relu(in) · W for Gaussian in and W (fan-in 64): the values a layer computes.
-std::vector<float> layer_output(std::mt19937_64& rng, int64_t count, bool relu_after) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> weights(64 * 64);
-  for (auto& w : weights) w = normal(rng) * 0.125f;
-  std::vector<float> out(static_cast<size_t>(count));
-  std::vector<float> row(64);
-  for (int64_t i = 0; i < count; i += 64) {
-    for (auto& v : row) v = std::max(0.0f, normal(rng));
-    for (int64_t j = 0; j < 64 && i + j < count; ++j) {
-      float acc = 0;
-      for (int k = 0; k < 64; ++k) acc += row[k] * weights[k * 64 + j];
-      out[i + j] = relu_after ? std::max(0.0f, acc) : acc;
-    }
-  }
-  return out;
-}
-
-harvest::Extractor extractor(int lo, int hi, harvest::Mix mix) {
-  harvest::Extractor e;
-  e.lo = lo;
-  e.hi = hi;
-  e.mix = mix;
-  return e;
-}
 
 std::vector<uint32_t> library_folded(const std::vector<float>& tap, int k, const harvest::Extractor& e) {
   std::vector<uint32_t> words(kWords);
