@@ -9,6 +9,8 @@
 //   FEED 5 harvest-raw   bits 8 .. 8+R-1 of a neighbouring FP32 datapath value (tap j): wires only
 //   FEED 6 harvest-field bits 8-23 of tap j, mix field (training's default extractor), low R bits
 //   FEED 7 harvest-sum3  bits 8-23 of three taps XORed, mix field (training's act+act@+1+err@+1)
+//   FEED 8 harvest-field8 bits 12-19 of tap j, mix field on those 8 bits (the field the atlas of
+//                        docs/results.md finds passing in act taps; an 8-bit multiply instead of 16)
 // Generators reset to fixed nonzero seeds (a real array loads seeds; that costs more, not less).
 module rand_supply #(
   parameter integer N = 16,
@@ -60,6 +62,12 @@ module rand_supply #(
     end else if (FEED == 5) begin : g_harvest_raw
       for (j = 0; j < N; j = j + 1) begin : g_lane
         assign r[R*j +: R] = tap0[32*j + 8 +: R];
+      end
+    end else if (FEED == 8) begin : g_harvest_field8
+      for (j = 0; j < N; j = j + 1) begin : g_lane
+        wire [7:0] word;
+        harvest_extract #(.LO(12), .HI(19), .K(1), .MIX(1)) u_h (.taps(tap0[32*j +: 32]), .word(word));
+        assign r[R*j +: R] = word[R-1:0];
       end
     end else begin : g_harvest_mixed   // 6: one tap, 7: three taps
       for (j = 0; j < N; j = j + 1) begin : g_lane

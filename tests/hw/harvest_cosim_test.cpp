@@ -43,6 +43,7 @@ TEST_P(HarvestCosim, ExtractorWordsEqualTheLibrarysHarvester) {
   const auto fold4 = library_folded(tap, 4, extractor(0, 15, harvest::Mix::kField));
   const auto full = library_folded(tap, 2, extractor(0, 31, harvest::Mix::kField));
   const auto narrow = library_folded(tap, 2, extractor(3, 5, harvest::Mix::kField));
+  const auto byte = library_folded(tap, 1, extractor(12, 19, harvest::Mix::kField));
   // Three aligned taps (the first three m-element stretches), XORed then mixed once.
   std::vector<uint32_t> sum3(kWords);
   std::vector<harvest::TapPairing> taps;
@@ -63,14 +64,15 @@ TEST_P(HarvestCosim, ExtractorWordsEqualTheLibrarysHarvester) {
     mismatches += m.word_fold4 != fold4[i];
     mismatches += m.word_full != full[i];
     mismatches += m.word_narrow != narrow[i];
+    mismatches += m.word_byte != byte[i];
     if (mismatches > 0) {
       ADD_FAILURE() << "word " << i << ": rtl " << m.word_train << " " << m.word_plain << " " << m.word_sum3 << " "
-                    << m.word_fold4 << " " << m.word_full << " " << m.word_narrow << ", library " << train[i] << " "
-                    << plain[i] << " " << sum3[i] << " " << fold4[i] << " " << full[i] << " " << narrow[i];
+                    << m.word_fold4 << " " << m.word_full << " " << m.word_narrow << " " << +m.word_byte << ", library " << train[i] << " "
+                    << plain[i] << " " << sum3[i] << " " << fold4[i] << " " << full[i] << " " << narrow[i] << " " << byte[i];
       return;
     }
   }
-  std::printf("[cosim] harvest tap %d: %lld words x 6 extractors, 0 mismatches\n", GetParam(),
+  std::printf("[cosim] harvest tap %d: %lld words x 7 extractors, 0 mismatches\n", GetParam(),
               static_cast<long long>(kWords));
 }
 
