@@ -4,7 +4,7 @@
 # OUT/synthesis.csv, OUT/hardware_table.md and OUT/supply_share.svg (default OUT: build/hw-synth).
 # Options go to hw/synth/hw_synth.py (--out DIR, --lanes 1,16,64,256, --r-bits 8, --jobs 2, --only TEXT).
 # Results are cached per design in OUT/raw: delete it to synthesize again. The full table takes about
-# an hour on 2 cores.
+# two hours on 2 cores (`--lanes 1,16,64`: about one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v yosys >/dev/null; then
