@@ -8,7 +8,7 @@
 //   FEED 4 philox-shared one unrolled Philox4x32-10 (128 bits a cycle), lane j reads bits (j*R mod 128)
 //   FEED 5 harvest-raw   bits 8 .. 8+R-1 of a neighbouring FP32 datapath value (tap j): wires only
 //   FEED 6 harvest-field bits 8-23 of tap j, mix field (training's default extractor), low R bits
-//   FEED 7 harvest-sum3  bits 8-23 of three taps XORed, mix field (training's act+act@+1+err@+1)
+//   FEED 7 harvest-sum3  bits 8-23 of three taps XORed, mix field (a sum of taps as training's E, G, U use)
 //   FEED 8 harvest-field8 bits 12-19 of tap j, mix field on those 8 bits (the field the atlas of
 //                        docs/results.md finds passing in act taps; an 8-bit multiply instead of 16)
 // Generators reset to fixed nonzero seeds (a real array loads seeds; that costs more, not less).

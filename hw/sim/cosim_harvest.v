@@ -5,7 +5,7 @@ module cosim_harvest (
   input  wire [4*32-1:0] taps,
   output wire [15:0] word_train,   // bits 8-23, mix field, K = 1 (training's default)
   output wire [15:0] word_plain,   // bits 0-15, mix none, K = 1 (the library's default)
-  output wire [15:0] word_sum3,    // bits 8-23, mix field, K = 3 (training's act+act@+1+err@+1)
+  output wire [15:0] word_sum3,    // bits 8-23, mix field, K = 3 (a sum of taps, as training's act+act@+1+err@+1)
   output wire [15:0] word_fold4,   // bits 0-15, mix field, K = 4
   output wire [31:0] word_full,    // bits 0-31, mix field, K = 2
   output wire [2:0]  word_narrow,  // bits 3-5, mix field, K = 2

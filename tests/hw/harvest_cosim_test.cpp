@@ -1,6 +1,6 @@
 // Co-simulation of the harvest extractor (hw/rtl/harvest_extract.v through hw/sim/cosim_harvest.v)
 // against the library's harvester: for a site of m words fed by a tap of K·m elements with pairing
-// folded:K (and, for K = 3, the sum of three aligned taps, training's act+act@+1+err@+1), word i of
+// folded:K (and, for K = 3, the sum of three aligned taps, as training's E, G, U sites use), word i of
 // the RTL, given tap elements i, i+m, ..., i+(K-1)m, equals harvest_words(..)[i] for 10^5 words.
 // The taps are layer outputs computed here (a dense layer on ReLU'd Gaussian inputs: no zeros, and a
 // ReLU'd copy: half zeros), plus an FP32 pattern tap with subnormals, infinities and NaNs.
