@@ -9,6 +9,7 @@ packages=(
   libfftw3-dev
   libtorch-dev libopenblas0-pthread libopenblas-dev zlib1g-dev
   dataset-fashion-mnist
+  yosys verilator
 )
 missing=()
 for p in "${packages[@]}"; do
