@@ -151,7 +151,7 @@ std::vector<uint8_t> pack_random_bits(std::span<const uint32_t> words, int rando
 // +-1 walk and fail together count once per family — Frequency and both CumulativeSums rows are one
 // unit (seen with Philox at 10 x 20,000 bits: all three at 8/10), the 8 RandomExcursions and 18
 // RandomExcursionsVariant rows another (the same cycles of the same walk, judged on the few
-// sequences with J >= 500; 5 of 60 Philox streams at 10 x 10^6 bits failed 6-8 of them at once).
+// sequences with J >= 500; 6 of 60 Philox streams at 10 x 10^6 bits failed 6-8 of them at once).
 // Every other failing row is a unit of its own.
 int nist_failure_units(std::span<const nist::ProportionRow> rows);
 
