@@ -2,7 +2,7 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
-#include "rngfree/quantize.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::app {
 namespace {
@@ -17,7 +17,7 @@ const RegisterCommand kInfo("", "info", [](CLI::App& root) {
     fmt::print("cpu: avx2={} avx512f={} avx512bf16={} f16c={}\n", __builtin_cpu_supports("avx2") != 0,
                __builtin_cpu_supports("avx512f") != 0, __builtin_cpu_supports("avx512bf16") != 0,
                __builtin_cpu_supports("f16c") != 0);
-    fmt::print("quantize kernels: {}\n", quantize_kernel_target());
+    fmt::print("SIMD kernels (quantize, random, harvest, NIST): {}\n", simd_level_name(simd_level()));
   });
 });
 }  // namespace

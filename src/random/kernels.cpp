@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "rngfree/error.hpp"
-#include "rngfree/random/simd.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::random::detail {
 namespace {

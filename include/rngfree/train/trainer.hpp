@@ -113,6 +113,9 @@ RunSummary run_training(const TrainConfig& cfg, const RunOptions& options);
 
 // The configuration stored in a checkpoint (rngfree::Error when the file is missing or not one).
 TrainConfig load_checkpoint_config(const std::string& path);
+// The same from a checkpoint file's bytes in memory (`name` names it in messages; fuzzed by
+// fuzz/checkpoint.cpp).
+TrainConfig checkpoint_config_from_bytes(std::string_view bytes, const std::string& name);
 
 // Renders summary.json (what run_training writes).
 std::string summary_json(const RunSummary& summary);
