@@ -15,7 +15,7 @@ namespace rngfree::fuzz {
 inline int run_nist_input(const uint8_t* data, size_t size, nist::BitInput input) {
   if (size < 1 || size > 8192) return 0;  // longer inputs only slow the suite down
   const uint64_t streams = 1 + (data[0] & 3);
-  const uint64_t n = (data[0] & 4) ? uint64_t{data[0] >> 3} * 37 : 0;
+  const uint64_t n = (data[0] & 4) ? static_cast<uint64_t>(data[0] >> 3) * 37 : 0;
   const std::string_view file(reinterpret_cast<const char*>(data + 1), size - 1);
   std::vector<nist::BitSequence> seqs;
   try {
