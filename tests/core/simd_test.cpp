@@ -36,8 +36,8 @@ TEST(Simd, QuantizeIsBitIdenticalAtEveryLevel) {
   std::vector<float> in(100000);
   std::vector<uint32_t> words(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
-    in[i] = std::bit_cast<float>(rng());
-    words[i] = rng();
+    in[i] = std::bit_cast<float>(static_cast<uint32_t>(rng()));
+    words[i] = static_cast<uint32_t>(rng());
   }
   const Format format = Format::parse("e4m3");
   const Rounding rounding = Rounding::parse("stochastic:12");
