@@ -3,6 +3,7 @@
 // benchmark file names the baseline of every benchmark with `baseline_of`.
 #pragma once
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <functional>
@@ -16,7 +17,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
  public:
   // Maps a benchmark's name to its baseline's name ("" for a baseline itself).
   explicit RatioReporter(std::function<std::string(const std::string&)> baseline_of)
-      : baseline_of_(std::move(baseline_of)) {}
+      : ConsoleReporter(isatty(fileno(stdout)) ? OO_ColorTabular : OO_Tabular), baseline_of_(std::move(baseline_of)) {}
 
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);

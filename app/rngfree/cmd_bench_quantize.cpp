@@ -17,7 +17,12 @@ namespace {
 
 void run(bool json, int repeats, int log2_elements, const std::string& target) {
   if (!target.empty()) {
-    const SimdLevel level = parse_simd_level(target);
+    SimdLevel level = SimdLevel::kPortable;
+    try {
+      level = parse_simd_level(target);
+    } catch (const Error&) {
+      throw Error("--target '" + target + "': unknown; allowed: avx512, avx2, portable");
+    }
     if (set_simd_level(level) != level) throw Error("--target '" + target + "': this CPU does not support it");
   }
   const bench::QuantizeBenchResult r = bench::bench_quantize(repeats, log2_elements);
