@@ -23,6 +23,12 @@ std::string simd_level_name(SimdLevel level);  // "avx512", "avx2", "portable"
 // "avx512", "avx2" or "portable"; anything else throws rngfree::Error naming the allowed names.
 SimdLevel parse_simd_level(std::string_view name);
 
+// CPU features the kernels do not dispatch on, for `rngfree info` and for tests that compare the
+// emulation with a hardware conversion: F16C (vcvtps2ph, with AVX) and AVX-512 BF16 (vcvtneps2bf16).
+// Read with CPUID, since clang 14's __builtin_cpu_supports does not know "f16c".
+bool cpu_has_f16c();
+bool cpu_has_avx512bf16();
+
 }  // namespace rngfree
 
 // Function attributes for the kernel variants (GCC/Clang); empty where the target is not x86.

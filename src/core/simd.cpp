@@ -4,6 +4,10 @@
 
 #include <atomic>
 
+#if RNGFREE_SIMD_X86
+#include <cpuid.h>
+#endif
+
 #include "rngfree/error.hpp"
 
 namespace rngfree {
@@ -57,6 +61,25 @@ SimdLevel parse_simd_level(std::string_view name) {
     if (name == simd_level_name(level)) return level;
   }
   throw Error("SIMD level '" + std::string(name) + "': unknown; allowed: avx512, avx2, portable");
+}
+
+bool cpu_has_f16c() {
+#if RNGFREE_SIMD_X86
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  __builtin_cpu_init();
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_F16C) != 0 && __builtin_cpu_supports("avx");
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512bf16() {
+#if RNGFREE_SIMD_X86
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
 }
 
 }  // namespace rngfree
