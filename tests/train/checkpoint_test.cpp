@@ -3,7 +3,7 @@
 // checkpoint's JSON, a JSON without the configuration, or not JSON; and bytes that are no archive.
 // Every bad file is refused with rngfree::Error naming it, never a libtorch or JSON exception.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "rngfree/train/torch.hpp"
 
 #include <cstring>
 #include <sstream>
