@@ -12,6 +12,15 @@ if(RNGFREE_SANITIZE)
   target_link_options(rngfree_options INTERFACE -fsanitize=address,undefined)
 endif()
 
+if(RNGFREE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "RNGFREE_FUZZ=ON needs clang (libFuzzer): configure with -DCMAKE_CXX_COMPILER=clang++ "
+                        "or use the asan preset")
+  endif()
+  # Coverage feedback for libFuzzer in every library; only the fuzz targets link libFuzzer's main.
+  target_compile_options(rngfree_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()
+
 # rngfree_module(NAME DIR [DEPS ...]): a library from src/DIR/*.cpp, public headers in include/.
 function(rngfree_module name dir)
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${dir}/*.cpp)

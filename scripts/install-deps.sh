@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian (bookworm) packages rngfree needs. Idempotent: quiet when nothing is missing.
+# clang (with its runtime: libFuzzer and the sanitizers, and LLVM OpenMP) builds the asan preset.
 # Uses sudo when not root. Nothing else is downloaded, at install or at run time.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
+  clang libclang-rt-14-dev libomp-dev
   libgtest-dev libbenchmark-dev
   libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libfftw3-dev

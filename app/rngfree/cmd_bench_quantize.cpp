@@ -1,221 +1,51 @@
 // `rngfree bench quantize`: throughput of the quantize kernels on 2^24 FP32 values on all threads,
-// as ratios against a plain parallel copy measured in the same run (issue 2 "Speed"). Each run is
-// repeated and the best time is kept (the machine is shared; the best is the least disturbed).
-// To add a random source (e.g. a generator or a harvested tap), add an entry to bench_sources().
+// as ratios against a plain parallel copy measured in the same run (issue 2 "Speed"); the loops are
+// rngfree::bench::bench_quantize. Parses, calls, prints.
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cstring>
-#include <functional>
-#include <random>
 #include <string>
-#include <vector>
 
 #include "command.hpp"
+#include "rngfree/bench/quantize.hpp"
 #include "rngfree/error.hpp"
-#include "rngfree/harvest/harvest.hpp"
-#include "rngfree/quantize.hpp"
-#include "rngfree/random/random_source.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::app {
 namespace {
 
-// A source of random words for the stochastic runs.
-struct BenchSource {
-  std::string name;
-  // true: `fill` fills the whole word buffer once before timing and the kernel reads it (the words
-  // are "given"); false: the words are produced on the fly inside the timed region, chunk by chunk,
-  // by quantize_with_source calling `fill` (thread-safe, words depending only on the index).
-  bool prefilled = true;
-  RandomFill fill;
-  // Set: the timed region is materialize(words) for the whole tensor, then quantize() reading them
-  // (a word tensor written and read back); `fill` is unused.
-  std::function<void(std::span<uint32_t>)> materialize = {};
-};
-
-// THE EXTENSION POINT: one entry per source timed with stochastic rounding. `in` is the tensor
-// being quantized (for taps that read it).
-//
-// Generators and the harvester produce their words on the fly, chunk by chunk inside
-// quantize_with_source (each call: up to 2048 words, generated into an L1-resident buffer and then
-// consumed). philox is counter based, so its words depend only on the element index (philox_fill).
-// The sequential generators cannot jump to an index cheaply: each thread runs its own stream (site =
-// thread number) and fills the chunks it is handed in order, as a per-thread (or per-site) generator
-// in hardware or in a training engine would; their word values therefore depend on the partition,
-// which a throughput measurement does not care about. The harvester reads a second tensor of the
-// same size (an aligned tap, bits 0-15 of each FP32 pattern: `harvest`), or — `harvest:self` — the
-// chunk being rounded itself, paired with the element half a chunk away (self pairing per chunk).
-// `harvest-fused` is the library's fused path: harvest::harvest_fill over the same aligned tap (words
-// [first, first + count) of the whole site, resolved once); `harvest-fused:self` is harvest_fill on
-// the tensor being rounded with the whole-tensor self pairing (element i reads i + n/2 mod n, a
-// second stream through memory, independent of the partition). `harvest-materialized` writes the
-// aligned tap's words for the whole tensor with harvest_words (all threads) and then quantizes with
-// them: the unfused baseline the fused path replaces. `harvest-fused-sum` is the training default's
-// shape: harvest::harvest_fill_sum over two aligned taps of the tensor's size (the tap above and a
-// second one), bits 0-15 of each XORed, then the field mix on 16 bits once per word.
-std::vector<BenchSource> bench_sources(std::span<const float> in) {
-  std::vector<BenchSource> sources;
-  sources.push_back({"given", true, [](int64_t first, std::span<uint32_t> words) {
-                       std::mt19937 rng(static_cast<uint32_t>(first) ^ 0x5EEDu);
-                       for (auto& w : words) w = rng();
-                     }});
-  constexpr uint64_t kSeed = 2024;
-  sources.push_back({"philox", false, [](int64_t first, std::span<uint32_t> words) {
-                       random::philox_fill(kSeed, 0, static_cast<uint64_t>(first), words);
-                     }});
-  for (const char* spec : {"xoshiro128pp", "xoshiro128pp:16", "xorshift32", "xorshift32:16", "mt19937", "lfsr:32",
-                           "lfsr:32:1"}) {
-    auto gens = std::make_shared<std::vector<std::unique_ptr<random::RandomSource>>>();
-    for (int t = 0; t < omp_get_max_threads(); ++t) gens->push_back(random::make_generator(spec, kSeed, static_cast<uint64_t>(t)));
-    sources.push_back({spec, false, [gens](int64_t, std::span<uint32_t> words) {
-                         (*gens)[static_cast<size_t>(omp_get_thread_num())]->fill(words);
-                       }});
-  }
-  auto tap = std::make_shared<std::vector<float>>(in.size());
-  auto tap2 = std::make_shared<std::vector<float>>(in.size());
-  {
-    std::mt19937_64 rng(7);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (auto& x : *tap) x = normal(rng);
-    for (auto& x : *tap2) x = normal(rng);
-  }
-  const harvest::Extractor low16;  // bits 0-15, no whitening, zeros kept
-  harvest::Pairing aligned;
-  aligned.kind = harvest::PairingKind::kAligned;
-  const harvest::HarvestOptions one_thread{1};
-  sources.push_back({"harvest", false, [=](int64_t first, std::span<uint32_t> words) {
-                       const auto t = std::span<const float>(*tap).subspan(static_cast<size_t>(first), words.size());
-                       harvest::harvest_words(t, low16, aligned, words, one_thread);
-                     }});
-  sources.push_back({"harvest:self", false, [=](int64_t first, std::span<uint32_t> words) {
-                       const auto t = in.subspan(static_cast<size_t>(first), words.size());
-                       harvest::harvest_words(t, low16, harvest::self_pairing(static_cast<int64_t>(words.size())),
-                                              words, one_thread);
-                     }});
-  const auto m = static_cast<int64_t>(in.size());
-  sources.push_back({"harvest-fused", false, harvest::harvest_fill(*tap, low16, aligned, m)});
-  sources.push_back({"harvest-fused:self", false, harvest::harvest_fill(in, low16, harvest::self_pairing(m), m)});
-  harvest::Extractor low16_field;
-  low16_field.mix = harvest::Mix::kField;
-  const std::vector<harvest::TapPairing> two_taps = {{*tap, aligned}, {*tap2, aligned}};
-  auto fused_sum = harvest::harvest_fill_sum(two_taps, low16_field, m);
-  // the fill keeps pointers to the taps' data: keep both vectors alive with it
-  sources.push_back({"harvest-fused-sum", false, [fused_sum, tap, tap2](int64_t first, std::span<uint32_t> words) {
-                       fused_sum(first, words);
-                     }});
-  BenchSource materialized{"harvest-materialized", false, {}, {}};
-  materialized.materialize = [=](std::span<uint32_t> words) { harvest::harvest_words(*tap, low16, aligned, words); };
-  sources.push_back(materialized);
-  return sources;
-}
-
-struct Case {
-  const char* format;
-  const char* rounding;
-};
-constexpr Case kCases[] = {{"bf16", "nearest-even"},        {"bf16", "stochastic:16"},
-                           {"e4m3", "nearest-even"},        {"e4m3", "stochastic:16"},
-                           {"fixed:8:dyn", "nearest-even"}, {"fixed:8:dyn", "stochastic:16"}};
-
-template <typename F>
-double best_seconds(int repeats, F&& body) {
-  body();  // warm-up: page faults, caches, thread pool
-  double best = 1e300;
-  for (int i = 0; i < repeats; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    body();
-    const auto t1 = std::chrono::steady_clock::now();
-    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
-  }
-  return best;
-}
-
-void parallel_copy(const float* in, float* out, int64_t n) {
-  constexpr int64_t kChunk = 1 << 16;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = c * kChunk;
-    std::memcpy(out + begin, in + begin, sizeof(float) * static_cast<size_t>(std::min(kChunk, n - begin)));
-  }
-}
-
-struct Run {
-  std::string format, rounding, source;
-  double elems_per_s;
-  double vs_nearest_even;  // 0 for nearest-even runs
-};
-
 void run(bool json, int repeats, int log2_elements, const std::string& target) {
-  if (!target.empty()) set_quantize_kernel_target(target);
-  if (repeats < 1 || repeats > 1000) throw Error("--repeats " + std::to_string(repeats) + " is out of range; allowed 1..1000");
-  if (log2_elements < 10 || log2_elements > 28) {
-    throw Error("--log2-elements " + std::to_string(log2_elements) + " is out of range; allowed 10..28");
+  if (!target.empty()) {
+    SimdLevel level = SimdLevel::kPortable;
+    try {
+      level = parse_simd_level(target);
+    } catch (const Error&) {
+      throw Error("--target '" + target + "': unknown; allowed: avx512, avx2, portable");
+    }
+    if (set_simd_level(level) != level) throw Error("--target '" + target + "': this CPU does not support it");
   }
-  const int64_t n = int64_t{1} << log2_elements;
-  // Activation-like data: normal, unit variance.
-  std::vector<float> in(static_cast<size_t>(n)), out(static_cast<size_t>(n));
-  std::vector<uint32_t> words(static_cast<size_t>(n));
-  std::mt19937_64 rng(2024);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (auto& x : in) x = normal(rng);
-
-  const double copy_s = best_seconds(repeats, [&] { parallel_copy(in.data(), out.data(), n); });
-  const double copy_rate = static_cast<double>(n) / copy_s;
-
-  std::vector<Run> runs;
-  const std::vector<BenchSource> sources = bench_sources(in);
-  for (const Case& c : kCases) {
-    const Format format = Format::parse(c.format);
-    const Rounding rounding = Rounding::parse(c.rounding);
-    double nearest_rate = 0;
-    for (const Run& r : runs) {
-      if (r.format == c.format && r.rounding == "nearest-even") nearest_rate = r.elems_per_s;
-    }
-    if (!rounding.is_stochastic()) {
-      const double s = best_seconds(repeats, [&] { quantize(in, out, format, rounding); });
-      runs.push_back({c.format, c.rounding, "none", static_cast<double>(n) / s, 0});
-      continue;
-    }
-    for (const BenchSource& src : sources) {
-      double s = 0;
-      if (src.materialize) {
-        s = best_seconds(repeats, [&] {
-          src.materialize(words);
-          quantize(in, out, format, rounding, words);
-        });
-      } else if (src.prefilled) {
-        src.fill(0, words);
-        s = best_seconds(repeats, [&] { quantize(in, out, format, rounding, words); });
-      } else {
-        s = best_seconds(repeats, [&] { quantize_with_source(in, out, format, rounding, src.fill); });
-      }
-      const double rate = static_cast<double>(n) / s;
-      runs.push_back({c.format, c.rounding, src.name, rate, nearest_rate > 0 ? rate / nearest_rate : 0});
-    }
-  }
-
+  const bench::QuantizeBenchResult r = bench::bench_quantize(repeats, log2_elements);
   if (json) {
     nlohmann::ordered_json j;
-    j["memcpy"]["elems_per_s"] = copy_rate;
+    j["memcpy"]["elems_per_s"] = r.copy_elems_per_s;
     j["runs"] = nlohmann::ordered_json::array();
-    for (const Run& r : runs) {
-      j["runs"].push_back({{"format", r.format}, {"rounding", r.rounding}, {"source", r.source}, {"elems_per_s", r.elems_per_s}});
+    for (const auto& run : r.runs) {
+      j["runs"].push_back({{"format", run.format}, {"rounding", run.rounding}, {"source", run.source},
+                           {"elems_per_s", run.elems_per_s}});
     }
     fmt::print("{}\n", j.dump());
     return;
   }
-  fmt::print("rngfree bench quantize: {} FP32 values (2^{}), {} threads, kernel target {}, best of {} runs\n", n,
-             log2_elements, omp_get_max_threads(), quantize_kernel_target(), repeats);
+  fmt::print("rngfree bench quantize: {} FP32 values (2^{}), {} threads, kernel target {}, best of {} runs\n", r.elements,
+             log2_elements, omp_get_max_threads(), simd_level_name(simd_level()), repeats);
   fmt::print("{:<14} {:<15} {:<20} {:>10} {:>10} {:>16}\n", "format", "rounding", "source", "Melem/s", "vs memcpy",
              "vs nearest-even");
-  fmt::print("{:<14} {:<15} {:<20} {:>10.1f} {:>10.2f} {:>16}\n", "(memcpy)", "-", "-", copy_rate / 1e6, 1.0, "-");
-  for (const Run& r : runs) {
-    fmt::print("{:<14} {:<15} {:<20} {:>10.1f} {:>10.2f} {:>16}\n", r.format, r.rounding, r.source, r.elems_per_s / 1e6,
-               r.elems_per_s / copy_rate, r.vs_nearest_even > 0 ? fmt::format("{:.2f}", r.vs_nearest_even) : "-");
+  fmt::print("{:<14} {:<15} {:<20} {:>10.1f} {:>10.2f} {:>16}\n", "(memcpy)", "-", "-", r.copy_elems_per_s / 1e6, 1.0, "-");
+  for (const auto& run : r.runs) {
+    fmt::print("{:<14} {:<15} {:<20} {:>10.1f} {:>10.2f} {:>16}\n", run.format, run.rounding, run.source,
+               run.elems_per_s / 1e6, run.elems_per_s / r.copy_elems_per_s,
+               run.vs_nearest_even > 0 ? fmt::format("{:.2f}", run.vs_nearest_even) : "-");
   }
 }
 

@@ -187,24 +187,9 @@ void run(const NistArgs& a) {
 
   const std::string data = read_all(a.file);
   const std::string src = a.file == "-" ? "stdin" : a.file;
-  BitSequence all;
-  if (a.input == "ascii") {
-    try {
-      all = BitSequence::from_ascii(data, a.n > 0 ? a.n * a.streams : 0);
-    } catch (const Error& e) {
-      throw Error(src + ": " + e.what());
-    }
-  } else {
-    all = BitSequence::from_bytes(std::string_view(data));
-  }
-  const uint64_t n = a.n > 0 ? a.n : all.size() / a.streams;
-  if (n == 0) throw Error(src + ": no bits to test (input has " + std::to_string(all.size()) + " bits)");
-  if (n * a.streams > all.size()) {
-    throw Error(fmt::format("-n {} x --streams {} needs {} bits, but {} has only {} (use a smaller -n or --streams)", n,
-                            a.streams, n * a.streams, src, all.size()));
-  }
-  std::vector<BitSequence> seqs;
-  for (uint64_t i = 0; i < a.streams; ++i) seqs.push_back(all.slice(i * n, n));
+  const std::vector<BitSequence> seqs =
+      read_sequences(data, a.input == "ascii" ? BitInput::kAscii : BitInput::kBinary, a.n, a.streams, src);
+  const uint64_t n = seqs.front().size();
 
   const bool show_progress = a.streams > 1 && n * a.streams >= 10'000'000;
   const bool tty = isatty(STDERR_FILENO) != 0;

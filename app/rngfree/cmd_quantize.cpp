@@ -1,21 +1,23 @@
 // `rngfree quantize`: one value per stdin line (decimal or C99 hex float, parsed to the nearest
 // FP32), quantized with --format/--rounding, printed in shortest round-trip decimal (or C99 hex).
-// Lets anyone check the arithmetic from outside (issue 2). All lines are one span, so fixed:WL:dyn
+// Lets anyone check the arithmetic from outside (issue 2); the lines are parsed by the library
+// (rngfree/quantize_input.hpp). All lines are one span, so fixed:WL:dyn
 // scales over the whole input and bfp blocks are consecutive lines.
 #include <fmt/core.h>
 
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "command.hpp"
 #include "rngfree/error.hpp"
 #include "rngfree/quantize.hpp"
+#include "rngfree/quantize_input.hpp"
 
 namespace rngfree::app {
 namespace {
@@ -23,34 +25,6 @@ namespace {
 // Sources of random words this command accepts. "given": the word is the second field of each
 // line. (Generators and harvested sources can be added here when the random module provides them.)
 constexpr const char* kRandomSources[] = {"given"};
-
-std::string_view trim(std::string_view s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return {};
-  const auto e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
-
-float parse_value(std::string_view token, int64_t line) {
-  const std::string text(token);
-  errno = 0;
-  char* end = nullptr;
-  const float v = std::strtof(text.c_str(), &end);  // nearest FP32 (C99), decimal or hex
-  if (text.empty() || end != text.c_str() + text.size()) {
-    throw Error("line " + std::to_string(line) + ": '" + text + "' is not a number (expected a decimal or C99 hex float)");
-  }
-  return v;  // overflow gives ±inf and underflow ±0 or a subnormal: the nearest FP32 in magnitude order
-}
-
-uint32_t parse_word(std::string_view token, int64_t line) {
-  uint32_t w = 0;
-  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), w);
-  if (token.empty() || ec != std::errc() || ptr != token.data() + token.size()) {
-    throw Error("line " + std::to_string(line) + ": random word '" + std::string(token) +
-                "' is not an unsigned 32-bit decimal integer (0..4294967295)");
-  }
-  return w;
-}
 
 std::string format_value(float v, bool hex) {
   if (std::isnan(v)) return std::signbit(v) ? "-nan" : "nan";
@@ -76,31 +50,11 @@ void run(const std::string& format_spec, const std::string& rounding_spec, const
                 " needs random bits: pass --random given and write 'value word' on each line "
                 "(word: unsigned 32-bit decimal whose low R bits are the random bits)");
   }
-  std::vector<float> values;
-  std::vector<uint32_t> words;
-  std::string line;
-  int64_t number = 0;
-  while (std::getline(std::cin, line)) {
-    ++number;
-    const std::string_view text = trim(line);
-    const auto space = text.find_first_of(" \t");
-    const std::string_view first = text.substr(0, space);
-    const std::string_view rest = space == std::string_view::npos ? std::string_view{} : trim(text.substr(space));
-    if (text.empty()) throw Error("line " + std::to_string(number) + ": empty; expected " + (given ? "'value word'" : "a value"));
-    values.push_back(parse_value(first, number));
-    if (given) {
-      if (rest.empty()) throw Error("line " + std::to_string(number) + ": the random word is missing (--random given: 'value word')");
-      if (rest.find_first_of(" \t") != std::string_view::npos) {
-        throw Error("line " + std::to_string(number) + ": expected 'value word', got extra fields: '" + std::string(text) + "'");
-      }
-      words.push_back(parse_word(rest, number));
-    } else if (!rest.empty()) {
-      throw Error("line " + std::to_string(number) + ": expected one value, got extra fields: '" + std::string(text) +
-                  "' (random words need --random given)");
-    }
-  }
-  std::vector<float> out(values.size());
-  quantize(values, out, format, rounding, words);
+  std::ostringstream all;
+  all << std::cin.rdbuf();
+  const QuantizeInput input = parse_quantize_lines(all.str(), given);
+  std::vector<float> out(input.values.size());
+  quantize(input.values, out, format, rounding, input.words);
   std::string text;
   for (float v : out) {
     text += format_value(v, hex);

@@ -2,7 +2,7 @@
 #include <fmt/core.h>
 
 #include "command.hpp"
-#include "rngfree/quantize.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::app {
 namespace {
@@ -13,11 +13,10 @@ const RegisterCommand kInfo("", "info", [](CLI::App& root) {
 #if defined(RNGFREE_WITH_TORCH)
     fmt::print("training engine: libtorch\n");
 #endif
-    __builtin_cpu_init();
-    fmt::print("cpu: avx2={} avx512f={} avx512bf16={} f16c={}\n", __builtin_cpu_supports("avx2") != 0,
-               __builtin_cpu_supports("avx512f") != 0, __builtin_cpu_supports("avx512bf16") != 0,
-               __builtin_cpu_supports("f16c") != 0);
-    fmt::print("quantize kernels: {}\n", quantize_kernel_target());
+    const SimdLevel best = simd_level_supported();
+    fmt::print("cpu: avx2={} avx512={} avx512bf16={} f16c={}\n", best >= SimdLevel::kAvx2, best >= SimdLevel::kAvx512,
+               cpu_has_avx512bf16(), cpu_has_f16c());
+    fmt::print("SIMD kernels (quantize, random, harvest, NIST): {}\n", simd_level_name(simd_level()));
   });
 });
 }  // namespace

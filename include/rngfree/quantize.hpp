@@ -55,12 +55,7 @@ inline constexpr int kNoScaleStepExponent = INT32_MIN / 2;
 float quantize_reference(float x, const Format& format, const Rounding& rounding, uint32_t random,
                          int step_exponent = 0);
 
-// The SIMD target the kernels run on: "avx512", "avx2" or "portable" (scalar), the best the CPU
-// supports unless set. set_quantize_kernel_target selects another one the CPU supports (for tests
-// that check every target against the reference, and for benchmarks); it throws rngfree::Error for
-// an unknown or unsupported target. Not to be called while quantize runs on another thread.
-std::string_view quantize_kernel_target();
-void set_quantize_kernel_target(std::string_view name);
+// The kernels run on the library's SIMD level (rngfree/simd.hpp: simd_level, set_simd_level).
 
 // The power-of-two step exponent that fixed:WL:dyn (whole span) or bfp (one block) would pick.
 // Returns kNoScaleStepExponent when max finite |x| is 0 (every element is then left unchanged).

@@ -1,6 +1,6 @@
 // Fast quantize kernels: branch-free 32-bit integer arithmetic on the FP32 bit pattern, one loop per
 // rounding mode, vectorized by the compiler for AVX-512, AVX2 and a portable baseline chosen at run
-// time (__builtin_cpu_supports). OpenMP with a static partition; every element's result depends
+// time (rngfree/simd.hpp). OpenMP with a static partition; every element's result depends
 // only on its own input and random word (and, for fixed:dyn / bfp, on an exact max), so results are
 // identical for any thread count. Tested equal to quantize_reference (the spec) in tests/core/.
 #include <algorithm>
@@ -19,6 +19,7 @@
 #include "quantize_internal.hpp"
 #include "rngfree/error.hpp"
 #include "rngfree/quantize.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree {
 namespace {
@@ -287,61 +288,41 @@ template <void (*stream)(float*, const float*, int64_t)>
 }
 
 #if RNGFREE_X86
-[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void stream_avx512(float* dst, const float* src, int64_t count) {
+RNGFREE_TARGET_AVX512 void stream_avx512(float* dst, const float* src, int64_t count) {
   for (int64_t i = 0; i < count; i += 16) _mm512_stream_ps(dst + i, _mm512_load_ps(src + i));
 }
-[[gnu::target("avx2")]] void stream_avx2(float* dst, const float* src, int64_t count) {
+RNGFREE_TARGET_AVX2 void stream_avx2(float* dst, const float* src, int64_t count) {
   for (int64_t i = 0; i < count; i += 8) _mm256_stream_ps(dst + i, _mm256_load_ps(src + i));
 }
 void stream_sse(float* dst, const float* src, int64_t count) {
   for (int64_t i = 0; i < count; i += 4) _mm_stream_ps(dst + i, _mm_load_ps(src + i));
 }
-[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void run_loop_avx512(const LoopArgs& a) {
+RNGFREE_TARGET_AVX512 void run_loop_avx512(const LoopArgs& a) {
   run_loop_streaming<stream_avx512>(a);
 }
-[[gnu::target("avx2")]] void run_loop_avx2(const LoopArgs& a) { run_loop_streaming<stream_avx2>(a); }
+RNGFREE_TARGET_AVX2 void run_loop_avx2(const LoopArgs& a) { run_loop_streaming<stream_avx2>(a); }
 void run_loop_portable(const LoopArgs& a) { run_loop_streaming<stream_sse>(a); }
 #else
 void run_loop_avx512(const LoopArgs& a) { run_loop(a); }
 void run_loop_avx2(const LoopArgs& a) { run_loop(a); }
 void run_loop_portable(const LoopArgs& a) { run_loop(a); }
 #endif
-[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] void run_blocks_avx512(const LoopArgs& a, int64_t b, int m, int r) {
+RNGFREE_TARGET_AVX512 void run_blocks_avx512(const LoopArgs& a, int64_t b, int m, int r) {
   run_blocks(a, b, m, r);
 }
-[[gnu::target("avx2")]] void run_blocks_avx2(const LoopArgs& a, int64_t b, int m, int r) { run_blocks(a, b, m, r); }
+RNGFREE_TARGET_AVX2 void run_blocks_avx2(const LoopArgs& a, int64_t b, int m, int r) { run_blocks(a, b, m, r); }
 void run_blocks_portable(const LoopArgs& a, int64_t b, int m, int r) { run_blocks(a, b, m, r); }
-[[gnu::target("avx512f,avx512bw,avx512vl,avx512dq")]] uint32_t max_finite_bits_avx512(const float* x, int64_t n) {
+RNGFREE_TARGET_AVX512 uint32_t max_finite_bits_avx512(const float* x, int64_t n) {
   return max_finite_bits(x, n);
 }
-[[gnu::target("avx2")]] uint32_t max_finite_bits_avx2(const float* x, int64_t n) { return max_finite_bits(x, n); }
+RNGFREE_TARGET_AVX2 uint32_t max_finite_bits_avx2(const float* x, int64_t n) { return max_finite_bits(x, n); }
 uint32_t max_finite_bits_portable(const float* x, int64_t n) { return max_finite_bits(x, n); }
 
-enum class Isa { kPortable, kAvx2, kAvx512 };
-
-Isa detect_isa() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-    return Isa::kAvx512;
-  }
-  if (__builtin_cpu_supports("avx2")) return Isa::kAvx2;
-  return Isa::kPortable;
-}
-
-std::atomic<Isa> g_isa{detect_isa()};
-
-bool cpu_supports(Isa isa) {
-  if (isa == Isa::kPortable) return true;
-  if (isa == Isa::kAvx2) return detect_isa() != Isa::kPortable;
-  return detect_isa() == Isa::kAvx512;
-}
-
 void run_span_words(const LoopArgs& a) {
-  switch (g_isa.load(std::memory_order_relaxed)) {
-    case Isa::kAvx512: return run_loop_avx512(a);
-    case Isa::kAvx2: return run_loop_avx2(a);
-    case Isa::kPortable: return run_loop_portable(a);
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return run_loop_avx512(a);
+    case SimdLevel::kAvx2: return run_loop_avx2(a);
+    case SimdLevel::kPortable: return run_loop_portable(a);
   }
 }
 
@@ -368,18 +349,18 @@ void run_span(const LoopArgs& a) {
 }
 
 void run_blocks_span(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
-  switch (g_isa.load(std::memory_order_relaxed)) {
-    case Isa::kAvx512: return run_blocks_avx512(a, block, mantissa_bits, r_bits);
-    case Isa::kAvx2: return run_blocks_avx2(a, block, mantissa_bits, r_bits);
-    case Isa::kPortable: return run_blocks_portable(a, block, mantissa_bits, r_bits);
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return run_blocks_avx512(a, block, mantissa_bits, r_bits);
+    case SimdLevel::kAvx2: return run_blocks_avx2(a, block, mantissa_bits, r_bits);
+    case SimdLevel::kPortable: return run_blocks_portable(a, block, mantissa_bits, r_bits);
   }
 }
 
 uint32_t max_finite_bits_span(const float* x, int64_t n) {
-  switch (g_isa.load(std::memory_order_relaxed)) {
-    case Isa::kAvx512: return max_finite_bits_avx512(x, n);
-    case Isa::kAvx2: return max_finite_bits_avx2(x, n);
-    case Isa::kPortable: return max_finite_bits_portable(x, n);
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return max_finite_bits_avx512(x, n);
+    case SimdLevel::kAvx2: return max_finite_bits_avx2(x, n);
+    case SimdLevel::kPortable: return max_finite_bits_portable(x, n);
   }
   return 0;
 }
@@ -469,30 +450,6 @@ void copy_if_needed(const float* in, float* out, int64_t n) {
 }
 
 }  // namespace
-
-std::string_view quantize_kernel_target() {
-  switch (g_isa.load(std::memory_order_relaxed)) {
-    case Isa::kAvx512: return "avx512";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kPortable: return "portable";
-  }
-  return "?";
-}
-
-void set_quantize_kernel_target(std::string_view name) {
-  Isa isa;
-  if (name == "avx512") {
-    isa = Isa::kAvx512;
-  } else if (name == "avx2") {
-    isa = Isa::kAvx2;
-  } else if (name == "portable") {
-    isa = Isa::kPortable;
-  } else {
-    throw Error("kernel target '" + std::string(name) + "': unknown; allowed: avx512, avx2, portable");
-  }
-  if (!cpu_supports(isa)) throw Error("kernel target '" + std::string(name) + "': this CPU does not support it");
-  g_isa.store(isa, std::memory_order_relaxed);
-}
 
 int dynamic_step_exponent(std::span<const float> x, const Format& format) {
   switch (format.kind) {

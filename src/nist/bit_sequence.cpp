@@ -2,6 +2,7 @@
 #include "rngfree/nist/bit_sequence.hpp"
 
 #include <bit>
+#include <cstdint>
 
 #include "rngfree/error.hpp"
 
@@ -112,6 +113,35 @@ std::string BitSequence::to_string() const {
   std::string out(size_, '0');
   for (uint64_t i = 0; i < size_; ++i) out[i] = static_cast<char>('0' + bit(i));
   return out;
+}
+
+std::vector<BitSequence> read_sequences(std::string_view data, BitInput input, uint64_t n, uint64_t streams,
+                                        std::string_view source) {
+  const std::string src(source);
+  if (streams < 1) throw Error("--streams = 0 (allowed: >= 1)");
+  // n x streams bits are read; a product past 2^64 could never be satisfied by an input in memory.
+  const bool too_many = n > 0 && streams > UINT64_MAX / n;
+  BitSequence all;
+  if (input == BitInput::kAscii) {
+    try {
+      all = BitSequence::from_ascii(data, n > 0 && !too_many ? n * streams : 0);
+    } catch (const Error& e) {
+      throw Error(src + ": " + e.what());
+    }
+  } else {
+    all = BitSequence::from_bytes(data);
+  }
+  const uint64_t bits = n > 0 ? n : all.size() / streams;
+  if (bits == 0) throw Error(src + ": no bits to test (input has " + std::to_string(all.size()) + " bits)");
+  if (too_many || bits * streams > all.size()) {
+    throw Error("-n " + std::to_string(bits) + " x --streams " + std::to_string(streams) + " needs " +
+                (too_many ? "more than 2^64" : std::to_string(bits * streams)) + " bits, but " + src + " has only " +
+                std::to_string(all.size()) + " (use a smaller -n or --streams)");
+  }
+  std::vector<BitSequence> seqs;
+  seqs.reserve(streams);
+  for (uint64_t i = 0; i < streams; ++i) seqs.push_back(all.slice(i * bits, bits));
+  return seqs;
 }
 
 }  // namespace rngfree::nist

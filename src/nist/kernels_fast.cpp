@@ -332,11 +332,20 @@ double universal_log_sum(const BitSequence& s, int L, uint64_t Q, uint64_t K) {
 
 namespace {
 // FFTW plan creation is not thread-safe: plans are made once per size under a mutex (FFTW_ESTIMATE,
-// so results do not depend on timing) and executed with the thread-safe new-array interface.
+// so results do not depend on timing) and executed with the thread-safe new-array interface. The
+// cache destroys its plans at exit (LeakSanitizer reported them lost once the map was gone).
+struct PlanCache {
+  std::mutex mutex;
+  std::map<int, fftw_plan> plans;
+  ~PlanCache() {
+    for (auto& entry : plans) fftw_destroy_plan(entry.second);
+  }
+};
+
 fftw_plan plan_for(int n) {
-  static std::mutex mutex;
-  static std::map<int, fftw_plan> plans;
-  std::lock_guard<std::mutex> lock(mutex);
+  static PlanCache cache;
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  auto& plans = cache.plans;
   auto it = plans.find(n);
   if (it != plans.end()) return it->second;
   double* in = fftw_alloc_real(static_cast<size_t>(n));

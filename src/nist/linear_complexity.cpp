@@ -7,6 +7,7 @@
 
 #include "rngfree/error.hpp"
 #include "rngfree/nist/kernels.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::nist::kernels {
 namespace {
@@ -86,22 +87,21 @@ template <size_t kA>
 }
 
 void bm_portable(const BitSequence& s, uint64_t M, uint64_t blocks, int* out) { bm_all(s, M, blocks, out); }
-[[gnu::target("avx2")]] void bm_avx2(const BitSequence& s, uint64_t M, uint64_t blocks, int* out) {
+RNGFREE_TARGET_AVX2 void bm_avx2(const BitSequence& s, uint64_t M, uint64_t blocks, int* out) {
   bm_all(s, M, blocks, out);
 }
-[[gnu::target("avx512f")]] void bm_avx512(const BitSequence& s, uint64_t M, uint64_t blocks, int* out) {
+RNGFREE_TARGET_AVX512 void bm_avx512(const BitSequence& s, uint64_t M, uint64_t blocks, int* out) {
   bm_all(s, M, blocks, out);
 }
 
 }  // namespace
 
 bool simd_supported(Simd simd) {
-  __builtin_cpu_init();
   switch (simd) {
     case Simd::kAuto:
     case Simd::kPortable: return true;
-    case Simd::kAvx2: return __builtin_cpu_supports("avx2") != 0;
-    case Simd::kAvx512: return __builtin_cpu_supports("avx512f") != 0;
+    case Simd::kAvx2: return simd_level_supported() >= SimdLevel::kAvx2;
+    case Simd::kAvx512: return simd_level_supported() >= SimdLevel::kAvx512;
   }
   return false;
 }
@@ -111,7 +111,9 @@ std::vector<int> linear_complexities(const BitSequence& s, uint64_t block_length
   RNGFREE_CHECK(M >= 1 && blocks * M <= s.size(), "linear_complexities arguments out of range");
   RNGFREE_CHECK(simd_supported(simd), "linear_complexities: instruction set not supported by this CPU");
   if (simd == Simd::kAuto) {
-    simd = simd_supported(Simd::kAvx512) ? Simd::kAvx512 : (simd_supported(Simd::kAvx2) ? Simd::kAvx2 : Simd::kPortable);
+    // The library's level (rngfree/simd.hpp), lowered by set_simd_level like every other kernel's.
+    simd = simd_level() == SimdLevel::kAvx512 ? Simd::kAvx512
+                                              : (simd_level() == SimdLevel::kAvx2 ? Simd::kAvx2 : Simd::kPortable);
   }
   std::vector<int> out(blocks);
   if (blocks == 0) return out;

@@ -5,13 +5,15 @@
 #include "kernels.hpp"
 
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized at -O3 (GCC bug 105593): not our code.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstring>
 
 #include "rngfree/error.hpp"
-#include "rngfree/random/simd.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::random::detail {
 namespace {
@@ -155,7 +157,7 @@ RNGFREE_TARGET_AVX512 void philox_avx512(uint64_t first, uint64_t site, uint32_t
   }
 }
 
-RNGFREE_TARGET_AVX2 [[gnu::always_inline]] inline void store256(uint32_t* p, __m256i v) { std::memcpy(p, &v, sizeof v); }
+[[gnu::always_inline]] RNGFREE_TARGET_AVX2 inline void store256(uint32_t* p, __m256i v) { std::memcpy(p, &v, sizeof v); }
 
 #define RNGFREE_BLEND256(a, b) _mm256_blend_epi32(a, b, 0xAA)
 RNGFREE_TARGET_AVX2 void philox_avx2(uint64_t first, uint64_t site, uint32_t k0, uint32_t k1, uint32_t* out,

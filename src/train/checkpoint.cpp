@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "rngfree/atomic_file.hpp"
+#include <optional>
+#include <string_view>
 
 #include "trainer_impl.hpp"
 
@@ -57,12 +59,23 @@ void Trainer::save_checkpoint(const std::string& path, const std::string& extra)
 }
 
 namespace {
-nlohmann::json read_meta(torch::serialize::InputArchive& ar, const std::string& path) {
+// The archive is read from `path`, or from `bytes` when given (then `path` only names it).
+nlohmann::json read_meta(torch::serialize::InputArchive& ar, const std::string& path,
+                         std::optional<std::string_view> bytes = std::nullopt) {
   torch::Tensor meta;
   try {
-    ar.load_from(path);
+    if (bytes) {
+      ar.load_from(bytes->data(), bytes->size());
+    } else {
+      ar.load_from(path);
+    }
     ar.read("meta", meta);
-    return nlohmann::json::parse(tensor_bytes(meta));
+    nlohmann::json j = nlohmann::json::parse(tensor_bytes(meta));
+    if (!j.is_object() || !j.contains("config")) {
+      throw Error(fmt::format("checkpoint '{}': its meta record has no run configuration, so it is not an rngfree "
+                              "checkpoint; run without --resume to start afresh", path));
+    }
+    return j;
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -79,6 +92,11 @@ TrainConfig load_checkpoint_config(const std::string& path) {
   }
   torch::serialize::InputArchive ar;
   return config_from_json(read_meta(ar, path).at("config").dump());
+}
+
+TrainConfig checkpoint_config_from_bytes(std::string_view bytes, const std::string& name) {
+  torch::serialize::InputArchive ar;
+  return config_from_json(read_meta(ar, name, bytes).at("config").dump());
 }
 
 std::string Trainer::load_checkpoint(const std::string& path) {

@@ -55,7 +55,7 @@ std::vector<uint8_t> gunzip(const std::string& path) {
   return out;
 }
 
-uint32_t read_be32(const std::vector<uint8_t>& b, size_t offset) {
+uint32_t read_be32(std::span<const uint8_t> b, size_t offset) {
   return (uint32_t{b[offset]} << 24) | (uint32_t{b[offset + 1]} << 16) | (uint32_t{b[offset + 2]} << 8) |
          uint32_t{b[offset + 3]};
 }
@@ -86,10 +86,9 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-Dataset read_idx_pair(const std::string& images_path, const std::string& labels_path, int num_classes,
-                      std::string_view hint) {
+Dataset parse_idx_pair(std::span<const uint8_t> img, std::span<const uint8_t> lab, int num_classes,
+                       std::string_view images_path, std::string_view labels_path, std::string_view hint) {
   Dataset d;
-  std::vector<uint8_t> img = read_file_bytes(images_path);
   if (img.size() < 16 || read_be32(img, 0) != 0x00000803) {
     throw Error(fmt::format("data file '{}': not an IDX image file (expected magic 0x00000803 for unsigned-byte "
                             "3-D data, file has {} bytes); {}", images_path, img.size(), hint));
@@ -104,7 +103,6 @@ Dataset read_idx_pair(const std::string& images_path, const std::string& labels_
                             img.size() < expect ? "truncated" : "has trailing bytes", img.size(), expect, n, rows,
                             cols, hint));
   }
-  std::vector<uint8_t> lab = read_file_bytes(labels_path);
   if (lab.size() < 8 || read_be32(lab, 0) != 0x00000801) {
     throw Error(fmt::format("data file '{}': not an IDX label file (expected magic 0x00000801, file has {} bytes); {}",
                             labels_path, lab.size(), hint));
@@ -137,33 +135,47 @@ Dataset read_idx_pair(const std::string& images_path, const std::string& labels_
   return d;
 }
 
-Dataset read_cifar_batches(std::span<const std::string> paths, int label_bytes, int num_classes, std::string_view hint) {
-  constexpr int64_t kPixels = 3 * 32 * 32;
-  const int64_t record = label_bytes + kPixels;
+Dataset read_idx_pair(const std::string& images_path, const std::string& labels_path, int num_classes,
+                      std::string_view hint) {
+  const std::vector<uint8_t> img = read_file_bytes(images_path);
+  const std::vector<uint8_t> lab = read_file_bytes(labels_path);
+  return parse_idx_pair(img, lab, num_classes, images_path, labels_path, hint);
+}
+
+Dataset empty_cifar_dataset(int num_classes) {
   Dataset d;
   d.channels = 3;
   d.height = 32;
   d.width = 32;
   d.num_classes = num_classes;
-  for (const auto& path : paths) {
-    std::vector<uint8_t> b = read_file_bytes(path);
-    if (b.empty() || static_cast<int64_t>(b.size()) % record != 0) {
-      throw Error(fmt::format("data file '{}': {} bytes is not a whole number of {}-byte CIFAR records (truncated or "
-                              "not a CIFAR binary batch); {}", path, b.size(), record, hint));
-    }
-    const int64_t n = static_cast<int64_t>(b.size()) / record;
-    for (int64_t i = 0; i < n; ++i) {
-      const uint8_t* r = b.data() + i * record;
-      int label = r[label_bytes - 1];
-      if (label >= num_classes) {
-        throw Error(fmt::format("data file '{}': label {} in record {} is out of range 0..{}; the file is corrupt; {}",
-                                path, label, i, num_classes - 1, hint));
-      }
-      d.labels.push_back(label);
-      d.pixels.insert(d.pixels.end(), r + label_bytes, r + record);
-    }
-    d.count += n;
+  return d;
+}
+
+void append_cifar_batch(Dataset& d, std::span<const uint8_t> b, int label_bytes, std::string_view path,
+                        std::string_view hint) {
+  constexpr int64_t kPixels = 3 * 32 * 32;
+  const int64_t record = label_bytes + kPixels;
+  if (b.empty() || static_cast<int64_t>(b.size()) % record != 0) {
+    throw Error(fmt::format("data file '{}': {} bytes is not a whole number of {}-byte CIFAR records (truncated or "
+                            "not a CIFAR binary batch); {}", path, b.size(), record, hint));
   }
+  const int64_t n = static_cast<int64_t>(b.size()) / record;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* r = b.data() + i * record;
+    int label = r[label_bytes - 1];
+    if (label >= d.num_classes) {
+      throw Error(fmt::format("data file '{}': label {} in record {} is out of range 0..{}; the file is corrupt; {}",
+                              path, label, i, d.num_classes - 1, hint));
+    }
+    d.labels.push_back(label);
+    d.pixels.insert(d.pixels.end(), r + label_bytes, r + record);
+  }
+  d.count += n;
+}
+
+Dataset read_cifar_batches(std::span<const std::string> paths, int label_bytes, int num_classes, std::string_view hint) {
+  Dataset d = empty_cifar_dataset(num_classes);
+  for (const auto& path : paths) append_cifar_batch(d, read_file_bytes(path), label_bytes, path, hint);
   return d;
 }
 

@@ -1,6 +1,6 @@
 // Spans over contiguous float32 tensors (internal to src/train).
 #pragma once
-#include <torch/torch.h>
+#include "rngfree/train/torch.hpp"
 
 #include <span>
 

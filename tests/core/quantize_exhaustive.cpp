@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rngfree/quantize.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree {
 namespace {
@@ -81,8 +82,7 @@ void compare_all_patterns(const char* what, const Format& format, const Rounding
 bool is_fp32_subnormal(float x) { return x != 0 && std::fpclassify(x) == FP_SUBNORMAL; }
 
 TEST(QuantizeExhaustive, Bf16NearestEvenEqualsVcvtneps2bf16) {
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "this CPU lacks AVX512-BF16 (vcvtneps2bf16)";
+  if (!cpu_has_avx512bf16()) GTEST_SKIP() << "this CPU lacks AVX512-BF16 (vcvtneps2bf16)";
   // vcvtneps2bf16 treats denormal inputs as zero (Intel SDM), bf16 keeps FP32's subnormal range:
   // those 2^24 - 2 inputs are skipped here and checked below against exact scaling.
   compare_all_patterns("bf16:ieee nearest-even", Format::parse("bf16:ieee"), Rounding::parse("nearest-even"),
@@ -107,8 +107,7 @@ TEST(QuantizeExhaustive, Bf16OnFp32SubnormalsEqualsExactScaling) {
 }
 
 TEST(QuantizeExhaustive, Fp16EqualsVcvtps2phInEveryIeeeMode) {
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("f16c") || !__builtin_cpu_supports("avx")) GTEST_SKIP() << "this CPU lacks F16C (vcvtps2ph)";
+  if (!cpu_has_f16c()) GTEST_SKIP() << "this CPU lacks F16C (vcvtps2ph)";
   const Format fp16 = Format::parse("fp16:ieee");
   auto none = [](float) { return false; };
   compare_all_patterns("fp16:ieee nearest-even", fp16, Rounding::parse("nearest-even"),

@@ -14,6 +14,7 @@
 
 #include "rngfree/error.hpp"
 #include "rngfree/quantize.hpp"
+#include "rngfree/simd.hpp"
 #include "support/step_exponent.hpp"
 
 namespace rngfree {
@@ -91,15 +92,15 @@ using rngfree::testing::independent_step_exponent;
 class EveryTarget : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    saved_ = std::string(quantize_kernel_target());
-    try {
-      set_quantize_kernel_target(GetParam());
-    } catch (const Error& e) {
-      GTEST_SKIP() << e.what();
+    saved_ = simd_level();
+    const SimdLevel want = parse_simd_level(GetParam());
+    if (static_cast<int>(want) > static_cast<int>(simd_level_supported())) {
+      GTEST_SKIP() << "this CPU does not support " << GetParam();
     }
+    ASSERT_EQ(set_simd_level(want), want);
   }
-  void TearDown() override { set_quantize_kernel_target(saved_); }
-  std::string saved_;
+  void TearDown() override { set_simd_level(saved_); }
+  SimdLevel saved_ = SimdLevel::kPortable;
 };
 INSTANTIATE_TEST_SUITE_P(QuantizeKernel, EveryTarget, ::testing::Values("avx512", "avx2", "portable"));
 

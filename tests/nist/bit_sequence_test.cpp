@@ -6,6 +6,7 @@
 
 #include "rngfree/error.hpp"
 #include "rngfree/nist/bit_sequence.hpp"
+#include "support/errors.hpp"
 
 namespace rngfree::nist {
 namespace {
@@ -58,6 +59,39 @@ TEST(NistBitSequence, WordReadsAndPopcountsMatchBitByBit) {
     for (uint64_t i = 0; i < 64; ++i) word = (word << 1) | (begin + i < bits.size() ? bits[begin + i] : 0);
     EXPECT_EQ(s.bits64(begin), word) << begin;
   }
+}
+
+TEST(NistReadSequences, AsciiAndBinaryCutIntoStreams) {
+  const auto a = read_sequences("0101 1100\n11", BitInput::kAscii, 0, 2, "f.txt");
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].to_string(), "01011");
+  EXPECT_EQ(a[1].to_string(), "10011");
+  const auto b = read_sequences(std::string_view("\xF0\x0F\xAA", 3), BitInput::kBinary, 8, 3, "f.bin");
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_EQ(b[2].to_string(), "10101010");
+  // -n with ASCII stops reading after n x streams bits: a bad character after them is never seen.
+  EXPECT_EQ(read_sequences("0101x", BitInput::kAscii, 2, 2, "f.txt")[1].to_string(), "01");
+}
+
+TEST(NistReadSequences, TooFewBitsAndBadInputAreRefusedNamingTheSource) {
+  EXPECT_NE(testing::error_of([] { read_sequences("01x", BitInput::kAscii, 0, 1, "bits.txt"); }).find("bits.txt: "),
+            std::string::npos);
+  EXPECT_NE(testing::error_of([] { read_sequences("", BitInput::kBinary, 0, 1, "empty.bin"); })
+                .find("empty.bin: no bits to test"),
+            std::string::npos);
+  EXPECT_NE(testing::error_of([] { read_sequences("0101", BitInput::kAscii, 3, 2, "f.txt"); })
+                .find("-n 3 x --streams 2 needs 6 bits, but f.txt has only 4"),
+            std::string::npos);
+  EXPECT_NE(testing::error_of([] { read_sequences("0101", BitInput::kAscii, 1, 0, "f.txt"); }).find("--streams = 0"),
+            std::string::npos);
+}
+
+// Regression: n x streams past 2^64 wrapped around, so a small product passed the size check and
+// slicing ran past the end (an internal check failure instead of an error for the user).
+TEST(NistReadSequences, ProductPast64BitsIsRefusedNotWrapped) {
+  const std::string msg = testing::error_of(
+      [] { read_sequences("0101010101", BitInput::kAscii, uint64_t{1} << 62, 8, "f.txt"); });
+  EXPECT_NE(msg.find("needs more than 2^64 bits, but f.txt has only"), std::string::npos) << msg;
 }
 
 }  // namespace

@@ -241,5 +241,19 @@ TEST(NistSizeRules, RunTestMarksTheTestNotApplicableAndCanBeSwitchedOff) {
   }
 }
 
+// Regression (fuzz/nist_ascii.cpp): 0110 repeated, 190 bits, walks between -1 and +1, so z = 1 both
+// ways; P(max |S_k| >= 1) = 1 exactly (|S_1| = 1), but the series summed to 1 + 1.3e-15.
+TEST(NistCumulativeSums, PValueNeverExceedsOne) {
+  std::string bits;
+  while (bits.size() < 190) bits += "0110";
+  bits.resize(190);
+  const TestResult r = cumulative_sums(BitSequence::from_ascii(bits));
+  ASSERT_EQ(r.p_values.size(), 2u);
+  for (const PValue& p : r.p_values) {
+    ASSERT_TRUE(p.p_value.has_value()) << p.sub_test;
+    EXPECT_EQ(*p.p_value, 1.0) << p.sub_test;
+  }
+}
+
 }  // namespace
 }  // namespace rngfree::nist

@@ -18,7 +18,7 @@
 
 #include "rngfree/error.hpp"
 #include "rngfree/random/random_source.hpp"
-#include "rngfree/random/simd.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::random {
 namespace {

@@ -57,4 +57,12 @@ class BitSequence {
   uint64_t size_ = 0;
 };
 
+// Outside input for the suite (`rngfree nist`; fuzzed by fuzz/nist_ascii.cpp and fuzz/nist_binary.cpp):
+// `data` read as ASCII '0'/'1' (whitespace ignored) or as raw bytes, cut into `streams` consecutive
+// sequences of `n` bits each (n = 0: all bits / streams). Throws rngfree::Error, its message starting
+// with `source` (the file name), for a bad character, no bits, or fewer bits than n × streams.
+enum class BitInput { kAscii, kBinary };
+std::vector<BitSequence> read_sequences(std::string_view data, BitInput input, uint64_t n, uint64_t streams,
+                                        std::string_view source);
+
 }  // namespace rngfree::nist

@@ -52,8 +52,9 @@ std::vector<uint32_t> cyclic_window_counts(const BitSequence& s, int m);
 // Counts of the (m-1)-bit prefixes: exact for cyclic counts, each start position has one window.
 std::vector<uint32_t> marginalize_prefix(std::span<const uint32_t> counts);
 Excursions excursions(const BitSequence& s);
-// Instruction sets for the kernels that dispatch at run time (linear complexity). kAuto picks the
-// best the CPU supports; the others force one (for tests; a forced unsupported one throws).
+// Instruction sets for the kernels that dispatch at run time (linear complexity). kAuto uses the
+// library's SIMD level (rngfree/simd.hpp); the others force one (for tests; a forced unsupported one
+// fails a check).
 enum class Simd { kAuto, kPortable, kAvx2, kAvx512 };
 bool simd_supported(Simd simd);
 std::vector<int> linear_complexities(const BitSequence& s, uint64_t block_length, uint64_t blocks,

@@ -54,4 +54,13 @@ Dataset read_idx_pair(const std::string& images_path, const std::string& labels_
 Dataset read_cifar_batches(std::span<const std::string> paths, int label_bytes, int num_classes,
                            std::string_view hint);
 
+// The parsers behind the readers, on bytes already in memory (outside input: fuzzed by
+// fuzz/idx.cpp and fuzz/cifar.cpp). The names are the files' for messages.
+Dataset parse_idx_pair(std::span<const uint8_t> images, std::span<const uint8_t> labels, int num_classes,
+                       std::string_view images_name, std::string_view labels_name, std::string_view hint);
+// A dataset of 3×32×32 images with no records yet, and one CIFAR batch's records appended to it.
+Dataset empty_cifar_dataset(int num_classes);
+void append_cifar_batch(Dataset& d, std::span<const uint8_t> batch, int label_bytes, std::string_view name,
+                        std::string_view hint);
+
 }  // namespace rngfree::train

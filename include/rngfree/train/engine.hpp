@@ -6,7 +6,7 @@
 // build on it. Guarantee: with a site on, its output is the core quantizer applied to the tensor,
 // bit for bit.
 #pragma once
-#include <torch/torch.h>
+#include "rngfree/train/torch.hpp"
 
 #include <array>
 #include <functional>

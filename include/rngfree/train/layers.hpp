@@ -3,7 +3,7 @@
 // output) and G (dL/d weights) in the backward pass. With every site off a layer computes exactly
 // what libtorch's own layer computes.
 #pragma once
-#include <torch/torch.h>
+#include "rngfree/train/torch.hpp"
 
 #include "rngfree/train/engine.hpp"
 

@@ -1,7 +1,7 @@
 // The models (mlp, lenet5, vgg7, resnet20), built from quantized layers registered with an Engine
 // in forward order; BatchNorm outputs optionally rounded (quant.batchnorm).
 #pragma once
-#include <torch/torch.h>
+#include "rngfree/train/torch.hpp"
 
 #include <memory>
 #include <string>

@@ -1,7 +1,7 @@
 // SGD with momentum whose update rounds into the master-weight format: sites U (weights) and M
 // (momentum) of every quantized layer (DESIGN.md "Training").
 #pragma once
-#include <torch/torch.h>
+#include "rngfree/train/torch.hpp"
 
 #include <vector>
 

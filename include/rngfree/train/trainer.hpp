@@ -119,6 +119,9 @@ TrainConfig load_checkpoint_config(const std::string& path);
 // that --resume applies the command's settings to (rngfree::Error when out_dir is empty).
 std::string checkpoint_path(const std::string& out_dir);
 TrainConfig saved_run_config(const std::string& out_dir);
+// The same from a checkpoint file's bytes in memory (`name` names it in messages; fuzzed by
+// fuzz/checkpoint.cpp).
+TrainConfig checkpoint_config_from_bytes(std::string_view bytes, const std::string& name);
 
 // Renders summary.json (what run_training writes).
 std::string summary_json(const RunSummary& summary);

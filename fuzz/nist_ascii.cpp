@@ -1,0 +1,6 @@
+// Fuzz target: `rngfree nist --input ascii` ('0'/'1' characters, whitespace ignored) through the suite.
+#include "nist_input.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return rngfree::fuzz::run_nist_input(data, size, rngfree::nist::BitInput::kAscii);
+}
