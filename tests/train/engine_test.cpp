@@ -59,7 +59,12 @@ std::vector<uint32_t> harvested(const torch::Tensor& tap, int64_t m, Site site) 
   harvest::Extractor ex = harvest::Extractor::parse_bits(defaults.bits);
   ex.mix = harvest::parse_mix(defaults.mix);
   const int64_t n = c.numel();
+  // docs/training.md, step 0: E reads a tap of its size aligned, a smaller one from its start; G and U
+  // read a tap no larger than the site from site·floor(n/6), wrapping.
   harvest::Pairing p{n == m ? harvest::PairingKind::kAligned : harvest::PairingKind::kStrided, 0, 1, 0};
+  if (n <= m && site != Site::kErrors) {
+    p = harvest::Pairing{harvest::PairingKind::kStrided, 0, 1, (static_cast<int64_t>(site) * (n / 6)) % n};
+  }
   if (n > m) {
     const int64_t k = std::min<int64_t>(n / m, 4), block = n / k;
     p = harvest::Pairing{harvest::PairingKind::kSpread, k, 1, static_cast<int64_t>(site) * (block / 6)};
