@@ -193,11 +193,12 @@ SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> l
         }
         // A tensor XORed with itself cancels: a tap that resolves to one already in the sum (act@+1 and
         // act@last-1 at the layer before the last) is read once.
-        const bool repeated = (kind == p.tap && at == p.tap_layer) ||
+        const PlannedSite::ExtraTap tap{kind, at};  // (a lambda may not capture a structured binding in C++17)
+        const bool repeated = (tap.tap == p.tap && tap.tap_layer == p.tap_layer) ||
                               std::any_of(p.extra.begin(), p.extra.end(), [&](const PlannedSite::ExtraTap& e) {
-                                return e.tap == kind && e.tap_layer == at;
+                                return e.tap == tap.tap && e.tap_layer == tap.tap_layer;
                               });
-        if (!repeated) p.extra.push_back({kind, at});
+        if (!repeated) p.extra.push_back(tap);
       }
       // The defaults of W (grad, aligned with the weights) and A (the layer's own input) read a tap
       // aligned with the site: they take it shifted by half.
