@@ -117,9 +117,10 @@ TEST(TrainConfig, NumericKeysOutOfRangeAreRefusedNamingKeyValueAndRange) {
       {"[dump]\nmax_bits = 0", "run.toml: dump.max_bits 0: allowed 1..9223372036854775807"},
       {"epochs = 2.5", "run.toml: key 'epochs' must be an integer; allowed 1..100000"},
   };
-  for (const auto& [text, message] : cases) {
+  for (const auto& kase : cases) {
+    const std::string text(kase.first);  // a lambda may not capture a structured binding in C++17
     TrainConfig c;
-    EXPECT_EQ(error_of([&] { apply_toml_text(c, std::string(text) + "\n", "run.toml"); }), message) << text;
+    EXPECT_EQ(error_of([&] { apply_toml_text(c, text + "\n", "run.toml"); }), kase.second) << text;
   }
   // The bounds themselves are accepted, exactly.
   TrainConfig c;
