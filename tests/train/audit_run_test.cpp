@@ -100,7 +100,7 @@ TEST(AuditRun, RefusesBadOptions) {
 // Invariant: `rngfree audit --quick` runs end to end on Fashion-MNIST with the default harvester
 // and passes; its JSON has the fields the issue asks for; each dump holds the low R bits of the
 // words NIST judged (nist_bits_available bits), and --strict exits 3 on a failing verdict.
-TEST(AuditCommand, QuickRunWritesReportJsonAndDumps) {
+TEST(AuditCommandLong, QuickRunWritesReportJsonAndDumps) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << rngfree::testing::rngfree_program();
   const fs::path d = temp_dir("cli");
   const auto r = rngfree::testing::run_rngfree("audit --quick --threads 2 --out " + (d / "out").string() + " --json " +

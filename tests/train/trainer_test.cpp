@@ -92,7 +92,7 @@ std::string read_text(const fs::path& p) { return rngfree::testing::read_file(p)
 }  // namespace
 
 // ~190 steps of lenet5 with every int8 site quantized and SR bits harvested from the network.
-TEST(TrainRun, HarvestPresetLearnsSyntheticClasses) {
+TEST(TrainRunLong, HarvestPresetLearnsSyntheticClasses) {
   TrainConfig c = small_config("int8-sr-harvest");
   Trainer t(c);
   EXPECT_EQ(t.steps_per_epoch(), 3000 / 32);
@@ -105,7 +105,7 @@ TEST(TrainRun, HarvestPresetLearnsSyntheticClasses) {
 }
 
 // The same on the real Fashion-MNIST (installed by scripts/install-deps.sh): 300 steps on a subset.
-TEST(TrainRun, FashionMnistSubsetReachesSetAccuracy) {
+TEST(TrainRunLong, FashionMnistSubsetReachesSetAccuracy) {
   // Not a skip: the project's test run installs the data (scripts/install-deps.sh); a missing copy is a failure.
   ASSERT_TRUE(fs::exists(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz"))
       << "Debian's dataset-fashion-mnist is not installed in " << kFashionMnistDir
@@ -126,7 +126,7 @@ TEST(TrainRun, FashionMnistSubsetReachesSetAccuracy) {
 
 // Interrupted after epoch 1 and resumed to epoch 2 == 2 epochs in one go, bit for bit: model,
 // metrics. SR everywhere, generator and harvest sources (including taps from the previous step).
-TEST(TrainRun, ResumeIsBitIdentical) {
+TEST(TrainRunLong, ResumeIsBitIdentical) {
   for (const std::string preset : {"int8-sr-philox", "int8-sr-harvest"}) {
     SCOPED_TRACE(preset);
     TrainConfig c = small_config(preset);
