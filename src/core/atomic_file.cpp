@@ -3,6 +3,7 @@
 #include "rngfree/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <regex>
 
 #include "rngfree/error.hpp"
 
@@ -54,7 +56,7 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   Temporary tmp;
   std::string leaf = ".";  // appended, not "." + string: GCC 12 warns (-Wrestrict) on that
   leaf += target.filename().string();
-  leaf += ".tmp.XXXXXX";
+  leaf += ".tmp." + std::to_string(::getpid()) + ".XXXXXX";  // the writer's PID: see remove_abandoned_temporaries
   std::string name = (dir / leaf).string();
   tmp.fd = ::mkstemp(name.data());
   if (tmp.fd < 0) {
@@ -93,6 +95,23 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   const int err = errno;
   ::close(dfd);
   if (!synced) throw Error("wrote '" + path + "' but the fsync of its folder failed (" + reason(err) + ")");
+}
+
+int remove_abandoned_temporaries(const std::string& dir) {
+  namespace fs = std::filesystem;
+  static const std::regex name(R"(\..+\.tmp\.([0-9]{1,9})\.[A-Za-z0-9]{6})");
+  std::error_code ec;
+  int removed = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string leaf = it->path().filename().string();
+    std::smatch m;
+    if (!std::regex_match(leaf, m, name) || !it->is_regular_file()) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(m[1].str()));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // its writer may still be running
+    std::error_code rm;
+    if (fs::remove(it->path(), rm)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace rngfree

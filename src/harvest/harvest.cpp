@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "rngfree/error.hpp"
-#include "rngfree/random/simd.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::harvest {
 
@@ -451,16 +451,16 @@ void sum_portable(const SumJob& j, uint32_t* o, int64_t i0, int64_t i1) { RNGFRE
 
 // Words [i0, i1) of the site into o[0 .. i1 - i0), on the best SIMD level.
 void run_range(const Job& j, uint32_t* o, int64_t i0, int64_t i1) {
-  switch (random::simd_level()) {
-    case random::SimdLevel::kAvx512: return run_avx512(j, o, i0, i1);
-    case random::SimdLevel::kAvx2: return run_avx2(j, o, i0, i1);
+  switch (rngfree::simd_level()) {
+    case rngfree::SimdLevel::kAvx512: return run_avx512(j, o, i0, i1);
+    case rngfree::SimdLevel::kAvx2: return run_avx2(j, o, i0, i1);
     default: return run_portable(j, o, i0, i1);
   }
 }
 void sum_range(const SumJob& j, uint32_t* o, int64_t i0, int64_t i1) {
-  switch (random::simd_level()) {
-    case random::SimdLevel::kAvx512: return sum_avx512(j, o, i0, i1);
-    case random::SimdLevel::kAvx2: return sum_avx2(j, o, i0, i1);
+  switch (rngfree::simd_level()) {
+    case rngfree::SimdLevel::kAvx512: return sum_avx512(j, o, i0, i1);
+    case rngfree::SimdLevel::kAvx2: return sum_avx2(j, o, i0, i1);
     default: return sum_portable(j, o, i0, i1);
   }
 }

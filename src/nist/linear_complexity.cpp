@@ -96,31 +96,19 @@ RNGFREE_TARGET_AVX512 void bm_avx512(const BitSequence& s, uint64_t M, uint64_t 
 
 }  // namespace
 
-bool simd_supported(Simd simd) {
-  switch (simd) {
-    case Simd::kAuto:
-    case Simd::kPortable: return true;
-    case Simd::kAvx2: return simd_level_supported() >= SimdLevel::kAvx2;
-    case Simd::kAvx512: return simd_level_supported() >= SimdLevel::kAvx512;
-  }
-  return false;
-}
-
-std::vector<int> linear_complexities(const BitSequence& s, uint64_t block_length, uint64_t blocks, Simd simd) {
+std::vector<int> linear_complexities(const BitSequence& s, uint64_t block_length, uint64_t blocks,
+                                     std::optional<SimdLevel> level) {
   const uint64_t M = block_length;
   RNGFREE_CHECK(M >= 1 && blocks * M <= s.size(), "linear_complexities arguments out of range");
-  RNGFREE_CHECK(simd_supported(simd), "linear_complexities: instruction set not supported by this CPU");
-  if (simd == Simd::kAuto) {
-    // The library's level (rngfree/simd.hpp), lowered by set_simd_level like every other kernel's.
-    simd = simd_level() == SimdLevel::kAvx512 ? Simd::kAvx512
-                                              : (simd_level() == SimdLevel::kAvx2 ? Simd::kAvx2 : Simd::kPortable);
-  }
+  RNGFREE_CHECK(!level || *level <= simd_level_supported(),
+                "linear_complexities: instruction set not supported by this CPU");
+  const SimdLevel use = level.value_or(simd_level());
   std::vector<int> out(blocks);
   if (blocks == 0) return out;
-  switch (simd) {
-    case Simd::kAvx512: bm_avx512(s, M, blocks, out.data()); break;
-    case Simd::kAvx2: bm_avx2(s, M, blocks, out.data()); break;
-    default: bm_portable(s, M, blocks, out.data()); break;
+  switch (use) {
+    case SimdLevel::kAvx512: bm_avx512(s, M, blocks, out.data()); break;
+    case SimdLevel::kAvx2: bm_avx2(s, M, blocks, out.data()); break;
+    case SimdLevel::kPortable: bm_portable(s, M, blocks, out.data()); break;
   }
   return out;
 }

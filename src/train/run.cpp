@@ -107,6 +107,13 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
   TrainConfig cfg = cfg_in;
   const std::string ckpt = opt.out_dir.empty() ? std::string() : checkpoint_path(opt.out_dir);
   TrainConfig saved;
+  if (!opt.out_dir.empty()) {
+    const int removed = remove_abandoned_temporaries(opt.out_dir);  // left by a run killed inside a write
+    if (removed > 0 && opt.progress) {
+      std::fprintf(stderr, "removed %d temporary file(s) left in '%s' by a write that was killed\n", removed,
+                   opt.out_dir.c_str());
+    }
+  }
   if (opt.resume) {
     saved = saved_run_config(opt.out_dir);
     const std::vector<std::string> diff = config_differences(saved, cfg, {"epochs", "threads"});

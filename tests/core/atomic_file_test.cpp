@@ -6,12 +6,15 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <thread>
+#include <vector>
 
 #include "rngfree/error.hpp"
 #include "support/errors.hpp"
@@ -98,6 +101,29 @@ TEST(AtomicFile, RacingWritersNeverMixAndReadersSeeWholeVersions) {
   EXPECT_TRUE(last == a || last == b);
   EXPECT_EQ(names_in(d), std::vector<std::string>{"result.csv"});
   fs::remove_all(d);
+}
+
+
+// Temporaries carry their writer's PID: one whose writer is gone is removed, one of a running
+// writer (this process) and files of any other shape are kept.
+TEST(AtomicFile, AbandonedTemporariesOfDeadWritersAreRemoved) {
+  const fs::path d = fresh_dir("abandoned");
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);  // reaped: no process has this PID now
+  const std::string dead = std::to_string(child), alive = std::to_string(::getpid());
+  for (const std::string& n : std::vector<std::string>{".checkpoint.pt.tmp." + dead + ".a1B2c3", ".metrics.csv.tmp." + dead + ".zzzzzz",
+                              ".summary.json.tmp." + alive + ".Q9q9Q9", ".old.tmp.XXXXXX", "data.tmp." + dead + ".abcdef",
+                              ".short.tmp." + dead + ".abc", "checkpoint.pt"}) {
+    std::ofstream(d / n) << "x";
+  }
+  EXPECT_EQ(remove_abandoned_temporaries(d.string()), 2);
+  EXPECT_EQ(names_in(d), (std::vector<std::string>{".old.tmp.XXXXXX", ".short.tmp." + dead + ".abc",
+                                                   ".summary.json.tmp." + alive + ".Q9q9Q9", "checkpoint.pt",
+                                                   "data.tmp." + dead + ".abcdef"}));
+  EXPECT_EQ(remove_abandoned_temporaries((d / "missing").string()), 0);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 
 #include "rngfree/error.hpp"
 #include "rngfree/harvest/harvest.hpp"
-#include "rngfree/random/simd.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::harvest {
 namespace {
@@ -241,7 +241,7 @@ std::vector<float> random_tensor(size_t n, uint32_t seed, double zero_fraction) 
 }
 
 TEST(Kernels, MatchTheReferenceForManyShapesLevelsAndThreadCounts) {
-  const auto best = random::simd_level_supported();
+  const auto best = rngfree::simd_level_supported();
   struct Shape {
     size_t n, m;
     const char* pairing;
@@ -269,13 +269,13 @@ TEST(Kernels, MatchTheReferenceForManyShapesLevelsAndThreadCounts) {
         continue;
       }
       for (int level = 0; level <= static_cast<int>(best); ++level) {
-        random::set_simd_level(static_cast<random::SimdLevel>(level));
+        rngfree::set_simd_level(static_cast<rngfree::SimdLevel>(level));
         for (int threads : {1, 2}) {
           ASSERT_EQ(run(x, e, pairing(s.pairing), s.m, threads), ref)
               << s.n << "->" << s.m << " " << s.pairing << " " << e.name() << " level " << level << " threads " << threads;
         }
       }
-      random::set_simd_level(best);
+      rngfree::set_simd_level(best);
     }
   }
 }
@@ -283,7 +283,7 @@ TEST(Kernels, MatchTheReferenceForManyShapesLevelsAndThreadCounts) {
 // Spread pairings on random taps, every SIMD level: fast == reference for many (n, m, K, offset),
 // including offsets past n (taken mod n) and K = 1 (a single window) and K = floor(n/m).
 TEST(Kernels, SpreadMatchesTheReferenceForManyShapesAndOffsets) {
-  const auto best = random::simd_level_supported();
+  const auto best = rngfree::simd_level_supported();
   std::mt19937_64 g(99);
   for (int trial = 0; trial < 60; ++trial) {
     const int64_t m = 1 + static_cast<int64_t>(g() % 3000);
@@ -297,17 +297,17 @@ TEST(Kernels, SpreadMatchesTheReferenceForManyShapesAndOffsets) {
     const Extractor e = trial % 2 == 0 ? bits(0, 15, Mix::kField) : bits(4, 20);
     const auto ref = harvest_words_reference(x, e, p, m);
     for (int level = 0; level <= static_cast<int>(best); ++level) {
-      random::set_simd_level(static_cast<random::SimdLevel>(level));
+      rngfree::set_simd_level(static_cast<rngfree::SimdLevel>(level));
       ASSERT_EQ(run(x, e, p, static_cast<size_t>(m), 1), ref) << n << "->" << m << " " << p.name() << " level " << level;
     }
-    random::set_simd_level(best);
+    rngfree::set_simd_level(best);
   }
 }
 
 // harvest_words_range gives exactly the words [first, first + count) of harvest_words, for every
 // pairing kind and mix, random sub-ranges (empty, single word, whole site), every SIMD level.
 TEST(Kernels, RangeEqualsTheSameWordsOfTheWholeSite) {
-  const auto best = random::simd_level_supported();
+  const auto best = rngfree::simd_level_supported();
   struct Shape {
     size_t n, m;
     const char* pairing;
@@ -321,7 +321,7 @@ TEST(Kernels, RangeEqualsTheSameWordsOfTheWholeSite) {
     for (const Extractor& e : {bits(0, 15), bits(0, 15, Mix::kWhiten32), bits(1, 12, Mix::kField)}) {
       const auto whole = run(x, e, pairing(s.pairing), s.m, 1);
       for (int level = 0; level <= static_cast<int>(best); ++level) {
-        random::set_simd_level(static_cast<random::SimdLevel>(level));
+        rngfree::set_simd_level(static_cast<rngfree::SimdLevel>(level));
         for (int t = 0; t < 20; ++t) {
           const size_t first = t == 0 ? 0 : g() % s.m;
           const size_t count = t == 0 ? s.m : t == 1 ? 0 : t == 2 ? 1 : g() % (s.m - first + 1);
@@ -331,7 +331,7 @@ TEST(Kernels, RangeEqualsTheSameWordsOfTheWholeSite) {
               << s.pairing << " " << e.name() << " [" << first << ", +" << count << ") level " << level;
         }
       }
-      random::set_simd_level(best);
+      rngfree::set_simd_level(best);
     }
   }
   // kSkip is refused (which elements survive depends on the whole tap); pairing errors as harvest_words.

@@ -16,7 +16,7 @@
 #include "rngfree/format.hpp"
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/quantize.hpp"
-#include "rngfree/random/simd.hpp"
+#include "rngfree/simd.hpp"
 #include "rngfree/rounding.hpp"
 #include "support/tensors.hpp"
 
@@ -61,7 +61,7 @@ TEST(Sum, HandComputedWords) {
 // mixes none / whiten32 / field on widths 8 and 16, every SIMD level and thread counts 1, 2, 3
 // (sites above 2^18 words run threaded).
 TEST(Sum, MatchesTheReferenceForManyShapesPairingsLevelsAndThreadCounts) {
-  const auto best = random::simd_level_supported();
+  const auto best = rngfree::simd_level_supported();
   struct Tap {
     int64_t n;  // -1: n = m
     const char* pairing;
@@ -100,13 +100,13 @@ TEST(Sum, MatchesTheReferenceForManyShapesPairingsLevelsAndThreadCounts) {
     for (const auto& e : extractors) {
       const auto ref = harvest_words_sum_reference(taps, e, s.m);
       for (int level = 0; level <= static_cast<int>(best); ++level) {
-        random::set_simd_level(static_cast<random::SimdLevel>(level));
+        rngfree::set_simd_level(static_cast<rngfree::SimdLevel>(level));
         for (int threads : {1, 2, 3}) {
           ASSERT_EQ(sum(taps, e, static_cast<size_t>(s.m), threads), ref)
               << what << " " << e.name() << " level " << level << " threads " << threads;
         }
       }
-      random::set_simd_level(best);
+      rngfree::set_simd_level(best);
     }
   }
 }
@@ -123,7 +123,7 @@ TEST(Sum, ReferenceIsTheXorOfUnmixedTapsThenTheMix) {
 
 // With one tap, sum, sum_range and fill_sum are harvest_words, harvest_words_range and harvest_fill.
 TEST(Sum, OneTapEqualsTheSingleTapFunctions) {
-  const auto best = random::simd_level_supported();
+  const auto best = rngfree::simd_level_supported();
   const auto x = normal_tensor(12001, 3, 0.5f);
   std::mt19937_64 g(11);
   for (const char* p : {"spread:0:4321", "folded:2", "strided:7:11", "strided:1:2500", "auto"}) {
@@ -134,7 +134,7 @@ TEST(Sum, OneTapEqualsTheSingleTapFunctions) {
       std::vector<uint32_t> want(kM);
       harvest_words(x, e, pairing, want);
       for (int level = 0; level <= static_cast<int>(best); ++level) {
-        random::set_simd_level(static_cast<random::SimdLevel>(level));
+        rngfree::set_simd_level(static_cast<rngfree::SimdLevel>(level));
         ASSERT_EQ(sum(one, e, kM, 1), want) << p << " " << e.name() << " level " << level;
         const RandomFill fill = harvest_fill_sum(one, e, kM);
         const RandomFill single = harvest_fill(x, e, pairing, kM);
@@ -152,7 +152,7 @@ TEST(Sum, OneTapEqualsTheSingleTapFunctions) {
           ASSERT_TRUE(std::equal(a.begin(), a.end(), want.begin() + first));
         }
       }
-      random::set_simd_level(best);
+      rngfree::set_simd_level(best);
     }
   }
 }

@@ -46,9 +46,9 @@ TEST(NistKernelsExhaustive, RandomLengthsAndParameters) {
     }
     const uint64_t lm = 1 + gen() % 1500;
     if (n / lm >= 1) {
-      for (Simd simd : {Simd::kPortable, Simd::kAvx2, Simd::kAvx512}) {
-        if (!simd_supported(simd)) continue;
-        ASSERT_EQ(linear_complexities(s, lm, n / lm, simd), reference::linear_complexities(e, lm, n / lm)) << lm;
+      for (SimdLevel level : {SimdLevel::kPortable, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+        if (level > simd_level_supported()) continue;
+        ASSERT_EQ(linear_complexities(s, lm, n / lm, level), reference::linear_complexities(e, lm, n / lm)) << lm;
       }
     }
   }

@@ -162,13 +162,15 @@ TEST(NistKernels, LinearComplexityMatchesReference) {
   // Every instruction set this CPU has (the portable build always), against the reference; 23 blocks:
   // full groups of 8 lanes and a partial one; M = 1100 needs more than 8 words per polynomial.
   int variants = 0;
-  for (Simd simd : {Simd::kAuto, Simd::kPortable, Simd::kAvx2, Simd::kAvx512}) {
-    if (!simd_supported(simd)) continue;
+  for (std::optional<SimdLevel> simd :
+       {std::optional<SimdLevel>(), std::optional(SimdLevel::kPortable), std::optional(SimdLevel::kAvx2),
+        std::optional(SimdLevel::kAvx512)}) {
+    if (simd && *simd > simd_level_supported()) continue;
     ++variants;
     for (uint64_t M : {1u, 2u, 13u, 63u, 64u, 65u, 128u, 500u, 1000u, 1100u}) {
       const auto e = random_bits(23 * M + 5, M);
       EXPECT_EQ(linear_complexities(BitSequence::from_bits(e), M, 23, simd), reference::linear_complexities(e, M, 23))
-          << "M=" << M << " simd=" << static_cast<int>(simd);
+          << "M=" << M << " simd=" << (simd ? simd_level_name(*simd) : "library level");
     }
     // Low complexity (periodic blocks) and maximal complexity (a single one at the end).
     std::vector<uint8_t> periodic(16 * 500), last(8 * 500, 0);

@@ -6,8 +6,11 @@
 #include "rngfree/train/torch.hpp"
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "rngfree/error.hpp"
 #include "rngfree/train/config.hpp"
@@ -63,6 +66,60 @@ TEST(CheckpointBytes, ConfigWithWrongTypesIsRefused) {
   const std::string bytes = archive_with_meta(R"({"config": {"preset": 5}})");
   EXPECT_NE(error_of([&] { checkpoint_config_from_bytes(bytes, "bad.pt"); }).find("saved run configuration"),
             std::string::npos);
+}
+
+
+// An entry's name and where its data lies, found independently of the loader: every local header
+// ("PK\3\4") in the file, its name, and the data after it up to its data descriptor or the next header.
+struct EntrySpan {
+  std::string name;
+  size_t data = 0, end = 0;
+};
+std::vector<EntrySpan> local_entries(const std::string& z) {
+  std::vector<size_t> heads;
+  for (size_t i = z.find("PK\x03\x04"); i != std::string::npos; i = z.find("PK\x03\x04", i + 4)) heads.push_back(i);
+  const size_t cd = z.find("PK\x01\x02");
+  std::vector<EntrySpan> out;
+  for (size_t k = 0; k < heads.size(); ++k) {
+    const size_t h = heads[k];
+    const auto u16 = [&](size_t at) { return static_cast<unsigned char>(z[at]) | (static_cast<unsigned char>(z[at + 1]) << 8); };
+    const size_t nlen = u16(h + 26), xlen = u16(h + 28);
+    const size_t data = h + 30 + nlen + xlen, next = k + 1 < heads.size() ? heads[k + 1] : cd;
+    const size_t descriptor = z.find("PK\x07\x08", data);  // a data descriptor follows the data when flag bit 3 is set
+    out.push_back({z.substr(h + 30, nlen), data, descriptor < next ? descriptor : next});
+  }
+  return out;
+}
+
+// libtorch reads a damaged entry without checking its CRC-32, and its TorchScript importer can crash
+// on a damaged code/ entry: one flipped byte in any entry's data is refused with the entry's name.
+TEST(CheckpointBytes, AFlippedByteInAnyEntryIsRefusedNamingTheEntry) {
+  TrainConfig cfg;
+  const std::string good = archive_with_meta(R"({"format": "rngfree-checkpoint-1", "config": )" + to_json(cfg) + "}");
+  ASSERT_NO_THROW(checkpoint_config_from_bytes(good, "ok.pt"));
+  const auto entries = local_entries(good);
+  ASSERT_GE(entries.size(), 5u);  // data/0, data.pkl, code/__torch__.py, ..., version
+  for (const auto& e : entries) {
+    ASSERT_LT(e.data, e.end) << e.name;
+    for (const size_t at : {e.data, (e.data + e.end) / 2, e.end - 1}) {
+      std::string bad = good;
+      bad[at] = static_cast<char>(bad[at] ^ 0x20);
+      const std::string msg = error_of([&] { checkpoint_config_from_bytes(bad, "flip.pt"); });
+      EXPECT_NE(msg.find("checkpoint 'flip.pt': not a readable rngfree checkpoint (entry '" + e.name + "' is damaged"),
+                std::string::npos)
+          << e.name << " byte " << at << ": " << msg;
+    }
+  }
+}
+
+// The input with which fuzz_checkpoint crashed libtorch 1.13's TorchScript importer (SEGV in
+// ScriptTypeParser::parseClassConstant): now an error naming the file.
+TEST(CheckpointBytes, FuzzFindingWithADamagedCodeEntryIsRefused) {
+  std::ifstream in(std::string(RNGFREE_SOURCE_DIR) + "/fuzz/findings/checkpoint-libtorch-jit-segv", std::ios::binary);
+  ASSERT_TRUE(in) << "fuzz/findings/checkpoint-libtorch-jit-segv is missing";
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string msg = error_of([&] { checkpoint_config_from_bytes(bytes, "finding.pt"); });
+  EXPECT_NE(msg.find("checkpoint 'finding.pt': not a readable rngfree checkpoint ("), std::string::npos) << msg;
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 // `rngfree train` (and the other training commands) from outside, as a user types them: every
 // numeric flag out of its range is refused with the flag, the value and the range (exit status 2,
 // nothing trained); --resume accepts the same command again and refuses only settings that differ,
-// naming each with its saved and given value; a corrupt checkpoint gives libtorch's message and the
-// file, its backtrace only with --verbose.
+// naming each with its saved and given value; a damaged checkpoint (CRC-32, sizes) is refused before
+// libtorch reads it; one libtorch refuses gives libtorch's message and the file, its backtrace only with --verbose.
 #include <gtest/gtest.h>
+#include "rngfree/train/torch.hpp"  // first: clang's C++20 mode needs ivalue.h before the rest of libtorch
+#include <caffe2/serialize/inline_container.h>
 
 #include <filesystem>
 #include <fstream>
@@ -165,9 +167,9 @@ TEST(TrainCommand, ResumeAcceptsEqualFlagsAndRefusesOnlyThoseThatDiffer) {
 
 // A corrupt checkpoint: the error names the file and gives libtorch's own message, without the C++
 // backtrace libtorch appends ("Exception raised from ... frame #0"); --verbose prints that detail.
-TEST(TrainCommand, CorruptCheckpointGivesLibtorchsMessageAndTheFileBacktraceOnlyWithVerbose) {
+TEST(TrainCommand, TornCheckpointIsRefusedBeforeLibtorchReadsIt) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
-  const fs::path d = fresh_dir("corrupt");
+  const fs::path d = fresh_dir("torn");
   auto r = run_rngfree(kSmallRun + " --epochs 1 --out " + d.string());
   ASSERT_EQ(r.status, 0) << r.out;
   const fs::path ckpt = d / "checkpoint.pt";
@@ -175,6 +177,29 @@ TEST(TrainCommand, CorruptCheckpointGivesLibtorchsMessageAndTheFileBacktraceOnly
   ASSERT_GT(bytes.size(), 1000u);
   bytes.resize(bytes.size() / 2);  // torn: the zip's central directory is gone
   std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << bytes;
+  r = run_rngfree(kSmallRun + " --epochs 2 --resume --out " + d.string());
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("rngfree: error: checkpoint '" + ckpt.string() +
+                       "': not a readable rngfree checkpoint (no zip end-of-central-directory record); the file was "
+                       "damaged after it was written"),
+            std::string::npos)
+      << r.out;
+}
+
+// A sound zip archive that libtorch refuses (no data.pkl): the error gives libtorch's message and
+// the file, its backtrace only with --verbose.
+TEST(TrainCommand, UnreadableCheckpointGivesLibtorchsMessageAndTheFileBacktraceOnlyWithVerbose) {
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
+  const fs::path d = fresh_dir("corrupt");
+  auto r = run_rngfree(kSmallRun + " --epochs 1 --out " + d.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const fs::path ckpt = d / "checkpoint.pt";
+  {
+    caffe2::serialize::PyTorchStreamWriter writer(ckpt.string());  // libtorch's own zip writer
+    const std::string text = "not a checkpoint";
+    writer.writeRecord("notes.txt", text.data(), text.size());
+    writer.writeEndOfFile();
+  }
   r = run_rngfree(kSmallRun + " --epochs 2 --resume --out " + d.string());
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("rngfree: error: checkpoint '" + ckpt.string() + "': not a readable rngfree checkpoint ("),

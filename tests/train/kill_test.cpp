@@ -94,7 +94,7 @@ bool kill_when(pid_t pid, const std::function<bool()>& ready) {
   return true;
 }
 
-// The temporaries a killed write left (".NAME.tmp.XXXXXX"): proof that the kill landed inside it.
+// The temporaries a killed write left (".NAME.tmp.PID.XXXXXX"): proof that the kill landed inside it.
 std::string leftover_temporaries(const fs::path& d) {
   std::string names;
   for (const auto& e : fs::directory_iterator(d)) {
@@ -201,6 +201,7 @@ TEST(TrainKill, KillNineAnywhereResumesBitIdenticallyOrRefusesClearly) {
       }
     }
     expect_same_result(d, want);
+    EXPECT_EQ(leftover_temporaries(d), "none") << "the next run removes what the killed one left";
     std::printf("[ kill -9 ] %-42s %s; temporaries left by the kill: %s\n", points[i].name.c_str(),
                 killed ? "killed" : "finished first", left.c_str());
   }

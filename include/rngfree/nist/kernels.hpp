@@ -6,10 +6,12 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "rngfree/nist/bit_sequence.hpp"
+#include "rngfree/simd.hpp"
 
 namespace rngfree::nist::kernels {
 
@@ -52,13 +54,10 @@ std::vector<uint32_t> cyclic_window_counts(const BitSequence& s, int m);
 // Counts of the (m-1)-bit prefixes: exact for cyclic counts, each start position has one window.
 std::vector<uint32_t> marginalize_prefix(std::span<const uint32_t> counts);
 Excursions excursions(const BitSequence& s);
-// Instruction sets for the kernels that dispatch at run time (linear complexity). kAuto uses the
-// library's SIMD level (rngfree/simd.hpp); the others force one (for tests; a forced unsupported one
-// fails a check).
-enum class Simd { kAuto, kPortable, kAvx2, kAvx512 };
-bool simd_supported(Simd simd);
+// Dispatched at run time on the library's SIMD level (rngfree/simd.hpp); `level` forces one (for
+// tests; one the CPU does not support fails a check).
 std::vector<int> linear_complexities(const BitSequence& s, uint64_t block_length, uint64_t blocks,
-                                     Simd simd = Simd::kAuto);
+                                     std::optional<SimdLevel> level = std::nullopt);
 // Maurer: sum over blocks i = Q+1..Q+K of log2(i - last occurrence), STS's order of summation.
 double universal_log_sum(const BitSequence& s, int L, uint64_t Q, uint64_t K);
 // Number of DFT magnitudes |S_j|, j = 0..n/2-1, below `threshold` (FFTW; plans cached per size).
