@@ -173,3 +173,22 @@ def test_bad_preset_and_config():
     assert "99" in str(e.value)
     with pytest.raises(rngfree.Error):
         rnn.quantize_model(torch.nn.ReLU())
+
+
+def test_sgd_rounds_the_momentum_buffer_with_M():
+    # A config on top of the preset: M = bf16 stochastic:8 from philox stream 1 + layer*6 + 5; the first
+    # step's buffer is d = g + weight_decay * x, rounded; the weight moves by lr times the rounded buffer.
+    model = mlp()
+    rnn.quantize_model(model, preset="int8-rne", seed=4,
+                       config='[quant.M]\nformat = "bf16"\nrounding = "stochastic:8"\nsource = "philox"\n')
+    opt = rnn.SGD(model, lr=0.1, momentum=0.9, weight_decay=0.01)
+    before = [p.detach().clone() for p in model.parameters()]
+    (model(torch.randn(8, 20)) * torch.randn(8, 10)).sum().backward()
+    g = grads(model)
+    opt.step()
+    d = g[2].add(before[2], alpha=0.01)
+    buf = rngfree.quantize(d, "bf16", "stochastic:8", source="philox", seed=4, site=1 + 6 + 5)
+    assert torch.equal(opt.state[model[2].weight]["momentum_buffer"], buf)
+    assert not torch.equal(buf, d)
+    # int8-rne's U rounds the result to fixed:16:8, nearest-even.
+    assert torch.equal(model[2].weight, rngfree.quantize(before[2].sub(buf, alpha=0.1), "fixed:16:8", "nearest-even"))
