@@ -82,7 +82,7 @@ class Harvest:
 
 def quantize(x: torch.Tensor, format: str, rounding: str, words: Optional[torch.Tensor] = None,
              source: Union[None, str, Harvest] = None, seed: Optional[int] = None,
-             site: int = 0) -> torch.Tensor:
+             site: int = 0, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Round every element of the float32 tensor ``x`` to ``format`` with ``rounding``.
 
     format: ``float:E:M[:ieee]``, ``fp16``, ``bf16``, ``tf32``, ``e5m2``, ``e4m3`` (aliases take
@@ -99,7 +99,9 @@ def quantize(x: torch.Tensor, format: str, rounding: str, words: Optional[torch.
           reads word i of the stream, ``random_words(source, seed, site, x.numel())``.
           ``"self"``: harvest from x itself (``Harvest(x, "self")``).
           A ``Harvest``: words harvested from its tap tensors.
-    Returns a new contiguous float32 tensor of x's shape. NaN stays NaN; saturating formats clamp.
+    Returns a new contiguous float32 tensor of x's shape, or ``out`` (a contiguous float32 tensor of
+    x's shape, or x itself: in place) filled with the result — allocating a large result costs more
+    than rounding it (docs/python.md, "Speed"). NaN stays NaN; saturating formats clamp.
     Not differentiable (use ``rngfree.nn`` for autograd with straight-through rounding).
     Raises ``rngfree.Error`` for a bad format, rounding, source, seed or word tensor.
     """
@@ -110,19 +112,19 @@ def quantize(x: torch.Tensor, format: str, rounding: str, words: Optional[torch.
     if source is None:
         if seed is not None:
             raise Error("seed=%r without source=; allowed: seed with a generator source" % (seed,))
-        return _call(_ops.quantize, x, format, rounding, words)
+        return _call(_ops.quantize, x, format, rounding, words, out)
     if isinstance(source, str) and source == "self":
         source = Harvest(x, "self")
     if isinstance(source, Harvest):
         if seed is not None:
             raise Error("seed=%r with a harvested source; a harvested source has no seed" % (seed,))
         return _call(_ops.quantize_harvest, x, format, rounding, source.tap_list(), source.pairing_list(),
-                     source.bits, source.mix, bool(source.skip_zeros))
+                     source.bits, source.mix, bool(source.skip_zeros), out)
     if isinstance(source, str):
         if seed is None:
             raise Error("source=%r needs seed= (an unsigned 64-bit integer); rngfree has no hidden, unseeded "
                         "generator" % source)
-        return _call(_ops.quantize_generator, x, format, rounding, source, _seed(seed), int(site))
+        return _call(_ops.quantize_generator, x, format, rounding, source, _seed(seed), int(site), out)
     raise Error("source: %r; allowed: a generator spec (str), 'self' or rngfree.Harvest" % (source,))
 
 

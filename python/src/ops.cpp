@@ -94,6 +94,27 @@ std::span<const uint32_t> words_of(const torch::Tensor& w, int64_t n, std::vecto
             "; allowed: torch.int32 (the word's bits) or torch.int64 (0..2^32-1)");
 }
 
+bool overlap(const torch::Tensor& a, const torch::Tensor& b) {
+  const auto* a0 = static_cast<const char*>(a.data_ptr());
+  const auto* b0 = static_cast<const char*>(b.data_ptr());
+  const auto* a1 = a0 + a.numel() * static_cast<int64_t>(a.element_size());
+  const auto* b1 = b0 + b.numel() * static_cast<int64_t>(b.element_size());
+  return a0 < b1 && b0 < a1;
+}
+
+// The result tensor: a new one, or `out` (float32, contiguous, CPU, x's shape). The kernels round in
+// place (out is x) or into a separate buffer, never into a partly overlapping one.
+torch::Tensor output_for(const torch::Tensor& x, const c10::optional<torch::Tensor>& out) {
+  if (!out.has_value() || !out->defined()) return torch::empty_like(x, torch::MemoryFormat::Contiguous);
+  const torch::Tensor& o = *out;
+  if (o.scalar_type() != torch::kFloat32 || o.device().type() != c10::DeviceType::CPU || !o.is_contiguous() ||
+      o.sizes() != x.sizes()) {
+    bad_input("out: allowed a contiguous CPU float32 tensor of x's shape");
+  }
+  if (overlap(o, x) && o.data_ptr() != x.data_ptr()) bad_input("out: overlaps x partly; allowed: x itself or separate memory");
+  return o;
+}
+
 torch::Tensor words_tensor(std::span<const uint32_t> w) {
   torch::Tensor t = torch::empty({static_cast<int64_t>(w.size())}, torch::kInt64);
   int64_t* p = t.data_ptr<int64_t>();
@@ -102,12 +123,12 @@ torch::Tensor words_tensor(std::span<const uint32_t> w) {
 }
 
 torch::Tensor quantize_words(const torch::Tensor& x_, const std::string& format_spec, const std::string& rounding_spec,
-                             const c10::optional<torch::Tensor>& words) {
+                             const c10::optional<torch::Tensor>& words, const c10::optional<torch::Tensor>& out_) {
   return guarded([&] {
     const Format format = Format::parse(format_spec);
     const Rounding rounding = Rounding::parse(rounding_spec);
     torch::Tensor x = float_input(x_, "x");
-    torch::Tensor out = torch::empty_like(x, torch::MemoryFormat::Contiguous);
+    torch::Tensor out = output_for(x, out_);
     std::vector<uint32_t> keep;
     torch::Tensor hold;
     std::span<const uint32_t> w;
@@ -128,13 +149,13 @@ torch::Tensor quantize_words(const torch::Tensor& x_, const std::string& format_
 // all of x at once (philox: the same words, fused with philox_fill).
 torch::Tensor quantize_generator(const torch::Tensor& x_, const std::string& format_spec,
                                  const std::string& rounding_spec, const std::string& source, int64_t seed,
-                                 int64_t site) {
+                                 int64_t site, const c10::optional<torch::Tensor>& out_) {
   return guarded([&] {
     const Format format = Format::parse(format_spec);
     const Rounding rounding = Rounding::parse(rounding_spec);
     auto gen = random::make_generator(source, static_cast<uint64_t>(seed), static_cast<uint64_t>(site));
     torch::Tensor x = float_input(x_, "x");
-    torch::Tensor out = torch::empty_like(x, torch::MemoryFormat::Contiguous);
+    torch::Tensor out = output_for(x, out_);
     if (!rounding.is_stochastic()) {
       quantize(span_of(x), mut_span_of(out), format, rounding);
       return out;
@@ -231,18 +252,22 @@ torch::Tensor harvest_words(const std::vector<torch::Tensor>& taps, const std::v
 torch::Tensor quantize_harvest(const torch::Tensor& x_, const std::string& format_spec,
                                const std::string& rounding_spec, const std::vector<torch::Tensor>& taps,
                                const std::vector<std::string>& pairings, const std::string& bits,
-                               const std::string& mix, bool skip_zeros) {
+                               const std::string& mix, bool skip_zeros, const c10::optional<torch::Tensor>& out_) {
   return guarded([&] {
     const Format format = Format::parse(format_spec);
     const Rounding rounding = Rounding::parse(rounding_spec);
     harvest::Extractor e = extractor_of(bits, mix, skip_zeros);
     torch::Tensor x = float_input(x_, "x");
-    torch::Tensor out = torch::empty_like(x, torch::MemoryFormat::Contiguous);
+    torch::Tensor out = output_for(x, out_);
     if (!rounding.is_stochastic()) {
       quantize(span_of(x), mut_span_of(out), format, rounding);
       return out;
     }
     const TapSet s = make_taps(taps, pairings, x.numel(), skip_zeros);
+    // The fused fill reads the taps while the kernel writes out: they must not share memory.
+    for (const torch::Tensor& t : s.tensors) {
+      if (overlap(t, out)) bad_input("out: shares memory with a tap (x itself with source 'self'); allowed: separate memory");
+    }
     e.zeros = harvest::ZeroPolicy::kKeep;
     // Fused: the words are made chunk by chunk inside the quantize loop (harvest_fill_sum).
     const RandomFill fill = harvest::harvest_fill_sum(s.list, e, x.numel());
@@ -526,11 +551,15 @@ class SitePlan : public torch::CustomClassHolder {
 
 TORCH_LIBRARY(rngfree, m) {
   using namespace rngfree::python;
-  m.def("quantize(Tensor x, str format, str rounding, Tensor? words=None) -> Tensor", &quantize_words);
-  m.def("quantize_generator(Tensor x, str format, str rounding, str source, int seed, int site=0) -> Tensor",
+  // out: write the result into this tensor (x itself: in place) instead of a new one. For eager use:
+  // the schemas do not declare the aliasing to TorchScript's alias analysis.
+  m.def("quantize(Tensor x, str format, str rounding, Tensor? words=None, Tensor? out=None) -> Tensor",
+        &quantize_words);
+  m.def("quantize_generator(Tensor x, str format, str rounding, str source, int seed, int site=0, Tensor? out=None) "
+        "-> Tensor",
         &quantize_generator);
   m.def("quantize_harvest(Tensor x, str format, str rounding, Tensor[] taps, str[] pairings, str bits, str mix, "
-        "bool skip_zeros) -> Tensor",
+        "bool skip_zeros, Tensor? out=None) -> Tensor",
         &quantize_harvest);
   m.def("generator_words(str source, int seed, int site, int count) -> Tensor", &generator_words);
   m.def("reference_sequence(str source, int seed, int count) -> Tensor", &reference_sequence);

@@ -177,3 +177,25 @@ def test_help_is_useful():
         assert word in doc
     assert "philox" in rngfree.generator_specs() and "int8-sr-harvest" in rngfree.presets()
     assert rngfree.format_name("fp16") == "fp16" and rngfree.rounding_name("stochastic:8") == "stochastic:8"
+
+
+def test_out_and_in_place_equal_a_new_result():
+    g = torch.Generator().manual_seed(8)
+    x, tap = torch.randn(3000, generator=g), torch.randn(3000, generator=g)
+    w = torch.randint(0, 2**32, (3000,), generator=g, dtype=torch.int64)
+    for kw in [dict(words=w), dict(source="philox", seed=2), dict(source=rngfree.Harvest(tap, "aligned"))]:
+        expected = rngfree.quantize(x, "e5m2", "stochastic:12", **kw)
+        out = torch.full_like(x, 7.0)
+        assert rngfree.quantize(x, "e5m2", "stochastic:12", out=out, **kw) is out
+        assert torch.equal(bits(out), bits(expected))
+        y = x.clone()
+        rngfree.quantize(y, "e5m2", "stochastic:12", out=y, **kw)
+        assert torch.equal(bits(y), bits(expected))
+    with pytest.raises(rngfree.Error, match="shares memory with a tap"):
+        y = x.clone()
+        rngfree.quantize(y, "bf16", "stochastic:8", source="self", out=y)
+    with pytest.raises(rngfree.Error, match="x's shape"):
+        rngfree.quantize(x, "bf16", "nearest-even", out=torch.empty(2999))
+    with pytest.raises(rngfree.Error, match="overlaps x partly"):
+        buf = torch.randn(3001)
+        rngfree.quantize(buf[1:], "bf16", "nearest-even", out=buf[:3000])
