@@ -59,11 +59,11 @@ def test_random_tensors_agree_with_cli():
     g = torch.Generator().manual_seed(15)
     x = torch.randn(4096, generator=g) * torch.exp2(torch.randint(-20, 20, (4096,), generator=g).float())
     w = torch.randint(0, 2**32, (4096,), generator=g, dtype=torch.int64)
-    for fmt, rnd in [("bf16", "stochastic:16"), ("fixed:8:dyn", "stochastic:32")]:
+    for fmt, rnd in [("fixed:8:dyn", "stochastic:32")]:
         assert torch.equal(bits(cli_quantize(x, w, fmt, rnd)), bits(rngfree.quantize(x, fmt, rnd, words=w))), (fmt, rnd)
 
 
-@pytest.mark.parametrize("source", ["philox", "xoshiro128pp", "xorshift32", "lfsr:8:1"])
+@pytest.mark.parametrize("source", ["philox", "lfsr:8:1"])
 def test_generator_stream_is_rngfree_random(source):
     # `rngfree random` prints the single-lane stream (lfsr:W: the W-bit states of lane 0; with one lane
     # and W <= 32 the words are those states).

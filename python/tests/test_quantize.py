@@ -89,6 +89,21 @@ def test_mt19937_known_answer():
     assert rngfree.random_words("mt19937", 5489, 0, 10000)[-1].item() == 4123659995
 
 
+def test_xoshiro128pp_and_xorshift32_streams():
+    # docs/random.md: `rngfree random --source xoshiro128pp --seed 0 --count 3` prints these; xorshift32
+    # from its definition (state = low 32 bits of SplitMix64(seed)'s first output, shifts 13, 17, 5).
+    assert rngfree.reference_sequence("xoshiro128pp", 0, 3) == [1179900579, 1938959192, 3089844957]
+    assert rngfree.random_words("xoshiro128pp", 0, 0, 3).tolist() == [1179900579, 1938959192, 3089844957]
+    x = 0xE220A8397B1DCDAF & 0xFFFFFFFF  # SplitMix64(0)'s first output (docs/random.md)
+    expected = []
+    for _ in range(1000):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        expected.append(x)
+    assert rngfree.random_words("xorshift32", 0, 0, 1000).tolist() == expected
+
+
 def test_philox_known_answer():
     # Random123's key (0,0), counter 0: 6627e8d5 e169c58d bc57ac4c 9b00dbd8 (docs/random.md).
     assert rngfree.random_words("philox", 0, 0, 4).tolist() == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
