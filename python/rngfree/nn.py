@@ -1,0 +1,180 @@
+"""Quantization sites W, A, E, G (and U, M in the optimizer) on any ``torch.nn.Module``'s Linear and
+Conv2d layers, with the C++ engine's site plan, word sources and default generator-free pairing
+(docs/training.md; docs/python.md says precisely what differs from ``rngfree train``).
+
+    model = MyNet()
+    plan = rngfree.nn.quantize_model(model, preset="int8-sr-harvest", seed=1)
+    opt = rngfree.nn.SGD(model, lr=0.05, momentum=0.9, weight_decay=5e-4)
+    ... loss.backward(); opt.step(); opt.zero_grad()
+
+Per quantized layer L (in ``named_modules()`` order): A rounds the layer's input and W its weight in
+the forward pass; E rounds dL/d(output) and G dL/d(weight) in the backward pass (straight-through:
+the rounding is the identity for autograd); U rounds the weight after each ``SGD.step`` and M the
+momentum buffer. Each rounding is ``torch.classes.rngfree.SitePlan.quantize``: the library's format,
+rounding and word source for that (layer, site), with the taps the layers recorded this step.
+"""
+from __future__ import annotations
+
+import types
+from typing import List, Optional
+
+import torch
+import torch.nn.functional as F
+
+from . import Error, _call
+
+__all__ = ["quantize_model", "QuantizedModel", "SGD", "SITES", "TAPS"]
+
+SITES = {"W": 0, "A": 1, "E": 2, "G": 3, "U": 4, "M": 5}
+TAPS = {"input": 0, "weights": 1, "act": 2, "err": 3, "grad": 4}
+_W, _A, _E, _G, _U, _M = range(6)
+_INPUT, _WEIGHTS, _ACT, _ERR, _GRAD = range(5)
+
+
+class _Site(torch.autograd.Function):
+    """Forward: record a tap, round with the forward site; backward: record a tap, round with the
+    backward site (-1: none). The engine's QuantizeFn (src/train/quantize_op.cpp), in Python."""
+
+    @staticmethod
+    def forward(ctx, x, plan, layer, fwd_site, bwd_site, fwd_tap, bwd_tap):
+        ctx.plan, ctx.layer, ctx.bwd_site, ctx.bwd_tap = plan, layer, bwd_site, bwd_tap
+        if fwd_tap >= 0:
+            plan.record(layer, fwd_tap, x)
+        if fwd_site >= 0:
+            return plan.quantize(layer, fwd_site, x)
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.bwd_tap >= 0:
+            ctx.plan.record(ctx.layer, ctx.bwd_tap, g)
+        if ctx.bwd_site >= 0:
+            g = ctx.plan.quantize(ctx.layer, ctx.bwd_site, g)
+        return g, None, None, None, None, None, None
+
+
+class QuantizedModel:
+    """What ``quantize_model`` attached to the model (``model.rngfree``): the plan and the layers."""
+
+    def __init__(self, model: torch.nn.Module, preset: str, config: str, seed: int):
+        self.layers = [(name, m) for name, m in model.named_modules()
+                       if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+        if not self.layers:
+            raise Error("quantize_model: the model has no torch.nn.Linear or torch.nn.Conv2d layer to quantize")
+        names = [name for name, _ in self.layers]
+        try:
+            self.plan = torch.classes.rngfree.SitePlan(preset, config, names, int(seed))
+        except (RuntimeError, ValueError) as e:
+            raise Error(str(e).strip()) from None
+        self.model = model
+        self.enabled = True
+        self.layer_of = {id(m.weight): i for i, (_, m) in enumerate(self.layers)}
+
+    def describe(self) -> List[str]:
+        """One line per active site: layer, site, format, rounding and source (as ``rngfree train --layers``)."""
+        return list(self.plan.describe())
+
+    @property
+    def step(self) -> int:
+        """The optimizer step the harvested pairings use (``SGD.step`` advances it)."""
+        return self.plan.step()
+
+    @step.setter
+    def step(self, value: int) -> None:
+        _call(self.plan.set_step, int(value))
+
+    def _wants(self, layer: int, tap: int) -> int:
+        return tap if self.model.training and self.plan.reads(layer, tap) else -1
+
+    def _site(self, layer: int, site: int) -> int:
+        return site if self.enabled and self.plan.active(layer, site) else -1
+
+    def _forward(self, layer: int, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if layer == 0 and self._wants(0, _INPUT) >= 0:
+            self.plan.record(0, _INPUT, x.detach())
+        a_site = self._site(layer, _A)
+        a = _Site.apply(x, self.plan, layer, a_site, -1, -1, -1) if a_site >= 0 else x
+        w_site, g_site = self._site(layer, _W), self._site(layer, _G)
+        w_tap, g_tap = self._wants(layer, _WEIGHTS), self._wants(layer, _GRAD)
+        w = module.weight
+        if w_site >= 0 or g_site >= 0 or w_tap >= 0 or g_tap >= 0:
+            w = _Site.apply(w, self.plan, layer, w_site, g_site, w_tap, g_tap)
+        if isinstance(module, torch.nn.Linear):
+            y = F.linear(a, w, module.bias)
+        else:
+            y = module._conv_forward(a, w, module.bias)
+        e_site, a_tap, e_tap = self._site(layer, _E), self._wants(layer, _ACT), self._wants(layer, _ERR)
+        if e_site >= 0 or a_tap >= 0 or e_tap >= 0:
+            y = _Site.apply(y, self.plan, layer, -1, e_site, a_tap, e_tap)
+        return y
+
+
+def quantize_model(model: torch.nn.Module, preset: str = "int8-sr-harvest", seed: int = 1,
+                   config: str = "") -> QuantizedModel:
+    """Put the quantization sites of ``preset`` on every Linear and Conv2d layer of ``model`` (in place).
+
+    preset: one of ``rngfree.presets()`` (``fp32``, ``int8-rne``, ``int8-sr-lfsr``,
+        ``int8-sr-xoshiro``, ``int8-sr-philox``, ``int8-sr-harvest``), as ``rngfree train --preset``.
+    config: optional TOML text with ``[quant.*]`` overrides, as a ``rngfree train`` config file
+        (e.g. ``'[quant.E]\\nsource = "harvest:err@+1"'``); the preset is applied first.
+    seed: the seed of the generator sources (stream of (layer, site) = 1 + layer*6 + site, as the engine).
+    Layers are numbered in ``model.named_modules()`` order, which should be the order the forward pass
+    runs them (harvest taps such as ``act@+1`` and ``act@-1`` name neighbours by that number).
+    Returns the ``QuantizedModel`` (also ``model.rngfree``). Raises ``rngfree.Error`` for a bad preset
+    or config, with the library's message.
+    """
+    q = QuantizedModel(model, preset, config, _seed_ok(seed))
+    for index, (_, module) in enumerate(q.layers):
+        module.forward = types.MethodType(lambda self, x, _i=index: q._forward(_i, self, x), module)
+    model.rngfree = q
+    return q
+
+
+def _seed_ok(seed: int) -> int:
+    from . import _seed
+    return _seed(seed)
+
+
+class SGD(torch.optim.Optimizer):
+    """SGD with momentum and weight decay, rounding the momentum buffer (site M) and the master
+    weights (site U, ``x <- Q_U(x - lr * step)``) of quantized layers, as the engine's QSgd
+    (src/train/optimizer.cpp): d = g + weight_decay * x; buf = d (first step) or momentum * buf + d;
+    step = buf (or d without momentum). After each step the plan's step counter advances (the
+    harvested pairings' offsets move). Parameters that are not a quantized layer's weight (biases)
+    are updated in FP32, as in the engine.
+    """
+
+    def __init__(self, model: torch.nn.Module, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+        if not hasattr(model, "rngfree"):
+            raise Error("SGD: call rngfree.nn.quantize_model(model, ...) first")
+        super().__init__(model.parameters(), dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+        self.q: QuantizedModel = model.rngfree
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        plan = self.q.plan
+        for group in self.param_groups:
+            lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                layer: Optional[int] = self.q.layer_of.get(id(p))
+                d = p.grad.add(p, alpha=wd) if wd != 0 else p.grad
+                step = d
+                if momentum != 0:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = d.clone().contiguous()
+                    else:
+                        buf.mul_(momentum).add_(d)
+                    if layer is not None and self.q.enabled and plan.active(layer, _M):
+                        buf.copy_(plan.quantize(layer, _M, buf))
+                    step = buf
+                if layer is not None and self.q.enabled and plan.active(layer, _U):
+                    p.copy_(plan.quantize(layer, _U, p.sub(step, alpha=lr)))
+                else:
+                    p.sub_(step, alpha=lr)
+        plan.set_step(plan.step() + 1)
+        return loss
