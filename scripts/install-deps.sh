@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian (bookworm) packages rngfree needs. Idempotent: quiet when nothing is missing.
 # clang (with its runtime: libFuzzer and the sanitizers, and LLVM OpenMP) builds the asan preset.
-# Uses sudo when not root. Nothing else is downloaded, at install or at run time.
+# python3-skimage and opencv-doc are there for their sample photographs (the superres task's
+# `photos` data, docs/superres.md); libstb-dev decodes them. Uses sudo when not root. Nothing else is downloaded, at install or at run time.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
@@ -11,6 +12,7 @@ packages=(
   libfftw3-dev
   libtorch-dev libopenblas0-pthread libopenblas-dev zlib1g-dev
   dataset-fashion-mnist
+  libstb-dev python3-skimage opencv-doc
   yosys verilator
 )
 missing=()
