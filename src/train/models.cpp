@@ -165,6 +165,16 @@ class Espcn final : public Net {
     conv2_ = register_module("conv2", QConv2d(w, w, 3, 1, 1, &e.add_layer("conv2")));
     conv3_ = register_module("conv3", QConv2d(w, h, 3, 1, 1, &e.add_layer("conv3")));
     conv4_ = register_module("conv4", QConv2d(h, int64_t{scale} * scale, 3, 1, 1, &e.add_layer("conv4")));
+    // He initialisation (He et al. 2015) keeps the activations' scale through the ReLUs; PyTorch's
+    // default (kaiming_uniform, a = sqrt(5)) shrinks it about 2.4x per layer, and the residual
+    // network then learned to output zero (measured: it settles at exactly bicubic's PSNR). The last
+    // layer starts 10x smaller, so the first output is close to the bicubic upscale.
+    torch::NoGradGuard guard;
+    for (QConv2d* c : {&conv1_, &conv2_, &conv3_, &conv4_}) {
+      torch::nn::init::kaiming_normal_((*c)->weight, 0, torch::kFanIn, torch::kReLU);
+      (*c)->bias.zero_();
+    }
+    conv4_->weight.mul_(0.1);
   }
   // x (N, 1, h, w) LR luma centred on 0 -> (N, 1, h·s, w·s) residual
   torch::Tensor forward(torch::Tensor x) override {
