@@ -16,7 +16,7 @@ namespace rngfree::app {
 namespace {
 
 struct AuditFlags {
-  std::string preset = "int8-sr-harvest", model, data, config, out = "audit", json, dump_dir;
+  std::string preset = "int8-sr-harvest", task, model, data, config, out = "audit", json, dump_dir;
   std::string windows = "early,middle,late";
   std::optional<int64_t> steps, window, bits, train_limit;
   std::optional<int> sequences, calibration, epochs, train_threads;
@@ -35,7 +35,8 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
       "(docs/audit.md)");
   cmd->add_option("--preset", f->preset, "Training preset (default int8-sr-harvest)");
   cmd->add_option("--config", f->config, "TOML config file (docs/training.md); --preset beats its preset key");
-  cmd->add_option("--model", f->model, "mlp, lenet5, vgg7, resnet20 (default lenet5)");
+  cmd->add_option("--task", f->task, "classify (default) or superres (espcn on photos; docs/superres.md)");
+  cmd->add_option("--model", f->model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn");
   cmd->add_option("--data", f->data, "Data spec (default fashion-mnist)");
   add_integer_flag(cmd, "--epochs", f->epochs, "Epochs of the schedule (default: the config's; --steps can cut it short)",
                    train::limits::kEpochs);
@@ -68,6 +69,7 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
   cmd->callback([f, cmd] {
     train::AuditRunOptions o;
     train::TrainConfig& cfg = o.train;
+    if (!f->task.empty()) train::apply_task(cfg, f->task);
     train::apply_preset(cfg, f->preset);
     if (!f->config.empty()) train::apply_toml_file(cfg, f->config, f->preset);
     if (!f->model.empty()) cfg.model = f->model;

@@ -11,8 +11,8 @@ namespace rngfree::app {
 namespace {
 
 struct TrainFlags {
-  std::string config, preset, model, data, out;
-  std::optional<int> epochs, batch, threads, width;
+  std::string config, preset, task, model, data, out;
+  std::optional<int> epochs, batch, threads, width, scale;
   std::optional<double> lr;
   std::optional<uint64_t> seed;
   std::optional<int64_t> train_limit, test_limit, dump_bits;
@@ -31,10 +31,16 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
   for (const auto& p : train::preset_names()) presets += (presets.empty() ? "" : ", ") + p;
   cmd->add_option("--preset", flags->preset, "Named precision preset: " + presets + " (default fp32)");
   cmd->add_option("--config", flags->config, "TOML config file (keys in docs/training.md)");
-  cmd->add_option("--model", flags->model, "mlp, lenet5, vgg7, resnet20 (default lenet5)");
-  add_integer_flag(cmd, "--width", flags->width, "vgg7 channels of the first block (default 128)", train::limits::kWidth);
+  cmd->add_option("--task", flags->task,
+                  "classify (default) or superres (single-image super-resolution, docs/superres.md; sets its own "
+                  "defaults: --model espcn --data photos --batch 16 --lr 0.05 --epochs 40, no weight decay)");
+  add_integer_flag(cmd, "--scale", flags->scale, "superres: upscaling factor (default 2)", train::limits::kScale);
+  cmd->add_option("--model", flags->model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn");
+  add_integer_flag(cmd, "--width", flags->width, "vgg7 channels of the first block (default 128); espcn channels (default 32)",
+                   train::limits::kWidth);
   cmd->add_option("--data", flags->data,
-                  "fashion-mnist (default, Debian's copy), fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR");
+                  "fashion-mnist (default, Debian's copy), fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR; "
+                  "superres: photos (default, Debian's sample photographs) or sr:DIR (DIR/train, DIR/test: HR images)");
   add_integer_flag(cmd, "--epochs", flags->epochs, "Epochs to train (with --resume: train up to this many)",
                    train::limits::kEpochs);
   add_integer_flag(cmd, "--batch", flags->batch, "Batch size (default 128)", train::limits::kBatch);
@@ -65,11 +71,13 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
     // With --resume the saved run's settings are the base: the same command again (with --resume
     // added) gives the same configuration, and run_training refuses any setting that differs.
     train::TrainConfig cfg = flags->resume ? train::saved_run_config(flags->out) : train::TrainConfig{};
+    if (!flags->task.empty() && (!flags->resume || flags->task != cfg.task)) train::apply_task(cfg, flags->task);
     if (!flags->preset.empty()) train::apply_preset(cfg, flags->preset);
     if (!flags->config.empty()) train::apply_toml_file(cfg, flags->config, flags->preset);
     if (!flags->model.empty()) cfg.model = flags->model;
     if (!flags->data.empty()) cfg.data = flags->data;
     if (flags->width) cfg.width = *flags->width;
+    if (flags->scale) cfg.scale = *flags->scale;
     if (flags->epochs) cfg.epochs = *flags->epochs;
     if (flags->batch) cfg.batch = *flags->batch;
     if (flags->lr) cfg.lr = *flags->lr;
@@ -95,6 +103,14 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
     opt.resume = flags->resume;
     opt.progress = !flags->quiet;
     train::RunSummary s = train::run_training(cfg, opt);
+    if (s.config.task == "superres") {
+      fmt::print("{} {} x{} on {}: test PSNR {:.3f} dB (best {:.3f} dB; bicubic {:.3f} dB), SSIM {:.4f} (bicubic {:.4f}), "
+                 "{:.0f} patches/s, {:.1f} s\n", s.config.preset, s.config.model, s.config.scale, s.config.data,
+                 s.test_psnr_db, s.best_test_psnr_db, s.bicubic_psnr_db, s.test_ssim, s.bicubic_ssim, s.images_per_s,
+                 s.wall_seconds);
+      if (!flags->out.empty()) fmt::print("wrote {}/metrics.csv, summary.json, checkpoint.pt, sr_crop.png\n", flags->out);
+      return;
+    }
     fmt::print("{} {} on {}: test accuracy {:.2f}% (best {:.2f}%), {:.0f} images/s, {:.1f} s\n", s.config.preset,
                s.config.model, s.config.data, 100 * s.test_accuracy, 100 * s.best_test_accuracy, s.images_per_s,
                s.wall_seconds);

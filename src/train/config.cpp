@@ -46,6 +46,8 @@ constexpr const char* kSrBackward = "stochastic:8";
 constexpr const char* kSrUpdate = "stochastic:16";
 
 const std::array<std::string_view, 4> kModels = {"mlp", "lenet5", "vgg7", "resnet20"};
+const std::array<std::string_view, 1> kSrModels = {"espcn"};
+const std::array<std::string_view, 2> kTasks = {"classify", "superres"};
 
 void validate_site(const SiteConfig& s, std::string_view site_name) {
   if (s.format.empty()) return;
@@ -73,8 +75,19 @@ void validate_site(const SiteConfig& s, std::string_view site_name) {
 }  // namespace
 
 void TrainConfig::validate() const {
-  if (std::find(kModels.begin(), kModels.end(), model) == kModels.end()) {
-    throw Error(fmt::format("model '{}': unknown; allowed: mlp, lenet5, vgg7, resnet20", model));
+  if (std::find(kTasks.begin(), kTasks.end(), task) == kTasks.end()) {
+    throw Error(fmt::format("task '{}': unknown; allowed: classify, superres", task));
+  }
+  if (task == "superres") {
+    if (std::find(kSrModels.begin(), kSrModels.end(), model) == kSrModels.end()) {
+      throw Error(fmt::format("model '{}': not a super-resolution model; allowed for task superres: espcn", model));
+    }
+    if (data != "photos" && !data.starts_with("sr:")) {
+      throw Error(fmt::format("data '{}': allowed for task superres: photos, sr:DIR", data));
+    }
+    (void)checked_integer("scale", scale, limits::kScale);
+  } else if (std::find(kModels.begin(), kModels.end(), model) == kModels.end()) {
+    throw Error(fmt::format("model '{}': unknown; allowed: mlp, lenet5, vgg7, resnet20 (task superres: espcn)", model));
   }
   (void)checked_integer("width", width, limits::kWidth);
   (void)checked_integer("epochs", epochs, limits::kEpochs);
@@ -107,6 +120,31 @@ void TrainConfig::validate() const {
     if (kind == harvest::TapKind::kSelf) throw Error("dump.tap 'self': allowed input, weights, act, err, grad");
     (void)checked_integer("dump.layer", dump.layer, limits::kDumpLayer);
     (void)checked_integer("dump.max_bits", dump.max_bits, limits::kDumpBits);
+  }
+}
+
+std::vector<std::string> task_names() { return {kTasks.begin(), kTasks.end()}; }
+
+void apply_task(TrainConfig& cfg, std::string_view name) {
+  if (std::find(kTasks.begin(), kTasks.end(), name) == kTasks.end()) {
+    throw Error(fmt::format("task '{}': unknown; allowed: classify, superres", name));
+  }
+  const TrainConfig defaults;
+  cfg.task = std::string(name);
+  if (name == "superres") {
+    cfg.model = "espcn";
+    cfg.data = "photos";
+    cfg.batch = 16;
+    cfg.lr = 0.05;
+    cfg.weight_decay = 0;
+    cfg.epochs = 40;
+  } else {
+    cfg.model = defaults.model;
+    cfg.data = defaults.data;
+    cfg.batch = defaults.batch;
+    cfg.lr = defaults.lr;
+    cfg.weight_decay = defaults.weight_decay;
+    cfg.epochs = defaults.epochs;
   }
 }
 
@@ -190,11 +228,13 @@ void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view ori
   } else if (auto p = root.get("preset")) {
     apply_preset(cfg, get_value<std::string>(*p, "preset", origin));
   }
+  if (auto t = root.get("task")) apply_task(cfg, get_value<std::string>(*t, "task", origin));
   for (auto&& [k, v] : root) {
     std::string key(k.str());
-    if (key == "preset") continue;
+    if (key == "preset" || key == "task") continue;
     if (key == "model") cfg.model = get_value<std::string>(v, key, origin);
     else if (key == "width") cfg.width = get_integer(v, key, origin, limits::kWidth);
+    else if (key == "scale") cfg.scale = get_integer(v, key, origin, limits::kScale);
     else if (key == "data") cfg.data = get_value<std::string>(v, key, origin);
     else if (key == "train_limit") cfg.train_limit = get_integer(v, key, origin, limits::kImageLimit);
     else if (key == "test_limit") cfg.test_limit = get_integer(v, key, origin, limits::kImageLimit);
@@ -241,7 +281,7 @@ void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view ori
         else throw Error(fmt::format("{}: unknown key '{}'; allowed: path, layer, tap, max_bits", origin, full));
       }
     } else {
-      throw Error(fmt::format("{}: unknown key '{}'; allowed: preset, model, width, data, train_limit, test_limit, "
+      throw Error(fmt::format("{}: unknown key '{}'; allowed: preset, task, scale, model, width, data, train_limit, test_limit, "
                               "epochs, batch, lr, momentum, weight_decay, schedule, seed, threads, [quant], [dump]",
                               origin, key));
     }
@@ -272,6 +312,8 @@ void apply_toml_file(TrainConfig& cfg, const std::string& path, std::string_view
 std::string to_json(const TrainConfig& c, int indent) {
   nlohmann::ordered_json j;
   j["preset"] = c.preset;
+  j["task"] = c.task;
+  j["scale"] = c.scale;
   j["model"] = c.model;
   j["width"] = c.width;
   j["data"] = c.data;
@@ -304,7 +346,7 @@ std::vector<std::string> config_differences(const TrainConfig& saved, const Trai
                                             const std::vector<std::string>& ignore) {
   // The command-line flag of a key, where it has one.
   static const std::map<std::string, std::string> kFlags = {
-      {"preset", "--preset"}, {"model", "--model"}, {"width", "--width"}, {"data", "--data"},
+      {"preset", "--preset"}, {"task", "--task"}, {"scale", "--scale"}, {"model", "--model"}, {"width", "--width"}, {"data", "--data"},
       {"train_limit", "--train-limit"}, {"test_limit", "--test-limit"}, {"epochs", "--epochs"},
       {"batch", "--batch"}, {"lr", "--lr"}, {"seed", "--seed"}, {"threads", "--threads"},
       {"dump.path", "--dump"}, {"dump.tap", "--dump-tap"}, {"dump.layer", "--dump-layer"},
@@ -343,6 +385,8 @@ TrainConfig config_from_json(std::string_view text) {
   try {
     auto j = nlohmann::json::parse(text);
     c.preset = j.at("preset");
+    c.task = j.value("task", std::string("classify"));  // absent in runs saved before the superres task
+    c.scale = j.contains("scale") ? json_integer(j, "scale", limits::kScale) : 2;
     c.model = j.at("model");
     c.width = json_integer(j, "width", limits::kWidth);
     c.data = j.at("data");

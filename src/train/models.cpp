@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "rngfree/error.hpp"
 
 namespace rngfree::train {
@@ -152,7 +154,51 @@ class ResNet20 final : public Net {
   QLinear fc_{nullptr};
 };
 
+// ESPCN (Shi et al. 2016) with ReLU and one more 3×3 layer, predicting the residual to the bicubic
+// upscale (residual learning as VDSR, Kim et al. 2016): the sub-pixel convolution works at LR
+// resolution, so a step costs scale² times less than a network working on the upscaled image.
+class Espcn final : public Net {
+ public:
+  Espcn(Engine& e, int width, int scale) : e_(e), scale_(scale) {
+    const int64_t w = width, h = std::max(width / 2, 1);
+    conv1_ = register_module("conv1", QConv2d(1, w, 5, 1, 2, &e.add_layer("conv1")));
+    conv2_ = register_module("conv2", QConv2d(w, w, 3, 1, 1, &e.add_layer("conv2")));
+    conv3_ = register_module("conv3", QConv2d(w, h, 3, 1, 1, &e.add_layer("conv3")));
+    conv4_ = register_module("conv4", QConv2d(h, int64_t{scale} * scale, 3, 1, 1, &e.add_layer("conv4")));
+    // He initialisation (He et al. 2015) keeps the activations' scale through the ReLUs; PyTorch's
+    // default (kaiming_uniform, a = sqrt(5)) shrinks it about 2.4x per layer, and the residual
+    // network then learned to output zero (measured: it settles at exactly bicubic's PSNR). The last
+    // layer starts 10x smaller, so the first output is close to the bicubic upscale.
+    torch::NoGradGuard guard;
+    for (QConv2d* c : {&conv1_, &conv2_, &conv3_, &conv4_}) {
+      torch::nn::init::kaiming_normal_((*c)->weight, 0, torch::kFanIn, torch::kReLU);
+      (*c)->bias.zero_();
+    }
+    conv4_->weight.mul_(0.1);
+  }
+  // x (N, 1, h, w) LR luma centred on 0 -> (N, 1, h·s, w·s) residual
+  torch::Tensor forward(torch::Tensor x) override {
+    record_input(e_, x);
+    x = torch::relu(conv1_(x));
+    x = torch::relu(conv2_(x));
+    x = torch::relu(conv3_(x));
+    return torch::pixel_shuffle(conv4_(x), scale_);
+  }
+
+ private:
+  Engine& e_;
+  int scale_;
+  QConv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr}, conv4_{nullptr};
+};
+
 }  // namespace
+
+std::shared_ptr<Net> make_sr_model(const std::string& name, int width, int scale, Engine& engine) {
+  RNGFREE_CHECK(engine.layers.empty(), "make_sr_model needs a fresh engine");
+  if (scale < 2 || scale > 4) throw Error(fmt::format("scale {}: allowed 2, 3, 4", scale));
+  if (name == "espcn") return std::make_shared<Espcn>(engine, width > 0 ? width : 32, scale);
+  throw Error(fmt::format("model '{}': not a super-resolution model; allowed: espcn", name));
+}
 
 std::shared_ptr<Net> make_model(const std::string& name, int width, int channels, int image_size, int num_classes,
                                 Engine& engine) {

@@ -16,6 +16,7 @@
 
 #include "rngfree/error.hpp"
 #include "rngfree/train/audit_run.hpp"
+#include "rngfree/train/image.hpp"
 #include "rngfree/report/svg.hpp"
 
 namespace rngfree::train {
@@ -26,10 +27,15 @@ constexpr int kQuickEpochs = 2;
 constexpr int kFullEpochs = 15;
 constexpr int kFullCifarEpochs = 30;
 const std::vector<std::string> kCifarPresets = {"fp32", "int8-rne", "int8-sr-philox", "int8-sr-harvest"};
+// superres: espcn ×2 on the photos (docs/superres.md); quick mode's share of the time is about 4 minutes
+constexpr int kQuickSrEpochs = 3;
+constexpr int kFullSrEpochs = 40;
+const std::vector<std::string> kSrPresets = {"fp32", "int8-rne", "int8-sr-philox", "int8-sr-harvest"};
 
 struct Job {
   std::string model, data, preset;
   int epochs;
+  bool superres = false;
 };
 
 std::vector<Job> plan_jobs(const ReproduceOptions& o) {
@@ -39,6 +45,14 @@ std::vector<Job> plan_jobs(const ReproduceOptions& o) {
   for (const auto& p : presets) jobs.push_back({"lenet5", o.data, p, epochs});
   if (o.full && !o.cifar10.empty()) {
     for (const auto& p : kCifarPresets) jobs.push_back({"resnet20", "cifar10:" + o.cifar10, p, kFullCifarEpochs});
+  }
+  if (o.superres) {
+    const int sr_epochs = o.sr_epochs > 0 ? o.sr_epochs : (o.full ? kFullSrEpochs : kQuickSrEpochs);
+    for (const auto& p : kSrPresets) {
+      if (o.presets.empty() || std::find(o.presets.begin(), o.presets.end(), p) != o.presets.end()) {
+        jobs.push_back({"espcn", "photos", p, sr_epochs, true});
+      }
+    }
   }
   return jobs;
 }
@@ -84,17 +98,19 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
     PresetResult pr;
     pr.model = job.model;
     pr.preset = job.preset;
-    std::vector<double> acc, best, ips;
+    pr.superres = job.superres;
+    std::vector<double> acc, best, ips, psnr_db, ssim_v;
     for (int s = 1; s <= o.seeds; ++s) {
       TrainConfig c;
+      if (job.superres) apply_task(c, "superres");
       apply_preset(c, job.preset);
       c.model = job.model;
       c.data = job.data;
       c.epochs = job.epochs;
       c.seed = static_cast<uint64_t>(s);
       c.threads = o.threads;
-      c.train_limit = o.train_limit;
-      c.test_limit = o.test_limit;
+      c.train_limit = job.superres ? 0 : o.train_limit;
+      c.test_limit = job.superres ? 0 : o.test_limit;
       if (job.model == "resnet20") c.lr = 0.1;
       ++done;
       if (o.progress) {
@@ -112,12 +128,18 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
       }
       acc.push_back(sum.test_accuracy);
       best.push_back(sum.best_test_accuracy);
+      psnr_db.push_back(sum.test_psnr_db);
+      ssim_v.push_back(sum.test_ssim);
+      pr.bicubic_psnr_db = sum.bicubic_psnr_db;
+      pr.bicubic_ssim = sum.bicubic_ssim;
       ips.push_back(sum.images_per_s);
       pr.runs.push_back(std::move(sum));
     }
     std::tie(pr.mean_accuracy, pr.std_accuracy) = mean_std(acc);
     pr.mean_best_accuracy = mean_std(best).first;
     pr.mean_images_per_s = mean_std(ips).first;
+    std::tie(pr.mean_psnr_db, pr.std_psnr_db) = mean_std(psnr_db);
+    pr.mean_ssim = mean_std(ssim_v).first;
     result.presets.push_back(std::move(pr));
   }
 
@@ -193,6 +215,7 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
   std::string csv = "model,preset,seed,epochs,test_accuracy,best_test_accuracy,images_per_s,wall_seconds\n";
   nlohmann::ordered_json js = nlohmann::json::array();
   for (const auto& pr : result.presets) {
+    if (pr.superres) continue;
     double fp32 = NAN;
     for (const auto& q : result.presets) {
       if (q.model == pr.model && q.preset == "fp32") fp32 = q.mean_accuracy;
@@ -217,10 +240,88 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
     }
     js.push_back(jp);
   }
+  std::string sr_md;
+  for (const auto& pr : result.presets) {
+    if (!pr.superres) continue;
+    if (sr_md.empty()) {
+      sr_md = fmt::format("\n## Super-resolution ×2 (docs/superres.md)\n\nespcn on the `photos` training images, "
+                          "tested on butterfly, baboon and messi5 (held out): Y-channel PSNR with a 2-pixel border "
+                          "cropped, mean over the test images, then mean ± sample standard deviation over seeds. "
+                          "Bicubic (MATLAB imresize) on the same images: **{:.3f} dB**, SSIM {:.4f}.\n\n"
+                          "| model | preset | epochs | test PSNR (dB) | Δ vs bicubic | Δ vs fp32 | SSIM | patches/s |\n"
+                          "|---|---|---|---|---|---|---|---|\n",
+                          pr.bicubic_psnr_db, pr.bicubic_ssim);
+    }
+    double fp32 = NAN;
+    for (const auto& q : result.presets) {
+      if (q.superres && q.preset == "fp32") fp32 = q.mean_psnr_db;
+    }
+    sr_md += fmt::format("| {} | {} | {} | {:.3f} ± {:.3f} | {:+.3f} | {} | {:.4f} | {:.0f} |\n", pr.model, pr.preset,
+                         pr.runs.front().config.epochs, pr.mean_psnr_db, pr.std_psnr_db,
+                         pr.mean_psnr_db - pr.bicubic_psnr_db,
+                         std::isnan(fp32) ? std::string("–") : fmt::format("{:+.3f}", pr.mean_psnr_db - fp32),
+                         pr.mean_ssim, pr.mean_images_per_s);
+    for (const auto& r : pr.runs) {
+      csv += fmt::format("{},{},{},{},{:.6f},{:.6f},{:.1f},{:.2f}\n", pr.model, pr.preset, r.config.seed,
+                         r.config.epochs, r.test_psnr_db, r.best_test_psnr_db, r.images_per_s, r.wall_seconds);
+    }
+    nlohmann::ordered_json jp;
+    jp["model"] = pr.model;
+    jp["preset"] = pr.preset;
+    jp["task"] = "superres";
+    jp["mean_test_psnr_db"] = pr.mean_psnr_db;
+    jp["std_test_psnr_db"] = pr.std_psnr_db;
+    jp["bicubic_psnr_db"] = pr.bicubic_psnr_db;
+    jp["mean_test_ssim"] = pr.mean_ssim;
+    jp["test_psnr_db"] = nlohmann::json::array();
+    for (const auto& r : pr.runs) jp["test_psnr_db"].push_back(r.test_psnr_db);
+    js.push_back(jp);
+  }
+  if (!sr_md.empty()) {
+    // One test crop side by side, cut from the seed-1 runs' sr_crop.png (bicubic | model | truth).
+    std::vector<Image> panels;
+    std::string labels;
+    auto panel = [&](const std::string& preset, int which) {
+      const fs::path pic = fs::path(o.out_dir) / "runs" / fmt::format("espcn-{}-seed1", preset) / "sr_crop.png";
+      if (!fs::exists(pic)) return;
+      const Image im = read_image(pic.string());
+      const int w = (im.width - 8) / 3;
+      panels.push_back(crop(im, 0, which * (w + 4), im.height, w));
+      labels += (labels.empty() ? "" : " | ") + (which == 0 ? std::string("bicubic") : which == 2 ? std::string("ground truth") : preset);
+    };
+    panel("fp32", 0);
+    for (const char* p : {"fp32", "int8-rne", "int8-sr-harvest"}) panel(p, 1);
+    panel("fp32", 2);
+    if (panels.size() >= 2) {
+      write_png((fs::path(o.out_dir) / "sr_comparison.png").string(), side_by_side(panels, 4));
+      sr_md += fmt::format("\nThe centre of butterfly.jpg, seed 1: {}.\n\n![super-resolution](sr_comparison.png)\n\n"
+                           "![test PSNR](psnr.svg)\n", labels);
+    }
+    report::LineChart chart;
+    chart.title = "Super-resolution: test PSNR (mean over seeds)";
+    chart.x_label = "epoch";
+    chart.y_label = "test PSNR (dB)";
+    for (const auto& pr : result.presets) {
+      if (!pr.superres) continue;
+      report::Series series;
+      series.label = pr.preset;
+      for (size_t e = 0; e < pr.runs.front().epochs.size(); ++e) {
+        std::vector<double> v;
+        for (const auto& r : pr.runs) {
+          if (e < r.epochs.size()) v.push_back(r.epochs[e].test_psnr_db);
+        }
+        series.x.push_back(static_cast<double>(e + 1));
+        series.y.push_back(mean_std(v).first);
+      }
+      chart.series.push_back(std::move(series));
+    }
+    write_file_atomic((fs::path(o.out_dir) / "psnr.svg").string(), report::render_svg(chart));
+  }
   md += "\nPresets (docs/training.md): W, A, E, G in fixed:8:dyn; master weights U in fixed:16:8 "
         "(Gupta et al. 2015); int8-rne rounds every site to nearest-even, the int8-sr presets round E, G "
         "(stochastic:8) and U (stochastic:16) stochastically with bits from the named generator or "
         "harvested from the network's own tensors.\n\n![test accuracy](accuracy.svg)\n\n![train loss](loss.svg)\n";
+  md += sr_md;
   if (!result.audit_summary.empty()) md += "\n" + result.audit_summary;
   else if (!o.nist) md += "\nAudit: not run (--no-audit).\n";
 
@@ -231,6 +332,7 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
     chart.x_label = "epoch";
     chart.y_label = loss ? "train loss" : "test accuracy (%)";
     for (const auto& pr : result.presets) {
+      if (pr.superres) continue;
       report::Series s;
       s.label = result.presets.size() > 6 ? pr.model + " " + pr.preset : pr.preset;
       const size_t ne = pr.runs.front().epochs.size();

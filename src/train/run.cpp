@@ -11,13 +11,29 @@ namespace rngfree::train {
 
 namespace {
 
-nlohmann::ordered_json epoch_json(const EpochMetrics& e) {
-  return {{"epoch", e.epoch},         {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
-          {"test_loss", e.test_loss}, {"test_accuracy", e.test_accuracy}, {"lr", e.lr},
-          {"seconds", e.seconds},     {"images_per_s", e.images_per_s}};
+nlohmann::ordered_json epoch_json(const EpochMetrics& e, bool superres) {
+  nlohmann::ordered_json j = {{"epoch", e.epoch},         {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
+                              {"test_loss", e.test_loss}, {"test_accuracy", e.test_accuracy}, {"lr", e.lr},
+                              {"seconds", e.seconds},     {"images_per_s", e.images_per_s}};
+  if (superres) {
+    j["test_psnr_db"] = e.test_psnr_db;
+    j["bicubic_psnr_db"] = e.bicubic_psnr_db;
+    j["test_ssim"] = e.test_ssim;
+    j["bicubic_ssim"] = e.bicubic_ssim;
+  }
+  return j;
 }
 
-std::string metrics_csv(const std::vector<EpochMetrics>& rows) {
+std::string metrics_csv(const std::vector<EpochMetrics>& rows, bool superres) {
+  if (superres) {  // images_per_s counts training patches
+    std::string s = "epoch,train_loss,test_loss,test_psnr_db,bicubic_psnr_db,test_ssim,bicubic_ssim,lr,seconds,images_per_s\n";
+    for (const auto& e : rows) {
+      s += fmt::format("{},{:.6f},{:.6f},{:.4f},{:.4f},{:.5f},{:.5f},{:.6g},{:.3f},{:.1f}\n", e.epoch, e.train_loss,
+                       e.test_loss, e.test_psnr_db, e.bicubic_psnr_db, e.test_ssim, e.bicubic_ssim, e.lr, e.seconds,
+                       e.images_per_s);
+    }
+    return s;
+  }
   std::string s = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,lr,seconds,images_per_s\n";
   for (const auto& e : rows) {
     s += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f},{:.1f}\n", e.epoch, e.train_loss, e.train_accuracy,
@@ -29,12 +45,20 @@ std::string metrics_csv(const std::vector<EpochMetrics>& rows) {
 void finish_summary(RunSummary& s) {
   double secs = 0, imgs = 0;
   s.best_test_accuracy = 0;
+  s.best_test_psnr_db = s.epochs.empty() ? 0 : s.epochs.front().test_psnr_db;
   for (const auto& e : s.epochs) {
     secs += e.seconds;
     imgs += e.seconds * e.images_per_s;
     s.best_test_accuracy = std::max(s.best_test_accuracy, e.test_accuracy);
+    s.best_test_psnr_db = std::max(s.best_test_psnr_db, e.test_psnr_db);
   }
   s.test_accuracy = s.epochs.empty() ? 0 : s.epochs.back().test_accuracy;
+  if (!s.epochs.empty()) {
+    s.test_psnr_db = s.epochs.back().test_psnr_db;
+    s.bicubic_psnr_db = s.epochs.back().bicubic_psnr_db;
+    s.test_ssim = s.epochs.back().test_ssim;
+    s.bicubic_ssim = s.epochs.back().bicubic_ssim;
+  }
   s.images_per_s = secs > 0 ? imgs / secs : 0;
 }
 
@@ -42,7 +66,7 @@ std::string history_json(const std::vector<EpochMetrics>& rows, double wall) {
   nlohmann::ordered_json j;
   j["wall_seconds"] = wall;
   j["epochs"] = nlohmann::json::array();
-  for (const auto& e : rows) j["epochs"].push_back(epoch_json(e));
+  for (const auto& e : rows) j["epochs"].push_back(epoch_json(e, true));
   return j.dump();
 }
 
@@ -54,18 +78,24 @@ std::vector<EpochMetrics> history_from_json(const std::string& text, double& wal
   wall = j.at("wall_seconds");
   for (const auto& e : j.at("epochs")) {
     rows.push_back({e.at("epoch"), e.at("train_loss"), e.at("train_accuracy"), e.at("test_loss"), e.at("test_accuracy"),
-                    e.at("lr"), e.at("seconds"), e.at("images_per_s")});
+                    e.at("lr"), e.at("seconds"), e.at("images_per_s"), e.value("test_psnr_db", 0.0),
+                    e.value("bicubic_psnr_db", 0.0), e.value("test_ssim", 0.0), e.value("bicubic_ssim", 0.0)});
   }
   return rows;
 }
 
 void print_progress(int epoch, int epochs, int64_t done, int64_t total, double loss, double acc, double ips,
-                    bool tty) {
+                    bool tty, bool superres) {
   if (!tty && done != total) return;
   constexpr int kWidth = 28;
   const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(1, total));
   std::string bar(static_cast<size_t>(filled), '=');
   if (filled < kWidth) bar += '>' + std::string(static_cast<size_t>(kWidth - filled - 1), ' ');
+  if (superres) {
+    std::fprintf(stderr, "%sepoch %d/%d [%s] %lld/%lld L1 %.5f %.0f patches/s", tty ? "\r" : "", epoch, epochs,
+                 bar.c_str(), static_cast<long long>(done), static_cast<long long>(total), loss, ips);
+    return;
+  }
   std::fprintf(stderr, "%sepoch %d/%d [%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s", tty ? "\r" : "", epoch, epochs,
                bar.c_str(), static_cast<long long>(done), static_cast<long long>(total), loss, 100 * acc, ips);
 }
@@ -75,12 +105,21 @@ void print_progress(int epoch, int epochs, int64_t done, int64_t total, double l
 std::string summary_json(const RunSummary& s) {
   nlohmann::ordered_json j;
   j["config"] = nlohmann::json::parse(to_json(s.config));
-  j["test_accuracy"] = s.test_accuracy;
-  j["best_test_accuracy"] = s.best_test_accuracy;
+  const bool sr = s.config.task == "superres";
+  if (sr) {
+    j["test_psnr_db"] = s.test_psnr_db;
+    j["best_test_psnr_db"] = s.best_test_psnr_db;
+    j["bicubic_psnr_db"] = s.bicubic_psnr_db;
+    j["test_ssim"] = s.test_ssim;
+    j["bicubic_ssim"] = s.bicubic_ssim;
+  } else {
+    j["test_accuracy"] = s.test_accuracy;
+    j["best_test_accuracy"] = s.best_test_accuracy;
+  }
   j["wall_seconds"] = s.wall_seconds;
   j["images_per_s"] = s.images_per_s;
   j["epochs"] = nlohmann::json::array();
-  for (const auto& e : s.epochs) j["epochs"].push_back(epoch_json(e));
+  for (const auto& e : s.epochs) j["epochs"].push_back(epoch_json(e, sr));
   return j.dump(2) + "\n";
 }
 
@@ -90,8 +129,19 @@ int options_stop(const RunOptions& opt) { return opt.stop_after_epochs; }
 // metrics.csv and summary.json of a run folder, each written atomically after the checkpoint (which
 // holds the history they are made from).
 void write_reports(const std::string& out_dir, const RunSummary& summary) {
-  write_file_atomic((fs::path(out_dir) / "metrics.csv").string(), metrics_csv(summary.epochs));
+  write_file_atomic((fs::path(out_dir) / "metrics.csv").string(),
+                    metrics_csv(summary.epochs, summary.config.task == "superres"));
   write_file_atomic((fs::path(out_dir) / "summary.json").string(), summary_json(summary));
+}
+}  // namespace
+
+namespace {
+// The centre (at most 128×128 HR pixels) of the first test image: bicubic | model | ground truth.
+void write_sr_crop(const std::string& path, Trainer& trainer) {
+  const Trainer::SrImages im = trainer.super_resolve_test_image(0);
+  const int h = std::min(128, im.truth.height), w = std::min(128, im.truth.width);
+  const int y = (im.truth.height - h) / 2, x = (im.truth.width - w) / 2;
+  write_png(path, side_by_side({crop(im.bicubic, y, x, h, w), crop(im.output, y, x, h, w), crop(im.truth, y, x, h, w)}, 4));
 }
 }  // namespace
 
@@ -164,7 +214,7 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
         if (done != total && now - last < std::chrono::milliseconds(200)) return;
         last = now;
         const double el = std::chrono::duration<double>(now - t0).count();
-        print_progress(epoch, cfg.epochs, done, total, loss, acc, ips, tty);
+        print_progress(epoch, cfg.epochs, done, total, loss, acc, ips, tty, cfg.task == "superres");
         if (tty || done == total) {
           std::fprintf(stderr, " ETA %.0fs   ", done > 0 ? el * static_cast<double>(total - done) / done : 0.0);
         }
@@ -181,7 +231,10 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
                                                           : std::string("no checkpoint yet (it failed in epoch 1)");
       throw NonFiniteLoss(fmt::format("{}; {}", err.what(), where));
     }
-    if (opt.progress) {
+    if (opt.progress && cfg.task == "superres") {
+      std::fprintf(stderr, "\n  test PSNR %.3f dB (bicubic %.3f dB), SSIM %.4f (bicubic %.4f)\n", e.test_psnr_db,
+                   e.bicubic_psnr_db, e.test_ssim, e.bicubic_ssim);
+    } else if (opt.progress) {
       std::fprintf(stderr, "\n  test accuracy %.2f%%, test loss %.4f\n", 100 * e.test_accuracy, e.test_loss);
     }
     summary.epochs.push_back(e);
@@ -198,6 +251,7 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
   finish_summary(summary);
   if (!opt.out_dir.empty()) {
     write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(), summary_json(summary));
+    if (cfg.task == "superres") write_sr_crop((fs::path(opt.out_dir) / "sr_crop.png").string(), trainer);
   }
   return summary;
 }

@@ -122,13 +122,44 @@ EpochMetrics Trainer::train_epoch(const ProgressFn& progress) {
   e.lr = m.lr_at(m.step - 1);
   e.seconds = m.epoch_seconds;
   e.images_per_s = m.epoch_seen / std::max(1e-9, m.epoch_seconds);
-  e.test_accuracy = m.evaluate(&e.test_loss);
+  if (m.superres) {
+    const Impl::SrMetrics sm = m.evaluate_sr();
+    e.train_accuracy = 0;
+    e.test_loss = sm.l1;
+    e.test_psnr_db = sm.psnr_db;
+    e.bicubic_psnr_db = sm.bicubic_psnr_db;
+    e.test_ssim = sm.ssim;
+    e.bicubic_ssim = sm.bicubic_ssim;
+  } else {
+    e.test_accuracy = m.evaluate(&e.test_loss);
+  }
   m.write_dump();
   m.reset_epoch_stats();
   return e;
 }
 
 double Trainer::evaluate(double* loss) { return impl_->evaluate(loss); }
+
+Trainer::SrImages Trainer::super_resolve_test_image(int index) {
+  Impl& m = *impl_;
+  if (!m.superres) throw Error("super_resolve_test_image: the run's task is not superres");
+  if (index < 0 || index >= static_cast<int>(m.sr->test.size())) {
+    throw Error(fmt::format("test image {}: allowed 0..{}", index, m.sr->test.size() - 1));
+  }
+  const SrImage& im = m.sr->test[static_cast<size_t>(index)];
+  std::vector<float> out;
+  {
+    torch::NoGradGuard guard;
+    EvaluationScope evaluation(m.engine, *m.model);
+    out = super_resolve_luma(*m.model, im);
+  }
+  SrImages r;
+  r.bicubic = resize_bicubic(im.lr_rgb, im.hr_h, im.hr_w);
+  const std::vector<float> bic_y = luma(r.bicubic);
+  r.output = replace_luma(r.bicubic, bic_y, out);
+  r.truth = im.hr_rgb;
+  return r;
+}
 
 std::vector<float> Trainer::parameters() const {
   std::vector<float> out;

@@ -16,6 +16,7 @@
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/train/optimizer.hpp"
+#include "rngfree/train/superres.hpp"
 #include "rngfree/train/trainer.hpp"
 
 namespace rngfree::train {
@@ -30,6 +31,26 @@ inline std::shared_ptr<const DataSplit> cached_data(const std::string& spec) {
   auto& slot = cache[spec];
   if (!slot) slot = std::make_shared<const DataSplit>(load_data(spec));
   return slot;
+}
+
+// LR patch side of the super-resolution task's training patches.
+inline constexpr int kSrPatch = 24;
+
+inline std::shared_ptr<const SrSplit> cached_sr_data(const std::string& spec, int scale) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const SrSplit>> cache;
+  std::lock_guard lock(mu);
+  auto& slot = cache[spec + "|" + std::to_string(scale)];
+  if (!slot) slot = std::make_shared<const SrSplit>(load_sr_data(spec, scale, kSrPatch));
+  return slot;
+}
+
+// The super-resolved luma in [0, 1] of one LR luma image: clamp(bicubic + model residual).
+inline std::vector<float> super_resolve_luma(Net& model, const SrImage& im) {
+  torch::Tensor x = torch::from_blob(const_cast<float*>(im.lr.data()), {1, 1, im.lr_h, im.lr_w}, torch::kFloat32) - 0.5f;
+  torch::Tensor bic = torch::from_blob(const_cast<float*>(im.bicubic.data()), {1, 1, im.hr_h, im.hr_w}, torch::kFloat32);
+  torch::Tensor sr = (bic + model.forward(x)).clamp(0, 1).contiguous();
+  return std::vector<float>(sr.data_ptr<float>(), sr.data_ptr<float>() + sr.numel());
 }
 
 inline uint64_t epoch_key(uint64_t seed, int64_t epoch, uint64_t purpose) {
@@ -62,7 +83,9 @@ using namespace detail;
 
 struct Trainer::Impl {
   TrainConfig cfg;
-  std::shared_ptr<const DataSplit> data;
+  bool superres = false;
+  std::shared_ptr<const DataSplit> data;  // classify
+  std::shared_ptr<const SrSplit> sr;      // superres
   int64_t train_count = 0, test_count = 0;
   Engine engine;
   std::shared_ptr<Net> model;
@@ -84,17 +107,29 @@ struct Trainer::Impl {
   explicit Impl(const TrainConfig& c) : cfg(c) {
     cfg.validate();
     set_training_threads(cfg.threads);
-    data = cached_data(cfg.data);
-    train_count = cfg.train_limit > 0 ? std::min(cfg.train_limit, data->train.count) : data->train.count;
-    test_count = cfg.test_limit > 0 ? std::min(cfg.test_limit, data->test.count) : data->test.count;
+    superres = cfg.task == "superres";
+    int64_t train_total = 0, test_total = 0;
+    if (superres) {
+      sr = cached_sr_data(cfg.data, cfg.scale);
+      train_total = sr->train.count;
+      test_total = static_cast<int64_t>(sr->test.size());
+    } else {
+      data = cached_data(cfg.data);
+      train_total = data->train.count;
+      test_total = data->test.count;
+    }
+    train_count = cfg.train_limit > 0 ? std::min(cfg.train_limit, train_total) : train_total;
+    test_count = cfg.test_limit > 0 ? std::min(cfg.test_limit, test_total) : test_total;
     batch = std::min<int64_t>(cfg.batch, train_count);
     steps_per_epoch = train_count / batch;  // the last partial batch is dropped
-    for (int c = 0; c < 3; ++c) {
+    for (int c = 0; c < 3 && !superres; ++c) {
       for (int v = 0; v < 256; ++v) lut[c][v] = (static_cast<float>(v) / 255.0f - data->mean[c]) / data->stddev[c];
     }
     torch::manual_seed(cfg.seed);
     engine.threads = cfg.threads;
-    model = make_model(cfg.model, cfg.width, data->train.channels, data->train.height, data->train.num_classes, engine);
+    model = superres ? make_sr_model(cfg.model, cfg.width, cfg.scale, engine)
+                     : make_model(cfg.model, cfg.width, data->train.channels, data->train.height,
+                                  data->train.num_classes, engine);
     if (!cfg.dump.path.empty()) {
       if (cfg.dump.layer >= static_cast<int>(engine.layers.size())) {
         throw Error(fmt::format("dump.layer {}: model {} has quantized layers 0..{}", cfg.dump.layer, cfg.model,
@@ -167,6 +202,36 @@ struct Trainer::Impl {
     }
   }
 
+  // Super-resolution batch: patches idx[0..n) as x (n, 1, p, p) LR luma - 0.5, the bicubic upscale
+  // and the HR target (n, 1, p·s, p·s); training patches are flipped and transposed (the eight
+  // symmetries of the square) by a key per (epoch, patch).
+  void make_sr_batch(const int64_t* idx, int64_t n, uint64_t aug_key, torch::Tensor& x, torch::Tensor& bic,
+                     torch::Tensor& hr) const {
+    const SrPatches& p = sr->train;
+    const int ls = p.lr_size, hs = p.lr_size * p.scale;
+    x = torch::empty({n, 1, ls, ls}, torch::kFloat32);
+    bic = torch::empty({n, 1, hs, hs}, torch::kFloat32);
+    hr = torch::empty({n, 1, hs, hs}, torch::kFloat32);
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t i = idx[b];
+      const uint64_t r = random::splitmix64_mix(aug_key + static_cast<uint64_t>(i));
+      const bool fx = (r & 1) != 0, fy = (r & 2) != 0, tr = (r & 4) != 0;
+      auto copy = [&](const float* src, float* dst, int size, float offset) {
+        for (int yy = 0; yy < size; ++yy) {
+          for (int xx = 0; xx < size; ++xx) {
+            int sy = tr ? xx : yy, sx = tr ? yy : xx;
+            if (fy) sy = size - 1 - sy;
+            if (fx) sx = size - 1 - sx;
+            dst[yy * size + xx] = src[sy * size + sx] + offset;
+          }
+        }
+      };
+      copy(p.lr.data() + i * p.lr_elems(), x.data_ptr<float>() + b * p.lr_elems(), ls, -0.5f);
+      copy(p.bicubic.data() + i * p.hr_elems(), bic.data_ptr<float>() + b * p.hr_elems(), hs, 0.0f);
+      copy(p.hr.data() + i * p.hr_elems(), hr.data_ptr<float>() + b * p.hr_elems(), hs, 0.0f);
+    }
+  }
+
   void dump_step() {
     if (cfg.dump.path.empty() || dump_bits >= cfg.dump.max_bits) return;
     const int dl = dump_kind == harvest::TapKind::kInput ? 0 : cfg.dump.layer;
@@ -195,12 +260,20 @@ struct Trainer::Impl {
   void one_step() {
     const int64_t epoch = step / steps_per_epoch, pos = step % steps_per_epoch;
     ensure_order(epoch);
-    torch::Tensor x, y;
-    make_batch(data->train, order.data() + pos * batch, batch, data->augment, epoch_key(cfg.seed, epoch, 2), x, y);
+    torch::Tensor x, y, bic, hr, logits, loss;
+    if (superres) {
+      make_sr_batch(order.data() + pos * batch, batch, epoch_key(cfg.seed, epoch, 2), x, bic, hr);
+    } else {
+      make_batch(data->train, order.data() + pos * batch, batch, data->augment, epoch_key(cfg.seed, epoch, 2), x, y);
+    }
     const auto t0 = std::chrono::steady_clock::now();
     engine.step = step;
-    torch::Tensor logits = model->forward(x);
-    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+    if (superres) {
+      loss = torch::l1_loss(bic + model->forward(x), hr);  // L1 (EDSR, WDSR) on luma in [0, 1]
+    } else {
+      logits = model->forward(x);
+      loss = torch::nn::functional::cross_entropy(logits, y);
+    }
     const double l = loss.item<double>();
     if (!std::isfinite(l)) {
       throw NonFiniteLoss(fmt::format("the training loss became {} at step {} (epoch {}, batch {}); the run stopped. "
@@ -210,7 +283,7 @@ struct Trainer::Impl {
     opt->zero_grad();
     loss.backward();
     opt->step(lr_at(step));
-    const double correct = static_cast<double>(logits.argmax(1).eq(y).sum().item<int64_t>());
+    const double correct = superres ? 0.0 : static_cast<double>(logits.argmax(1).eq(y).sum().item<int64_t>());
     epoch_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     epoch_loss += l * static_cast<double>(batch);
     epoch_correct += correct;
@@ -219,7 +292,41 @@ struct Trainer::Impl {
     ++step;
   }
 
+  // Super-resolution test metrics over the first test_count test images (means of per-image values).
+  struct SrMetrics {
+    double psnr_db = 0, bicubic_psnr_db = 0, ssim = 0, bicubic_ssim = 0, l1 = 0;
+  };
+  SrMetrics evaluate_sr() {
+    torch::NoGradGuard guard;
+    EvaluationScope evaluation(engine, *model);
+    SrMetrics m;
+    for (int64_t i = 0; i < test_count; ++i) {
+      const SrImage& im = sr->test[static_cast<size_t>(i)];
+      const std::vector<float> out = super_resolve_luma(*model, im);
+      const int border = im.scale;
+      m.psnr_db += psnr(out, im.hr, im.hr_h, im.hr_w, border);
+      m.bicubic_psnr_db += psnr(im.bicubic, im.hr, im.hr_h, im.hr_w, border);
+      m.ssim += ssim(out, im.hr, im.hr_h, im.hr_w, border);
+      m.bicubic_ssim += ssim(im.bicubic, im.hr, im.hr_h, im.hr_w, border);
+      double l1 = 0;
+      for (size_t k = 0; k < out.size(); ++k) l1 += std::fabs(static_cast<double>(out[k]) - im.hr[k]);
+      m.l1 += l1 / static_cast<double>(out.size());
+    }
+    const double n = static_cast<double>(std::max<int64_t>(1, test_count));
+    m.psnr_db /= n;
+    m.bicubic_psnr_db /= n;
+    m.ssim /= n;
+    m.bicubic_ssim /= n;
+    m.l1 /= n;
+    return m;
+  }
+
   double evaluate(double* loss_out) {
+    if (superres) {  // the test PSNR in dB stands for the accuracy
+      const SrMetrics m = evaluate_sr();
+      if (loss_out != nullptr) *loss_out = m.l1;
+      return m.psnr_db;
+    }
     torch::NoGradGuard guard;
     EvaluationScope evaluation(engine, *model);
     const Dataset& d = data->test;

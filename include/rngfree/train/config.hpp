@@ -68,11 +68,14 @@ inline constexpr IntRange<uint64_t> kSeed{};
 inline constexpr IntRange<int> kThreads{0, 1024, "0: all cores"};
 inline constexpr IntRange<int> kDumpLayer{0, 1023, "a quantized layer's index, see --layers"};
 inline constexpr IntRange<int64_t> kDumpBits{1, std::numeric_limits<int64_t>::max()};
+inline constexpr IntRange<int> kScale{2, 4, "the super-resolution factor"};
 }  // namespace limits
 
 struct TrainConfig {
   std::string preset = "fp32";
-  std::string model = "lenet5";  // mlp, lenet5, vgg7, resnet20
+  std::string task = "classify";  // classify, superres (apply_task sets its defaults)
+  int scale = 2;                  // superres: upscaling factor 2..4; classify ignores it
+  std::string model = "lenet5";  // classify: mlp, lenet5, vgg7, resnet20; superres: espcn
   int width = 0;                 // vgg7: channels of the first block (0: 128, WAGE's); others ignore it
   std::string data = "fashion-mnist";
   int64_t train_limit = 0;       // use only the first N training / test images (0: all)
@@ -91,6 +94,12 @@ struct TrainConfig {
   // Throws rngfree::Error for any invalid value (checks every spec by parsing it).
   void validate() const;
 };
+
+// The tasks: classify (the default) and superres (docs/superres.md).
+std::vector<std::string> task_names();
+// Sets cfg.task and the task's defaults of model, data and optimizer (superres: espcn on photos,
+// batch 16, lr 0.05, weight decay 0, 40 epochs); other fields untouched. Unknown name -> Error.
+void apply_task(TrainConfig& cfg, std::string_view name);
 
 // Named presets (docs/training.md justifies the formats): fp32, int8-rne, int8-sr-lfsr,
 // int8-sr-xoshiro, int8-sr-philox, int8-sr-harvest.

@@ -22,6 +22,8 @@ struct ReproduceOptions {
   std::string data = "fashion-mnist";
   std::string cifar10;      // full mode: also resnet20 on cifar10:DIR when given
   bool nist = true;         // audit the first int8-sr-harvest run (NIST, bias, correlation per site)
+  bool superres = true;     // also espcn ×2 on photos with fp32, int8-rne, int8-sr-philox, int8-sr-harvest
+  int sr_epochs = 0;        // override of the superres runs' epochs (0: the mode's)
   bool progress = true;
   // Overrides for tests (0 / empty: the mode's values).
   int epochs = 0;
@@ -36,6 +38,8 @@ struct PresetResult {
   std::vector<RunSummary> runs;  // one per seed
   double mean_accuracy = 0, std_accuracy = 0;  // final test accuracy over seeds (std: n-1 denominator)
   double mean_best_accuracy = 0, mean_images_per_s = 0;
+  bool superres = false;  // then accuracies are 0 and these hold test PSNR (dB) over seeds, and bicubic's
+  double mean_psnr_db = 0, std_psnr_db = 0, bicubic_psnr_db = 0, mean_ssim = 0, bicubic_ssim = 0;
 };
 
 struct ReproduceResult {
@@ -50,7 +54,8 @@ struct ReproduceResult {
 std::string reproduce_plan(const ReproduceOptions& options);
 
 // Runs everything and writes out_dir/{results.md, results.csv, results.json, accuracy.svg, loss.svg,
-// audit/{audit.md, audit.csv, audit.svg, audit.json}, runs/...}. Throws rngfree::Error on bad options or data.
+// audit/{audit.md, audit.csv, audit.svg, audit.json}, runs/...}; with superres also psnr.svg and
+// sr_comparison.png (one test crop: bicubic | fp32 | int8-rne | int8-sr-harvest | ground truth, seed 1). Throws rngfree::Error on bad options or data.
 ReproduceResult reproduce(const ReproduceOptions& options);
 
 // mean and sample standard deviation (n-1; 0 for n < 2).

@@ -13,6 +13,7 @@
 #include "rngfree/error.hpp"
 #include "rngfree/train/config.hpp"
 #include "rngfree/train/data.hpp"
+#include "rngfree/train/image.hpp"
 #include "rngfree/train/site_plan.hpp"
 #include "rngfree/train/sites.hpp"
 
@@ -25,6 +26,9 @@ struct EpochMetrics {
   double lr = 0;           // at the epoch's last step
   double seconds = 0;      // training time of the epoch (evaluation excluded)
   double images_per_s = 0;
+  // superres (accuracies are 0, losses are mean L1 of luma): mean over the test images of the
+  // Y-channel PSNR (border of `scale` pixels cropped) and SSIM, the model's and bicubic's
+  double test_psnr_db = 0, bicubic_psnr_db = 0, test_ssim = 0, bicubic_ssim = 0;
 };
 
 struct StepStats {
@@ -75,8 +79,15 @@ class Trainer {
   StepStats train_steps(int64_t n, const ProgressFn& progress = {});
   // Finishes the current epoch and evaluates on the test split.
   EpochMetrics train_epoch(const ProgressFn& progress = {});
-  // Test-split accuracy (fraction) and mean loss, in evaluation mode.
+  // Test-split accuracy (fraction; superres: the mean test PSNR in dB) and mean loss, in evaluation mode.
   double evaluate(double* loss = nullptr);
+
+  // superres: test image `index` (in photos_test_files / DIR/test order) as bicubic upscale, super-
+  // resolved by the model (its luma on the bicubic chroma) and ground truth, RGB or gray, HR size.
+  struct SrImages {
+    Image bicubic, output, truth;
+  };
+  SrImages super_resolve_test_image(int index);
 
   // Every parameter and buffer of the model, flattened in registration order (tests compare runs).
   std::vector<float> parameters() const;
@@ -104,10 +115,13 @@ struct RunSummary {
   std::vector<EpochMetrics> epochs;
   double test_accuracy = 0, best_test_accuracy = 0;
   double wall_seconds = 0, images_per_s = 0;
+  // superres: the last epoch's test PSNR/SSIM and bicubic's, the best epoch's PSNR
+  double test_psnr_db = 0, best_test_psnr_db = 0, bicubic_psnr_db = 0, test_ssim = 0, bicubic_ssim = 0;
 };
 
 // Trains cfg.epochs epochs (from a checkpoint with resume). With out_dir: metrics.csv (a row per
-// epoch), summary.json, checkpoint.pt after every epoch (atomically). A NaN/inf loss throws
+// epoch), summary.json, checkpoint.pt after every epoch (atomically); superres adds sr_crop.png
+// (a crop of the first test image: bicubic | this model | ground truth) at the end. A NaN/inf loss throws
 // rngfree::Error saying so; the last good checkpoint stays in place. With resume, cfg must equal
 // the saved configuration except epochs (train up to) and threads: any other difference is refused
 // with each setting named, saved and given value (config_differences), never silently replaced.
