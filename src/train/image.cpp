@@ -21,6 +21,11 @@ namespace rngfree::train {
 
 namespace {
 
+// 2^26 pixels (8192 x 8192; 192 MiB as RGB): far above any photograph of the SR sets (DIV2K's are
+// about 2040 x 1400), and a header that claims more (a damaged or hostile file) is refused before
+// stb_image allocates for it.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+
 constexpr std::array<uint8_t, 8> kPngSignature = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
 bool is_png(std::span<const uint8_t> b) {
@@ -165,6 +170,10 @@ Image decode_image(std::span<const uint8_t> bytes, std::string_view name) {
   const int len = static_cast<int>(bytes.size());
   if (stbi_info_from_memory(data, len, &w, &h, &comp) == 0) {
     throw Error(fmt::format("image '{}': cannot decode ({})", name, stbi_failure_reason()));
+  }
+  if (static_cast<int64_t>(w) * h > kMaxImagePixels) {
+    throw Error(fmt::format("image '{}': {}x{} pixels is more than the {} this tool decodes", name, w, h,
+                            kMaxImagePixels));
   }
   const int want = comp <= 2 ? 1 : 3;
   std::unique_ptr<uint8_t, void (*)(void*)> px(stbi_load_from_memory(data, len, &w, &h, &comp, want), stbi_image_free);

@@ -92,6 +92,28 @@ TEST(SrImage, LoaderErrorsNameTheFile) {
   EXPECT_NE(error_of([&] { read_image(sk); }).find("truncated.jpg': truncated JPEG"), std::string::npos);
 }
 
+// A header that claims more than 2^26 pixels (here 20000 x 20000 = 4·10^8) is refused before stb_image
+// allocates for it; 8192 x 8192 = 2^26 exactly passes the size check (and then fails on its data).
+TEST(SrImage, HugeClaimedSizeIsRefusedBeforeDecoding) {
+  const auto header = [](uint32_t w, uint32_t h) {
+    std::vector<uint8_t> b = kTinyPng;  // signature, then IHDR: length (4), "IHDR" (4), width, height (big-endian)
+    for (int i = 0; i < 4; ++i) {
+      b[16 + i] = static_cast<uint8_t>(w >> (24 - 8 * i));
+      b[20 + i] = static_cast<uint8_t>(h >> (24 - 8 * i));
+    }
+    return b;
+  };
+  const auto huge = header(20000, 20000);
+  const std::string e = error_of([&] { decode_image(huge, "huge.png"); });
+  EXPECT_NE(e.find("image 'huge.png': 20000x20000 pixels is more than the 67108864 this tool decodes"),
+            std::string::npos)
+      << e;
+  const auto limit = header(8192, 8192);
+  const std::string e2 = error_of([&] { decode_image(limit, "limit.png"); });
+  EXPECT_EQ(e2.find("pixels is more than"), std::string::npos) << e2;
+  EXPECT_NE(e2.find("image 'limit.png': cannot decode"), std::string::npos) << e2;
+}
+
 TEST(SrImage, LumaIsBt601ByHand) {
   // black, white, red, a mid grey: Y·255 = 16 + (65.481 R + 128.553 G + 24.966 B)/255
   const Image im{4, 1, 3, {0, 0, 0, 255, 255, 255, 255, 0, 0, 51, 51, 51}};
