@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -23,6 +24,8 @@
 
 #include "collectives.hpp"
 #include "rngfree/train/torch.hpp"
+
+extern char** environ;
 
 namespace rngfree::train {
 
@@ -195,6 +198,32 @@ int launch_local_workers(int nproc, const std::vector<std::string>& argv, int ti
     throw Error(fmt::format("--nproc {}: could not start the rendezvous store on 127.0.0.1 ({})", nproc, brief(e)));
   }
   const int port = store->getPort();
+  // Everything the children need is built before fork: the store's thread runs in this process, so
+  // a child may only call async-signal-safe functions (execve, write, _exit) before it execs.
+  std::vector<std::string> args(argv);
+  std::vector<char*> cargv;
+  for (auto& a : args) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  const std::vector<std::string> ours = {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "RNGFREE_AGENT_STORE"};
+  std::vector<std::string> base_env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view kv(*e);
+    const std::string_view key = kv.substr(0, kv.find('='));
+    if (std::find(ours.begin(), ours.end(), key) == ours.end()) base_env.emplace_back(kv);
+  }
+  std::vector<std::vector<std::string>> envs(static_cast<size_t>(nproc), base_env);
+  std::vector<std::vector<char*>> cenvs(static_cast<size_t>(nproc));
+  for (int r = 0; r < nproc; ++r) {
+    auto& e = envs[static_cast<size_t>(r)];
+    e.push_back("RANK=" + std::to_string(r));
+    e.push_back("WORLD_SIZE=" + std::to_string(nproc));
+    e.push_back("MASTER_ADDR=127.0.0.1");
+    e.push_back("MASTER_PORT=" + std::to_string(port));
+    e.push_back("RNGFREE_AGENT_STORE=1");
+    for (auto& kv : e) cenvs[static_cast<size_t>(r)].push_back(kv.data());
+    cenvs[static_cast<size_t>(r)].push_back(nullptr);
+  }
+  static constexpr char kExecFailed[] = "rngfree: error: a worker could not exec /proc/self/exe\n";
   std::fflush(nullptr);
   std::vector<pid_t> pids(static_cast<size_t>(nproc), -1);
   for (int r = 0; r < nproc; ++r) {
@@ -206,16 +235,8 @@ int launch_local_workers(int nproc, const std::vector<std::string>& argv, int ti
       throw Error(fmt::format("--nproc {}: fork failed for rank {} ({})", nproc, r, std::strerror(errno)));
     }
     if (pid == 0) {
-      setenv("RANK", std::to_string(r).c_str(), 1);
-      setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      setenv("MASTER_ADDR", "127.0.0.1", 1);
-      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      setenv("RNGFREE_AGENT_STORE", "1", 1);
-      std::vector<char*> cargv;
-      for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-      cargv.push_back(nullptr);
-      execv("/proc/self/exe", cargv.data());
-      std::fprintf(stderr, "rngfree: error: rank %d: exec of /proc/self/exe failed (%s)\n", r, std::strerror(errno));
+      execve("/proc/self/exe", cargv.data(), cenvs[static_cast<size_t>(r)].data());
+      [[maybe_unused]] const ssize_t w = write(2, kExecFailed, sizeof kExecFailed - 1);
       _exit(127);
     }
     pids[static_cast<size_t>(r)] = pid;
