@@ -1,6 +1,8 @@
 // Data-parallel plumbing (distributed.hpp, collectives.hpp): the torchrun environment, the c10d
 // TCPStore + ProcessGroupGloo collectives with timeouts, and the local launcher of `--nproc N`.
 // Debian's libtorch_cpu.so exports ProcessGroupGloo and TCPStore; gloo's headers are libgloo-dev's.
+// libtorch first, through torch.hpp (clang in C++20 mode needs ivalue.h before the rest, docs/testing.md).
+#include "rngfree/train/torch.hpp"
 #include "rngfree/train/distributed.hpp"
 
 #include <fcntl.h>
@@ -23,7 +25,6 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "collectives.hpp"
-#include "rngfree/train/torch.hpp"
 
 extern char** environ;
 

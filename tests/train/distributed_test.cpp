@@ -149,7 +149,8 @@ size_t count_different_bits(const std::vector<float>& a, const std::vector<float
 
 // Harvested SR everywhere (E, G from each rank's own taps; U from rank 0's, broadcast): after 20
 // steps both ranks hold the same parameters bit for bit. The same run with rank-local U words
-// diverges — so the comparison discriminates, and rank 0's broadcast is what keeps the replicas equal.
+// diverges (after one step the replicas differ, and from then on their gradients too) — so the
+// comparison discriminates, and rank 0's broadcast is what keeps the replicas equal.
 TEST(DistributedTrain, TwoRanksStayBitIdenticalWithHarvestedSrAndDivergeWithLocalUpdateBits) {
   const TrainConfig cfg = small_config("int8-sr-harvest", 16);
   const fs::path d1 = fresh_dir("harvest_rank0_bits"), d2 = fresh_dir("harvest_local_bits");
@@ -162,8 +163,6 @@ TEST(DistributedTrain, TwoRanksStayBitIdenticalWithHarvestedSrAndDivergeWithLoca
   auto local = run_ranks(cfg, 2, 20, UpdateBits::kLocal, d2);
   ASSERT_TRUE(local[0].ok) << local[0].error;
   ASSERT_TRUE(local[1].ok) << local[1].error;
-  // Rank 0 harvests exactly as before; rank 1 rounds U with its own taps' words.
-  EXPECT_EQ(count_different_bits(same[0].params, local[0].params), 0u);
   EXPECT_GT(count_different_bits(local[0].params, local[1].params), 100u);
 }
 
@@ -195,7 +194,7 @@ TEST(DistributedTrain, Fp32TwoRanksOfBatch16FollowOneProcessOfBatch32) {
   }
   EXPECT_LT(max_diff, 1e-4 * scale) << "max |2 ranks - 1 process| " << max_diff << ", weight scale " << scale;
   EXPECT_GT(max_unrelated, 100 * max_diff) << "the unrelated run is as close: the tolerance does not discriminate";
-  RecordProperty("max_abs_diff", std::to_string(max_diff));
+  RecordProperty("max_abs_diff", fmt::format("{:.3g} (weight scale {:.3g}, unrelated run {:.3g})", max_diff, scale, max_unrelated));
 }
 
 // `--unsafe-local-update-bits` lets rank 1 round U with its own harvested bits: the hash check at the
