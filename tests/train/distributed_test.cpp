@@ -5,7 +5,9 @@
 //  - the run's per-epoch hash check stops a run whose replicas diverge, naming the epoch and the rank;
 //  - a killed worker ends the run with an error naming it, within the timeout, never a hang.
 // The ranks are forked from the test process before it touches libtorch (each test runs in its own
-// process under ctest), or started by `rngfree train --nproc 2`.
+// process under ctest), or started by `rngfree train --nproc 2`. The suite DistributedTrainLong holds
+// the tests with several or long runs (the ASan tier leaves *Long suites out); DistributedTrain's
+// tests still run real collectives there.
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -151,7 +153,7 @@ size_t count_different_bits(const std::vector<float>& a, const std::vector<float
 // steps both ranks hold the same parameters bit for bit. The same run with rank-local U words
 // diverges (after one step the replicas differ, and from then on their gradients too) — so the
 // comparison discriminates, and rank 0's broadcast is what keeps the replicas equal.
-TEST(DistributedTrain, TwoRanksStayBitIdenticalWithHarvestedSrAndDivergeWithLocalUpdateBits) {
+TEST(DistributedTrainLong, TwoRanksStayBitIdenticalWithHarvestedSrAndDivergeWithLocalUpdateBits) {
   const TrainConfig cfg = small_config("int8-sr-harvest", 16);
   const fs::path d1 = fresh_dir("harvest_rank0_bits"), d2 = fresh_dir("harvest_local_bits");
   auto same = run_ranks(cfg, 2, 20, UpdateBits::kRankZero, d1);
@@ -213,7 +215,7 @@ TEST(DistributedTrain, HashCheckStopsARunWhoseReplicasDiverge) {
 
 // The ordinary 2-process run: exit 0, rank 0's reports say 2 processes and the global batch, and the
 // checkpoint resumes (both ranks load it) only with the same number of processes.
-TEST(DistributedTrain, NprocRunWritesReportsAndResumesOnlyWithTheSameNproc) {
+TEST(DistributedTrainLong, NprocRunWritesReportsAndResumesOnlyWithTheSameNproc) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const fs::path out = fresh_dir("nproc_run");
   const std::string args = "train --preset int8-sr-harvest --train-limit 640 --test-limit 100 --batch 16 --threads 1 "
@@ -234,7 +236,7 @@ TEST(DistributedTrain, NprocRunWritesReportsAndResumesOnlyWithTheSameNproc) {
 // A worker killed with SIGKILL mid-run: the other one stops with Gloo's error (its peer closed the
 // connection) or at the latest at the 10 s timeout, and the launcher exits non-zero naming the
 // killed rank — well before the test's own 60 s limit.
-TEST(DistributedTrain, AKilledWorkerEndsTheRunWithAnErrorNotAHang) {
+TEST(DistributedTrainLong, AKilledWorkerEndsTheRunWithAnErrorNotAHang) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const fs::path out = fresh_dir("killed_worker");
   const fs::path log = out / "log.txt";
