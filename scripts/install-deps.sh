@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libbenchmark-dev
   libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libfftw3-dev
-  libtorch-dev libopenblas0-pthread libopenblas-dev zlib1g-dev
+  libtorch-dev libgloo-dev libopenblas0-pthread libopenblas-dev zlib1g-dev
   dataset-fashion-mnist
   libstb-dev python3-skimage opencv-doc
   python3-torch python3-pytest python3-numpy

@@ -2,6 +2,7 @@
 // (docs/training.md). Parses, calls rngfree::train::run_training, prints the result.
 #include <fmt/core.h>
 
+#include <cstdlib>
 #include <optional>
 
 #include "command.hpp"
@@ -19,6 +20,10 @@ struct TrainFlags {
   std::string dump, dump_tap;
   std::optional<int> dump_layer;
   bool resume = false, quiet = false, list_layers = false;
+  // data parallelism (docs/distributed.md)
+  std::optional<int> nproc, rank, world_size, master_port, dist_timeout;
+  std::string master_addr;
+  bool local_update_bits = false;
 };
 
 const RegisterCommand kTrain("", "train", [](CLI::App& root) {
@@ -65,6 +70,22 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
                 "are the base: flags equal to them are accepted, flags that differ are refused (except --epochs and "
                 "--threads)");
 
+  add_integer_flag(cmd, "--nproc", flags->nproc,
+                   "Data-parallel training in N local worker processes (Gloo on 127.0.0.1); --batch is per process, "
+                   "the global batch is N times it (docs/distributed.md)",
+                   train::limits::kNproc);
+  add_integer_flag(cmd, "--rank", flags->rank, "This worker's rank (default: $RANK, else 0)", train::limits::kRank);
+  add_integer_flag(cmd, "--world-size", flags->world_size, "Workers in the run (default: $WORLD_SIZE, else 1)",
+                   train::limits::kWorldSize);
+  cmd->add_option("--master-addr", flags->master_addr, "Rendezvous host (default: $MASTER_ADDR, else 127.0.0.1)");
+  add_integer_flag(cmd, "--master-port", flags->master_port, "Rendezvous port (default: $MASTER_PORT, else 29500)",
+                   train::limits::kMasterPort);
+  add_integer_flag(cmd, "--dist-timeout", flags->dist_timeout,
+                   "Seconds a worker waits for the others in any collective before it stops with an error (default 120)",
+                   train::limits::kDistTimeout);
+  cmd->add_flag("--unsafe-local-update-bits", flags->local_update_bits,
+                "Diagnostic: let every rank round U and M with its own harvested bits (the replicas drift apart and "
+                "the per-epoch hash check stops the run). Never for training");
   cmd->add_flag("--quiet", flags->quiet, "No progress bar");
   cmd->add_flag("--layers", flags->list_layers, "Print the quantized layers and the source of every site, then exit");
   cmd->callback([flags] {
@@ -98,11 +119,35 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
       }
       return;
     }
+    // Where this process stands: defaults < torchrun's environment < flags.
+    train::DistConfig dist = train::dist_config_from_env();
+    if (flags->rank) dist.rank = *flags->rank;
+    if (flags->world_size) dist.world_size = *flags->world_size;
+    if (!flags->master_addr.empty()) dist.master_addr = flags->master_addr;
+    if (flags->master_port) dist.master_port = *flags->master_port;
+    if (flags->dist_timeout) dist.timeout_s = *flags->dist_timeout;
+    if (flags->local_update_bits) dist.update_bits = train::UpdateBits::kLocal;
+    const int nproc = flags->nproc.value_or(1);
+    if (nproc > 1 && !dist.agent_store) {
+      // The launcher: N copies of this very command, each told its rank through the environment.
+      if (flags->rank || flags->world_size || flags->master_port || !flags->master_addr.empty()) {
+        throw Error("--nproc starts its own workers on 127.0.0.1: leave out --rank, --world-size, --master-addr and "
+                    "--master-port (those are for workers started by torchrun or by hand)");
+      }
+      train::launch_local_workers(nproc, train::own_command_line(), dist.timeout_s);
+      return;
+    }
+    if (nproc > 1 && dist.world_size != nproc) {
+      throw Error(fmt::format("--nproc {} but WORLD_SIZE is {}", nproc, dist.world_size));
+    }
+    dist.validate();
     train::RunOptions opt;
     opt.out_dir = flags->out;
     opt.resume = flags->resume;
-    opt.progress = !flags->quiet;
+    opt.dist = dist;
+    opt.progress = !flags->quiet && dist.rank == 0;  // the other ranks print nothing but errors
     train::RunSummary s = train::run_training(cfg, opt);
+    if (dist.rank != 0) return;
     if (s.config.task == "superres") {
       fmt::print("{} {} x{} on {}: test PSNR {:.3f} dB (best {:.3f} dB; bicubic {:.3f} dB), SSIM {:.4f} (bicubic {:.4f}), "
                  "{:.0f} patches/s, {:.1f} s\n", s.config.preset, s.config.model, s.config.scale, s.config.data,
@@ -114,6 +159,11 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
     fmt::print("{} {} on {}: test accuracy {:.2f}% (best {:.2f}%), {:.0f} images/s, {:.1f} s\n", s.config.preset,
                s.config.model, s.config.data, 100 * s.test_accuracy, 100 * s.best_test_accuracy, s.images_per_s,
                s.wall_seconds);
+    if (s.world_size > 1) {
+      fmt::print("{} processes, global batch {} ({} per process); collectives {:.2f} ms per step on rank 0\n",
+                 s.world_size, static_cast<int64_t>(s.config.batch) * s.world_size, s.config.batch,
+                 s.steps > 0 ? 1000.0 * s.collective_seconds / static_cast<double>(s.steps) : 0.0);
+    }
     if (!flags->out.empty()) fmt::print("wrote {}/metrics.csv, summary.json, checkpoint.pt\n", flags->out);
   });
 });

@@ -62,20 +62,24 @@ void finish_summary(RunSummary& s) {
   s.images_per_s = secs > 0 ? imgs / secs : 0;
 }
 
-std::string history_json(const std::vector<EpochMetrics>& rows, double wall) {
+std::string history_json(const std::vector<EpochMetrics>& rows, double wall, int world_size) {
   nlohmann::ordered_json j;
   j["wall_seconds"] = wall;
+  j["world_size"] = world_size;
   j["epochs"] = nlohmann::json::array();
   for (const auto& e : rows) j["epochs"].push_back(epoch_json(e, true));
   return j.dump();
 }
 
-std::vector<EpochMetrics> history_from_json(const std::string& text, double& wall) {
+std::vector<EpochMetrics> history_from_json(const std::string& text, double& wall, int& world_size) {
   std::vector<EpochMetrics> rows;
   wall = 0;
+  world_size = 1;
   if (text.empty()) return rows;
   auto j = nlohmann::json::parse(text);
   wall = j.at("wall_seconds");
+  // Runs saved before data parallelism have no world_size: they ran as one process.
+  if (j.contains("world_size")) world_size = j.at("world_size").get<int>();
   for (const auto& e : j.at("epochs")) {
     rows.push_back({e.at("epoch"), e.at("train_loss"), e.at("train_accuracy"), e.at("test_loss"), e.at("test_accuracy"),
                     e.at("lr"), e.at("seconds"), e.at("images_per_s"), e.value("test_psnr_db", 0.0),
@@ -118,6 +122,12 @@ std::string summary_json(const RunSummary& s) {
   }
   j["wall_seconds"] = s.wall_seconds;
   j["images_per_s"] = s.images_per_s;
+  if (s.world_size > 1) {
+    j["world_size"] = s.world_size;
+    j["global_batch"] = static_cast<int64_t>(s.config.batch) * s.world_size;
+    j["collective_seconds"] = s.collective_seconds;
+    j["collective_ms_per_step"] = s.steps > 0 ? 1000.0 * s.collective_seconds / static_cast<double>(s.steps) : 0.0;
+  }
   j["epochs"] = nlohmann::json::array();
   for (const auto& e : s.epochs) j["epochs"].push_back(epoch_json(e, sr));
   return j.dump(2) + "\n";
@@ -176,31 +186,43 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
                               diff.size(), ckpt, list));
     }
   }
-  if (!opt.out_dir.empty()) {
+  // Every rank reads the run folder (--resume); only rank 0 writes it.
+  const bool writer = opt.dist.rank == 0;
+  const std::string out_dir = writer ? opt.out_dir : std::string();
+  if (!out_dir.empty()) {
     std::error_code ec;
     fs::create_directories(opt.out_dir, ec);
     if (ec) throw Error(fmt::format("--out '{}': cannot create the folder ({})", opt.out_dir, ec.message()));
   }
-  Trainer trainer(cfg);
+  Trainer trainer(cfg, opt.dist);
   if (opt.tap_callback) trainer.set_tap_callback(opt.tap_callback);
   RunSummary summary;
   summary.config = cfg;
+  summary.world_size = opt.dist.world_size;
   double wall_before = 0;
   if (opt.resume) {
-    summary.epochs = history_from_json(trainer.load_checkpoint(ckpt), wall_before);
+    int saved_world = 1;
+    summary.epochs = history_from_json(trainer.load_checkpoint(ckpt), wall_before, saved_world);
+    if (saved_world != opt.dist.world_size) {
+      // The global batch (and so the schedule and the data order per step) depends on the ranks.
+      throw Error(fmt::format("--resume: the run in '{}' was trained by {} process(es), this one has {}; give the "
+                              "same --nproc (or WORLD_SIZE) to continue it",
+                              opt.out_dir, saved_world, opt.dist.world_size));
+    }
     if (trainer.epochs_done() >= cfg.epochs) {
       // A run killed after its last checkpoint but before its reports: they are written again from
       // the checkpoint, so the folder is whole before the refusal.
       summary.config = saved;  // its epochs: the target the run was trained to, not the refused one
       summary.wall_seconds = wall_before;
       finish_summary(summary);
-      write_reports(opt.out_dir, summary);
+      if (writer) write_reports(opt.out_dir, summary);
       throw Error(fmt::format("--resume: the run in '{}' has already done {} epochs; pass --epochs N with N > {} to "
                               "continue it", opt.out_dir, trainer.epochs_done(), trainer.epochs_done()));
     }
   }
   const bool tty = isatty(2) != 0;
   int epochs_this_call = 0;
+  const int64_t step0 = trainer.step();
   while (trainer.epochs_done() < cfg.epochs &&
          (options_stop(opt) == 0 || epochs_this_call < options_stop(opt))) {
     ++epochs_this_call;
@@ -236,20 +258,28 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
                    e.bicubic_psnr_db, e.test_ssim, e.bicubic_ssim);
     } else if (opt.progress) {
       std::fprintf(stderr, "\n  test accuracy %.2f%%, test loss %.4f\n", 100 * e.test_accuracy, e.test_loss);
+      if (trainer.world_size() > 1) {
+        std::fprintf(stderr, "  %d replicas bit-identical (parameter hash %016llx)\n", trainer.world_size(),
+                     static_cast<unsigned long long>(trainer.parameter_hash()));
+      }
     }
     summary.epochs.push_back(e);
     const double wall =
         wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     summary.wall_seconds = wall;
     finish_summary(summary);
-    if (!opt.out_dir.empty()) {
-      trainer.save_checkpoint(ckpt, history_json(summary.epochs, wall));
+    summary.collective_seconds = trainer.collective_seconds();
+    summary.steps = trainer.step() - step0;
+    if (!out_dir.empty()) {
+      trainer.save_checkpoint(ckpt, history_json(summary.epochs, wall, opt.dist.world_size));
       write_reports(opt.out_dir, summary);
     }
   }
   summary.wall_seconds = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   finish_summary(summary);
-  if (!opt.out_dir.empty()) {
+  summary.collective_seconds = trainer.collective_seconds();
+  summary.steps = trainer.step() - step0;
+  if (!out_dir.empty()) {
     write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(), summary_json(summary));
     if (cfg.task == "superres") write_sr_crop((fs::path(opt.out_dir) / "sr_crop.png").string(), trainer);
   }

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -49,7 +50,7 @@ void set_training_threads(int threads) {
   if (threads > 0) torch::set_num_threads(threads);
 }
 
-Trainer::Trainer(const TrainConfig& config) : impl_(std::make_unique<Impl>(config)) {}
+Trainer::Trainer(const TrainConfig& config, const DistConfig& dist) : impl_(std::make_unique<Impl>(config, dist)) {}
 Trainer::~Trainer() = default;
 
 const TrainConfig& Trainer::config() const { return impl_->cfg; }
@@ -115,6 +116,7 @@ EpochMetrics Trainer::train_epoch(const ProgressFn& progress) {
                m.epoch_seen / std::max(1e-9, m.epoch_seconds));
     }
   }
+  check_replicas(epochs_done());
   EpochMetrics e;
   e.epoch = epochs_done();
   e.train_loss = m.epoch_loss / std::max(1.0, m.epoch_seen);
@@ -122,15 +124,16 @@ EpochMetrics Trainer::train_epoch(const ProgressFn& progress) {
   e.lr = m.lr_at(m.step - 1);
   e.seconds = m.epoch_seconds;
   e.images_per_s = m.epoch_seen / std::max(1e-9, m.epoch_seconds);
-  if (m.superres) {
+  if (m.superres) e.train_accuracy = 0;
+  // The replicas are identical (checked above): rank 0 evaluates for all, the others go on.
+  if (m.rank == 0 && m.superres) {
     const Impl::SrMetrics sm = m.evaluate_sr();
-    e.train_accuracy = 0;
     e.test_loss = sm.l1;
     e.test_psnr_db = sm.psnr_db;
     e.bicubic_psnr_db = sm.bicubic_psnr_db;
     e.test_ssim = sm.ssim;
     e.bicubic_ssim = sm.bicubic_ssim;
-  } else {
+  } else if (m.rank == 0) {
     e.test_accuracy = m.evaluate(&e.test_loss);
   }
   m.write_dump();
@@ -173,5 +176,44 @@ std::vector<float> Trainer::parameters() const {
   }
   return out;
 }
+
+uint64_t Trainer::parameter_hash() const {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, 64 bits, over the bytes of every 32-bit pattern
+  auto add = [&h](float v) {
+    const uint32_t bits = std::bit_cast<uint32_t>(v);
+    for (int k = 0; k < 4; ++k) {
+      h ^= (bits >> (8 * k)) & 0xffU;
+      h *= 0x100000001b3ULL;
+    }
+  };
+  for (float v : parameters()) add(v);
+  for (const auto& p : impl_->opt->params) {
+    if (!p.momentum.defined()) continue;
+    torch::Tensor c = p.momentum.contiguous();
+    for (int64_t i = 0; i < c.numel(); ++i) add(c.data_ptr<float>()[i]);
+  }
+  return h;
+}
+
+void Trainer::check_replicas(int epoch) {
+  Impl& m = *impl_;
+  if (!m.comm) return;
+  const std::vector<uint64_t> hashes = m.comm->allgather(parameter_hash());
+  std::string differ, all;
+  for (size_t r = 0; r < hashes.size(); ++r) {
+    all += fmt::format("{}rank {}: {:016x}", r == 0 ? "" : ", ", r, hashes[r]);
+    if (hashes[r] != hashes[0]) differ += fmt::format("{}{}", differ.empty() ? "" : ", ", r);
+  }
+  if (differ.empty()) return;
+  throw ReplicaMismatch(fmt::format(
+      "after epoch {} the replicas differ: the parameters of rank(s) {} are not those of rank 0 (parameter hashes "
+      "{}); every rank must apply bit-identical updates, so U's and M's stochastic rounding must not take "
+      "rank-local bits (docs/distributed.md); the run stopped",
+      epoch, differ, all));
+}
+
+int Trainer::rank() const { return impl_->rank; }
+int Trainer::world_size() const { return impl_->world; }
+double Trainer::collective_seconds() const { return impl_->comm ? impl_->comm->seconds() : 0.0; }
 
 }  // namespace rngfree::train

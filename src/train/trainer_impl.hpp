@@ -18,6 +18,7 @@
 #include "rngfree/train/optimizer.hpp"
 #include "rngfree/train/superres.hpp"
 #include "rngfree/train/trainer.hpp"
+#include "collectives.hpp"
 
 namespace rngfree::train {
 namespace fs = std::filesystem;
@@ -77,6 +78,31 @@ inline Error library_error(const std::string& before, const std::exception& e, c
   return Error(before + brief + after, e.what());
 }
 
+// A tap computed from the rank's own batch: it differs between the ranks of a data-parallel run.
+// The weights (identical on every rank) and `self` (the tensor being rounded) do not.
+inline bool rank_local_tap(harvest::TapKind kind) {
+  return kind != harvest::TapKind::kWeights && kind != harvest::TapKind::kSelf;
+}
+
+// U's or M's words in a data-parallel run whose source reads a rank-local tap: rank 0 computes them
+// exactly as a single process would (its own taps), and every rank receives them by a broadcast, so
+// all ranks round the same averaged update with the same words and stay bit-identical.
+class RankZeroWords final : public WordSource {
+ public:
+  RankZeroWords(std::unique_ptr<WordSource> inner, Collectives& comm) : inner_(std::move(inner)), comm_(comm) {}
+  void fill(std::span<const float> self, std::span<uint32_t> out) override {
+    if (comm_.rank() == 0) inner_->fill(self, out);
+    comm_.broadcast_words(out);
+  }
+  std::string save_state() const override { return inner_->save_state(); }
+  void load_state(std::string_view state) override { inner_->load_state(state); }
+  std::string describe() const override { return inner_->describe() + ", rank 0's words broadcast to every rank"; }
+
+ private:
+  std::unique_ptr<WordSource> inner_;
+  Collectives& comm_;
+};
+
 }  // namespace detail
 
 using namespace detail;
@@ -104,8 +130,16 @@ struct Trainer::Impl {
   std::vector<uint8_t> dump_bytes;
   int64_t dump_bits = 0;
 
-  explicit Impl(const TrainConfig& c) : cfg(c) {
+  // data parallelism (world 1: none)
+  DistConfig dist;
+  std::unique_ptr<Collectives> comm;
+  int rank = 0, world = 1;
+
+  explicit Impl(const TrainConfig& c, const DistConfig& d) : cfg(c), dist(d) {
     cfg.validate();
+    dist.validate();
+    rank = dist.rank;
+    world = dist.world_size;
     set_training_threads(cfg.threads);
     superres = cfg.task == "superres";
     int64_t train_total = 0, test_total = 0;
@@ -120,8 +154,13 @@ struct Trainer::Impl {
     }
     train_count = cfg.train_limit > 0 ? std::min(cfg.train_limit, train_total) : train_total;
     test_count = cfg.test_limit > 0 ? std::min(cfg.test_limit, test_total) : test_total;
-    batch = std::min<int64_t>(cfg.batch, train_count);
-    steps_per_epoch = train_count / batch;  // the last partial batch is dropped
+    // A global batch is `world` consecutive per-rank batches of the epoch's order; rank r takes the r-th.
+    batch = std::min<int64_t>(cfg.batch, train_count / world);
+    if (batch < 1) {
+      throw Error(fmt::format("{} training {} cannot be split into {} ranks of at least one each", train_count,
+                              superres ? "patches" : "images", world));
+    }
+    steps_per_epoch = train_count / (batch * world);  // the last partial global batch is dropped
     for (int c = 0; c < 3 && !superres; ++c) {
       for (int v = 0; v < 256; ++v) lut[c][v] = (static_cast<float>(v) / 255.0f - data->mean[c]) / data->stddev[c];
     }
@@ -142,6 +181,49 @@ struct Trainer::Impl {
     engine.configure(cfg.quant, cfg.seed);
     opt = std::make_unique<QSgd>(*model, engine, cfg.momentum, cfg.weight_decay);
     model->train();
+    if (dist.distributed()) join_replicas();
+  }
+
+  // Joins the process group, starts every rank from rank 0's parameters and buffers (they are equal
+  // already: the same seed builds the same model; the broadcast makes it a guarantee), and gives U
+  // and M rank 0's words where their source reads a rank-local tap (UpdateBits::kRankZero).
+  void join_replicas() {
+    comm = std::make_unique<Collectives>(dist);
+    {
+      torch::NoGradGuard guard;
+      for (auto p : model->parameters()) comm->broadcast(p);
+      for (auto b : model->buffers()) comm->broadcast(b);
+    }
+    if (dist.update_bits != UpdateBits::kRankZero) return;
+    for (auto& l : engine.layers) {
+      for (Site s : {Site::kUpdate, Site::kMomentum}) {
+        const PlannedSite& p = engine.plan.at(l->index, s);
+        QuantSite& site = l->site(s);
+        if (!site.active || site.source == nullptr || p.source != SourceKind::kHarvest) continue;
+        bool local = rank_local_tap(p.tap);
+        for (const auto& e : p.extra) local = local || rank_local_tap(e.tap);
+        if (local) site.source = std::make_unique<RankZeroWords>(std::move(site.source), *comm);
+      }
+    }
+  }
+
+  // Data-parallel step: the mean over ranks of every gradient, of the float buffers (BatchNorm's
+  // running statistics, so evaluation and checkpoints agree on every rank) and of the step's loss
+  // and correct count, in one allreduce.
+  void average_over_ranks(double& loss, double& correct) {
+    torch::NoGradGuard guard;
+    std::vector<torch::Tensor> parts;
+    for (auto& p : opt->params) {
+      if (p.value.grad().defined()) parts.push_back(p.value.mutable_grad());
+    }
+    for (auto b : model->buffers()) {
+      if (b.is_floating_point()) parts.push_back(b);
+    }
+    torch::Tensor stats = torch::tensor({static_cast<float>(loss), static_cast<float>(correct)}, torch::kFloat32);
+    parts.push_back(stats);
+    comm->average(parts);
+    loss = static_cast<double>(stats[0].item<float>());
+    correct = static_cast<double>(stats[1].item<float>()) * world;
   }
 
   double lr_at(int64_t s) const {
@@ -251,7 +333,7 @@ struct Trainer::Impl {
   }
 
   void write_dump() const {
-    if (cfg.dump.path.empty()) return;
+    if (cfg.dump.path.empty() || rank != 0) return;  // rank 0's taps; one writer
     write_file_atomic(cfg.dump.path,
                       std::string_view(reinterpret_cast<const char*>(dump_bytes.data()), dump_bytes.size()));
   }
@@ -261,10 +343,11 @@ struct Trainer::Impl {
     const int64_t epoch = step / steps_per_epoch, pos = step % steps_per_epoch;
     ensure_order(epoch);
     torch::Tensor x, y, bic, hr, logits, loss;
+    const int64_t* first = order.data() + (pos * world + rank) * batch;  // this rank's share of the global batch
     if (superres) {
-      make_sr_batch(order.data() + pos * batch, batch, epoch_key(cfg.seed, epoch, 2), x, bic, hr);
+      make_sr_batch(first, batch, epoch_key(cfg.seed, epoch, 2), x, bic, hr);
     } else {
-      make_batch(data->train, order.data() + pos * batch, batch, data->augment, epoch_key(cfg.seed, epoch, 2), x, y);
+      make_batch(data->train, first, batch, data->augment, epoch_key(cfg.seed, epoch, 2), x, y);
     }
     const auto t0 = std::chrono::steady_clock::now();
     engine.step = step;
@@ -282,12 +365,14 @@ struct Trainer::Impl {
     }
     opt->zero_grad();
     loss.backward();
+    double correct = superres ? 0.0 : static_cast<double>(logits.argmax(1).eq(y).sum().item<int64_t>());
+    double step_loss = l;
+    if (comm) average_over_ranks(step_loss, correct);
     opt->step(lr_at(step));
-    const double correct = superres ? 0.0 : static_cast<double>(logits.argmax(1).eq(y).sum().item<int64_t>());
     epoch_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    epoch_loss += l * static_cast<double>(batch);
+    epoch_loss += step_loss * static_cast<double>(batch * world);
     epoch_correct += correct;
-    epoch_seen += static_cast<double>(batch);
+    epoch_seen += static_cast<double>(batch * world);
     dump_step();
     ++step;
   }

@@ -43,6 +43,20 @@ inline CliResult run_rngfree(const std::string& args, const std::string* input =
   return r;
 }
 
+// Runs `rngfree ARGS` with environment variables set (ENV is shell text: "RANK=2 WORLD_SIZE=2").
+inline CliResult run_rngfree_env(const std::string& env, const std::string& args) {
+  std::string cmd = "env " + env + " " + rngfree_program() + " " + args + " 2>&1";
+  CliResult r;
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int raw = pclose(p);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
 inline std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> v;
   size_t start = 0;

@@ -13,6 +13,7 @@
 #include "rngfree/error.hpp"
 #include "rngfree/train/config.hpp"
 #include "rngfree/train/data.hpp"
+#include "rngfree/train/distributed.hpp"
 #include "rngfree/train/image.hpp"
 #include "rngfree/train/site_plan.hpp"
 #include "rngfree/train/sites.hpp"
@@ -56,8 +57,12 @@ class NonFiniteLoss : public Error {
 
 class Trainer {
  public:
-  // Validates the config, loads the data (cached per process), builds the model and sources.
-  explicit Trainer(const TrainConfig& config);
+  // Validates the config, loads the data (cached per process), builds the model and sources. With
+  // dist.world_size > 1 this process is one rank of a data-parallel run (docs/distributed.md): it
+  // joins the process group, takes its slice of every global batch (cfg.batch images per rank),
+  // starts from rank 0's parameters, averages gradients every step and takes U's and M's words from
+  // rank 0 when their source reads a rank-local tap.
+  explicit Trainer(const TrainConfig& config, const DistConfig& dist = {});
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -91,6 +96,16 @@ class Trainer {
 
   // Every parameter and buffer of the model, flattened in registration order (tests compare runs).
   std::vector<float> parameters() const;
+  // FNV-1a (64 bits) of the bit patterns of every parameter, float buffer and momentum buffer.
+  uint64_t parameter_hash() const;
+  // Data-parallel runs: compares every rank's parameter_hash (an allgather); throws ReplicaMismatch
+  // naming `epoch` and the ranks that differ from rank 0. Called by train_epoch after every epoch's
+  // steps; a no-op in a single-process run.
+  void check_replicas(int epoch);
+  int rank() const;
+  int world_size() const;
+  // Seconds this rank spent in collectives (allreduce, broadcasts, hash check) so far.
+  double collective_seconds() const;
 
   // Atomic (temporary file, then rename). `extra` is opaque text stored alongside (run history).
   void save_checkpoint(const std::string& path, const std::string& extra = {}) const;
@@ -108,6 +123,7 @@ struct RunOptions {
   bool progress = true;        // progress bar on stderr
   TapCallback tap_callback;    // optional, see Trainer::set_tap_callback
   int stop_after_epochs = 0;   // stop after this many epochs in this call, as if interrupted (0: run to the end)
+  DistConfig dist;             // a rank of a data-parallel run: only rank 0 writes out_dir (all ranks read it)
 };
 
 struct RunSummary {
@@ -117,6 +133,9 @@ struct RunSummary {
   double wall_seconds = 0, images_per_s = 0;
   // superres: the last epoch's test PSNR/SSIM and bicubic's, the best epoch's PSNR
   double test_psnr_db = 0, best_test_psnr_db = 0, bicubic_psnr_db = 0, test_ssim = 0, bicubic_ssim = 0;
+  int world_size = 1;              // data-parallel ranks (images_per_s counts all of them)
+  double collective_seconds = 0;   // rank 0's time in collectives during this call
+  int64_t steps = 0;               // optimizer steps done during this call
 };
 
 // Trains cfg.epochs epochs (from a checkpoint with resume). With out_dir: metrics.csv (a row per
