@@ -84,7 +84,7 @@ class Report:
 
 
 def _report(j: dict) -> Report:
-    seqs = [[TestResult(t["test"], t["applicable"], t["reason"],
+    seqs = [[TestResult(t["test"], t["applicable"], t.get("reason", ""),
                         {p["sub_test"]: p["p_value"] for p in t["p_values"]}, dict(t["statistics"]),
                         list(t["warnings"])) for t in s["tests"]] for s in j["sequences"]]
     s = j["summary"]

@@ -21,6 +21,7 @@
 #include "rngfree/format.hpp"
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/nist/bit_sequence.hpp"
+#include "rngfree/nist/json.hpp"
 #include "rngfree/nist/suite.hpp"
 #include "rngfree/quantize.hpp"
 #include "rngfree/random/random_source.hpp"
@@ -287,10 +288,6 @@ std::vector<std::string> preset_names() { return train::preset_names(); }
 
 // ---- NIST SP 800-22 ------------------------------------------------------------------------
 
-nlohmann::ordered_json p_json(const std::optional<double>& p) {
-  return p ? nlohmann::ordered_json(*p) : nlohmann::ordered_json();
-}
-
 // data: uint8, one bit per element (packed = false, each 0 or 1) or bytes MSB-first (packed = true,
 // bit_count bits). Cut into `streams` sequences of n bits (n = 0: all bits / streams). Returns the
 // JSON that `rngfree nist --json` writes (without "file").
@@ -339,58 +336,7 @@ std::string nist_run(const torch::Tensor& data_, bool packed, int64_t bit_count,
     j["streams"] = results.size();
     j["profile"] = profile;
     j["alpha"] = rep.alpha;
-    auto& js = j["sequences"] = nlohmann::ordered_json::array();
-    for (size_t i = 0; i < results.size(); ++i) {
-      nlohmann::ordered_json s;
-      s["sequence"] = i;
-      auto& jt = s["tests"] = nlohmann::ordered_json::array();
-      for (const TestResult& t : results[i]) {
-        nlohmann::ordered_json tj;
-        tj["test"] = test_name(t.test);
-        tj["applicable"] = t.applicable;
-        tj["reason"] = t.not_applicable_reason;
-        auto& pv = tj["p_values"] = nlohmann::ordered_json::array();
-        for (const PValue& p : t.p_values) pv.push_back({{"sub_test", p.sub_test}, {"p_value", p_json(p.p_value)}});
-        auto& st = tj["statistics"] = nlohmann::ordered_json::object();
-        for (const auto& [k, v] : t.statistics) st[k] = v;
-        tj["warnings"] = t.warnings;
-        jt.push_back(tj);
-      }
-      js.push_back(s);
-    }
-    nlohmann::ordered_json sum;
-    auto& rows = sum["rows"] = nlohmann::ordered_json::array();
-    for (const ProportionRow& r : rep.rows) {
-      rows.push_back({{"test", test_name(r.test)},
-                      {"sub_test", r.sub_test},
-                      {"sequences", r.sequences},
-                      {"not_applicable", r.not_applicable},
-                      {"passed", r.passed},
-                      {"proportion", r.proportion},
-                      {"proportion_interval", {r.lower, r.upper}},
-                      {"proportion_ok", r.proportion_ok},
-                      {"bins", r.bins},
-                      {"uniformity_p", p_json(r.uniformity_p)},
-                      {"uniformity_assessed", r.uniformity_assessed},
-                      {"uniformity_ok", r.uniformity_ok},
-                      {"applicable", r.applicable()},
-                      {"not_applicable_reason", r.not_applicable_reason},
-                      {"ok", r.ok()}});
-    }
-    auto& tv = sum["tests"] = nlohmann::ordered_json::array();
-    for (const TestVerdict& v : rep.tests) {
-      tv.push_back({{"test", test_name(v.test)}, {"rows", v.rows}, {"rows_failed", v.rows_failed},
-                    {"rows_not_applicable", v.rows_not_applicable}, {"ok", v.ok()}});
-    }
-    sum["rows_failed"] = rep.rows_failed;
-    sum["rows_judged"] = rep.rows_judged;
-    sum["rows_not_applicable"] = rep.rows_not_applicable;
-    sum["expected_false_alarms"] = rep.expected_false_alarms;
-    sum["chance_p_value"] = rep.chance_p_value;
-    sum["decisive_failure"] = rep.decisive_failure;
-    sum["ok"] = rep.ok();
-    sum["note"] = rep.note();
-    j["summary"] = sum;
+    j.update(suite_json(results, rep));  // the same writer as `rngfree nist --json`
     return j.dump();
   });
 }
