@@ -68,7 +68,7 @@ TEST(NistCommand, TsvOfDataEMatchesSts212) {
 
 // Numeric flags out of range are refused naming the flag, the value and the range (SP 800-22's
 // limits for the block lengths), before any input is read; so is a total beyond 2^64 bits.
-TEST(NistCommand, NumericFlagsOutOfRangeAreRefusedNamingFlagValueAndRange) {
+TEST(NistCommandLong, NumericFlagsOutOfRangeAreRefusedNamingFlagValueAndRange) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const std::string input = "0101";
   const std::pair<std::string, std::string> cases[] = {

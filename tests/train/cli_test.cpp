@@ -38,7 +38,7 @@ std::string constant_schedule(const fs::path& d) {
   return " --config " + p.string();
 }
 
-TEST(TrainCommand, EveryNumericFlagOutOfRangeIsRefusedNamingFlagValueAndRange) {
+TEST(TrainCommandLong, EveryNumericFlagOutOfRangeIsRefusedNamingFlagValueAndRange) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const std::pair<std::string, std::string> cases[] = {
       {"train --seed -5", "--seed -5: allowed 0..18446744073709551615"},
@@ -108,7 +108,7 @@ TEST(TrainCommand, EveryNumericFlagOutOfRangeIsRefusedNamingFlagValueAndRange) {
 // The same command again with --resume is accepted (it used to be refused); settings that differ
 // are refused, each named with its saved and given value, and nothing is trained; with no settings
 // at all the saved run continues. The continued run equals one trained in a single go.
-TEST(TrainCommand, ResumeAcceptsEqualFlagsAndRefusesOnlyThoseThatDiffer) {
+TEST(TrainCommandLong, ResumeAcceptsEqualFlagsAndRefusesOnlyThoseThatDiffer) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const fs::path d = fresh_dir("resume"), whole = fresh_dir("resume_whole");
   const std::string run = kSmallRun + constant_schedule(whole);

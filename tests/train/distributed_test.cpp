@@ -36,7 +36,6 @@
 #include "support/cli.hpp"
 #include "support/files.hpp"
 
-extern char** environ;
 
 namespace fs = std::filesystem;
 using namespace rngfree;
@@ -243,16 +242,8 @@ TEST(DistributedTrainLong, AKilledWorkerEndsTheRunWithAnErrorNotAHang) {
   std::vector<std::string> args = {rngfree::testing::rngfree_program(), "train", "--nproc", "2", "--preset",
                                    "int8-sr-harvest", "--train-limit", "6400", "--test-limit", "100", "--batch", "16",
                                    "--epochs", "20", "--threads", "1", "--quiet", "--dist-timeout", "10"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t launcher = -1;
-  ASSERT_EQ(posix_spawn(&launcher, argv[0], &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
+  const pid_t launcher = rngfree::testing::spawn_logged(args, log);
+  ASSERT_GT(launcher, 0);
   // The launcher's children are the workers; wait until both exist and have run a little.
   auto children = [launcher] {
     std::vector<pid_t> v;

@@ -25,7 +25,6 @@
 #include "support/cli.hpp"
 #include "support/files.hpp"
 
-extern char** environ;
 
 namespace fs = std::filesystem;
 using namespace rngfree;
@@ -62,17 +61,7 @@ std::string shell_text(const std::vector<std::string>& args) {
 pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
   std::vector<std::string> all{rngfree::testing::rngfree_program()};
   all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
+  return rngfree::testing::spawn_logged(all, log);
 }
 
 // Polls `ready` every 50 us while the child runs; SIGKILLs it once ready() holds. Returns true when
@@ -143,7 +132,7 @@ void expect_same_result(const fs::path& got, const fs::path& want) {
   EXPECT_EQ(read_text(got / "act1.bin"), read_text(want / "act1.bin")) << "dumped bits differ";
 }
 
-TEST(TrainKill, KillNineAnywhereResumesBitIdenticallyOrRefusesClearly) {
+TEST(TrainKillLong, KillNineAnywhereResumesBitIdenticallyOrRefusesClearly) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const fs::path want = fresh_dir("uninterrupted");
   {
