@@ -126,6 +126,13 @@ class ZipCheck {
     if (local > z_.size() || z_.size() - local < 30 || u32(local) != 0x04034b50) {
       fail("entry '" + name + "': local header missing");
     }
+    // The name is covered by no CRC: a record renamed in the central directory alone would hand
+    // libtorch another record's bytes (a tensor over a smaller storage: fuzz/findings/
+    // checkpoint-meta-storage-overflow). libtorch writes the same name in both headers.
+    const size_t local_nlen = u16(local + 26);
+    if (local_nlen != nlen || z_.size() - local - 30 < nlen || z_.substr(local + 30, nlen) != name) {
+      fail("entry '" + name + "': its local header names another entry");
+    }
     const uint64_t data = local + 30 + u16(local + 26) + u16(local + 28);
     if (data > z_.size() || csize > z_.size() - data) fail("entry '" + name + "' extends past the end of the file");
     const std::string_view bytes = z_.substr(data, csize);
@@ -239,17 +246,20 @@ std::string Trainer::load_checkpoint(const std::string& path) {
     for (auto& p : m.model->named_parameters()) {
       torch::Tensor t;
       ar.read("model." + p.key(), t);
+      detail::check_storage(t, "model." + p.key());
       p.value().copy_(t);
     }
     for (auto& b : m.model->named_buffers()) {
       torch::Tensor t;
       ar.read("buffer." + b.key(), t);
+      detail::check_storage(t, "buffer." + b.key());
       b.value().copy_(t);
     }
     for (auto& p : m.opt->params) p.momentum = torch::Tensor();
     for (int i : meta.at("momentum")) {
       torch::Tensor t;
       ar.read(fmt::format("momentum.{}", i), t);
+      detail::check_storage(t, fmt::format("momentum.{}", i));
       m.opt->params.at(i).momentum = t.contiguous();
     }
     for (auto& l : m.engine.layers) {
@@ -262,6 +272,7 @@ std::string Trainer::load_checkpoint(const std::string& path) {
       const int li = std::stoi(key.substr(0, dot)), k = std::stoi(key.substr(dot + 1));
       torch::Tensor t;
       ar.read("tap." + key, t);
+      detail::check_storage(t, "tap." + key);
       m.engine.layers.at(li)->taps.at(k) = t.contiguous();
     }
     const auto& sources = meta.at("sources");

@@ -63,7 +63,28 @@ inline torch::Tensor bytes_tensor(const std::string& s) {
   if (!s.empty()) std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
   return t;
 }
+// A tensor read from an archive must fit in its storage's declared size (shape, strides, offset).
+// libtorch 1.13 declares a storage's size from the pickle, not from the record it reads, so this
+// does not catch a record shorter than declared: the zip check's name test does that for renamed
+// records (fuzz/findings/checkpoint-meta-storage-overflow). Throws std::runtime_error (the loaders
+// turn it into an Error).
+inline void check_storage(const torch::Tensor& t, const std::string& what) {
+  if (!t.defined() || !t.has_storage()) throw std::runtime_error(what + ": no tensor data");
+  const int64_t need = (t.storage_offset() + (t.numel() == 0 ? 0 : 1)) * static_cast<int64_t>(t.element_size());
+  int64_t extent = 0;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.size(d) > 1) extent += (t.size(d) - 1) * t.stride(d);
+    if (t.stride(d) < 0) throw std::runtime_error(what + ": negative stride");
+  }
+  const int64_t bytes = need + extent * static_cast<int64_t>(t.element_size());
+  if (bytes > static_cast<int64_t>(t.storage().nbytes())) {
+    throw std::runtime_error(what + ": the tensor needs " + std::to_string(bytes) + " bytes but its storage holds " +
+                             std::to_string(t.storage().nbytes()));
+  }
+}
 inline std::string tensor_bytes(const torch::Tensor& t) {
+  check_storage(t, "a byte record");
+  if (t.scalar_type() != torch::kUInt8) throw std::runtime_error("a byte record is not a uint8 tensor");
   torch::Tensor c = t.contiguous();
   return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
 }

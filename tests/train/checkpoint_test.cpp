@@ -112,14 +112,29 @@ TEST(CheckpointBytes, AFlippedByteInAnyEntryIsRefusedNamingTheEntry) {
   }
 }
 
+std::string finding(const std::string& name) {
+  std::ifstream in(std::string(RNGFREE_SOURCE_DIR) + "/fuzz/findings/" + name, std::ios::binary);
+  EXPECT_TRUE(in) << "fuzz/findings/" << name << " is missing";
+  return {(std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()};
+}
+
 // The input with which fuzz_checkpoint crashed libtorch 1.13's TorchScript importer (SEGV in
 // ScriptTypeParser::parseClassConstant): now an error naming the file.
 TEST(CheckpointBytes, FuzzFindingWithADamagedCodeEntryIsRefused) {
-  std::ifstream in(std::string(RNGFREE_SOURCE_DIR) + "/fuzz/findings/checkpoint-libtorch-jit-segv", std::ios::binary);
-  ASSERT_TRUE(in) << "fuzz/findings/checkpoint-libtorch-jit-segv is missing";
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = finding("checkpoint-libtorch-jit-segv");
   const std::string msg = error_of([&] { checkpoint_config_from_bytes(bytes, "finding.pt"); });
   EXPECT_NE(msg.find("checkpoint 'finding.pt': not a readable rngfree checkpoint ("), std::string::npos) << msg;
+}
+
+// Sound CRCs, two entry names swapped in the central directory only: libtorch gave the meta tensor
+// (1535 bytes) another record's 24 bytes, and reading it overflowed the heap (ASan, fuzz_checkpoint).
+TEST(CheckpointBytes, FuzzFindingWithATensorLargerThanItsStorageIsRefused) {
+  const std::string bytes = finding("checkpoint-meta-storage-overflow");
+  const std::string msg = error_of([&] { checkpoint_config_from_bytes(bytes, "finding.pt"); });
+  EXPECT_NE(msg.find("checkpoint 'finding.pt': not a readable rngfree checkpoint (entry 'meta_and_tensor/data/1': its "
+                     "local header names another entry)"),
+            std::string::npos)
+      << msg;
 }
 
 }  // namespace
