@@ -165,19 +165,24 @@ TEST(TrainCommandLong, ResumeAcceptsEqualFlagsAndRefusesOnlyThoseThatDiffer) {
   EXPECT_EQ(rewritten.at("test_accuracy"), a.at("test_accuracy"));
 }
 
-// A corrupt checkpoint: the error names the file and gives libtorch's own message, without the C++
-// backtrace libtorch appends ("Exception raised from ... frame #0"); --verbose prints that detail.
+// A one-epoch run in a fresh folder `name`; returns the folder (its checkpoint.pt is the test's subject).
+fs::path one_epoch_run(const std::string& name) {
+  const fs::path d = fresh_dir(name);
+  const auto r = run_rngfree(kSmallRun + " --epochs 1 --out " + d.string());
+  EXPECT_EQ(r.status, 0) << r.out;
+  return d;
+}
+
+// A torn checkpoint is refused by the zip check, before libtorch reads it.
 TEST(TrainCommand, TornCheckpointIsRefusedBeforeLibtorchReadsIt) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
-  const fs::path d = fresh_dir("torn");
-  auto r = run_rngfree(kSmallRun + " --epochs 1 --out " + d.string());
-  ASSERT_EQ(r.status, 0) << r.out;
+  const fs::path d = one_epoch_run("torn");
   const fs::path ckpt = d / "checkpoint.pt";
   std::string bytes = read_text(ckpt);
   ASSERT_GT(bytes.size(), 1000u);
   bytes.resize(bytes.size() / 2);  // torn: the zip's central directory is gone
   std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << bytes;
-  r = run_rngfree(kSmallRun + " --epochs 2 --resume --out " + d.string());
+  const auto r = run_rngfree(kSmallRun + " --epochs 2 --resume --out " + d.string());
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("rngfree: error: checkpoint '" + ckpt.string() +
                        "': not a readable rngfree checkpoint (no zip end-of-central-directory record); the file was "
@@ -186,13 +191,12 @@ TEST(TrainCommand, TornCheckpointIsRefusedBeforeLibtorchReadsIt) {
       << r.out;
 }
 
-// A sound zip archive that libtorch refuses (no data.pkl): the error gives libtorch's message and
-// the file, its backtrace only with --verbose.
+// A sound zip archive that libtorch refuses (no data.pkl): the error names the file and gives
+// libtorch's own message, without the C++ backtrace libtorch appends ("Exception raised from ...
+// frame #0"); --verbose prints that detail.
 TEST(TrainCommand, UnreadableCheckpointGivesLibtorchsMessageAndTheFileBacktraceOnlyWithVerbose) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
-  const fs::path d = fresh_dir("corrupt");
-  auto r = run_rngfree(kSmallRun + " --epochs 1 --out " + d.string());
-  ASSERT_EQ(r.status, 0) << r.out;
+  const fs::path d = one_epoch_run("corrupt");
   const fs::path ckpt = d / "checkpoint.pt";
   {
     caffe2::serialize::PyTorchStreamWriter writer(ckpt.string());  // libtorch's own zip writer
@@ -200,7 +204,7 @@ TEST(TrainCommand, UnreadableCheckpointGivesLibtorchsMessageAndTheFileBacktraceO
     writer.writeRecord("notes.txt", text.data(), text.size());
     writer.writeEndOfFile();
   }
-  r = run_rngfree(kSmallRun + " --epochs 2 --resume --out " + d.string());
+  auto r = run_rngfree(kSmallRun + " --epochs 2 --resume --out " + d.string());
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("rngfree: error: checkpoint '" + ckpt.string() + "': not a readable rngfree checkpoint ("),
             std::string::npos) << r.out;
