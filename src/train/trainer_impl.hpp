@@ -64,10 +64,9 @@ inline torch::Tensor bytes_tensor(const std::string& s) {
   return t;
 }
 // A tensor read from an archive must fit in its storage's declared size (shape, strides, offset).
-// libtorch 1.13 declares a storage's size from the pickle, not from the record it reads, so this
-// does not catch a record shorter than declared: the zip check's name test does that for renamed
-// records (fuzz/findings/checkpoint-meta-storage-overflow). Throws std::runtime_error (the loaders
-// turn it into an Error).
+// libtorch 1.13 declares a storage's size from the pickle, not from the record it reads; that each
+// record holds exactly its declared size is checked before libtorch reads the file
+// (archive_check.hpp). Throws std::runtime_error (the loaders turn it into an Error).
 inline void check_storage(const torch::Tensor& t, const std::string& what) {
   if (!t.defined() || !t.has_storage()) throw std::runtime_error(what + ": no tensor data");
   const int64_t need = (t.storage_offset() + (t.numel() == 0 ? 0 : 1)) * static_cast<int64_t>(t.element_size());

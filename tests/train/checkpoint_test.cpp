@@ -7,6 +7,8 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <utility>
 #include <iterator>
 #include <sstream>
 #include <string>
@@ -16,6 +18,7 @@
 #include "rngfree/train/config.hpp"
 #include "rngfree/train/trainer.hpp"
 #include "support/errors.hpp"
+#include "../../src/train/archive_check.hpp"
 
 namespace rngfree::train {
 namespace {
@@ -110,6 +113,112 @@ TEST(CheckpointBytes, AFlippedByteInAnyEntryIsRefusedNamingTheEntry) {
           << e.name << " byte " << at << ": " << msg;
     }
   }
+}
+
+// The storages data.pkl declares are the tensors written: one per tensor, its type and element count.
+TEST(CheckpointPickle, DeclaresOneStoragePerTensorWithItsTypeAndSize) {
+  torch::serialize::OutputArchive ar;
+  ar.write("a", torch::zeros({3, 4}));
+  ar.write("b", torch::zeros({5}, torch::kInt64));
+  ar.write("c", torch::zeros({7}, torch::kUInt8));
+  std::ostringstream out;
+  ar.save_to(out);
+  const std::string z = out.str();
+  std::string pkl;
+  for (const auto& e : local_entries(z)) {
+    if (e.name.ends_with("/data.pkl")) pkl = z.substr(e.data, e.end - e.data);
+  }
+  ASSERT_FALSE(pkl.empty());
+  std::map<std::string, int64_t> got;
+  for (const auto& d : detail::pickle_storages(pkl)) got[d.type] += d.numel;
+  EXPECT_EQ(got, (std::map<std::string, int64_t>{{"FloatStorage", 12}, {"LongStorage", 5}, {"ByteStorage", 7}}));
+}
+
+// Hand-assembled pickles (opcodes from Python's pickletools): the declaration is read through the
+// memo and LONG1; damaged ones are refused saying what is wrong.
+TEST(CheckpointPickle, ReadsHandAssembledPicklesAndRefusesDamagedOnes) {
+  using namespace std::string_literals;
+  // PROTO 2, MARK, BINUNICODE "storage", BINPUT 0, GLOBAL torch FloatStorage, BINUNICODE "k",
+  // BINUNICODE "cpu", LONG1 3 bytes 0x010000 (65536), TUPLE, BINPERSID, STOP
+  const std::string id = "\x80\x02("s + "X\x07\0\0\0storage"s + "q\x00"s + "ctorch\nFloatStorage\n" + "X\x01\0\0\0k"s +
+                         "X\x03\0\0\0cpu"s + "\x8a\x03\x00\x00\x01"s + "tQ";
+  const auto d = detail::pickle_storages(id + ".");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].type, "FloatStorage");
+  EXPECT_EQ(d[0].key, "k");
+  EXPECT_EQ(d[0].numel, 65536);
+  // LONG1 0xff (one byte) is -1: sign-extended.
+  const std::string minus = "\x80\x02(h\x00"s + "ctorch\nFloatStorage\n" + "X\x01\0\0\0k"s + "X\x03\0\0\0cpu"s + "\x8a\x01\xff"s + "tQ.";
+  EXPECT_EQ(detail::pickle_storages(id + "0" + minus).back().numel, -1);
+  const auto refused = [](const std::string& p) {
+    try {
+      detail::pickle_storages(p);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refused(id).find("ends inside"), std::string::npos);                     // no STOP
+  EXPECT_NE(refused(id.substr(0, 10)).find("ends inside"), std::string::npos);       // cut inside "storage"
+  EXPECT_NE(refused(id.substr(0, 20)).find("no end of line"), std::string::npos);    // cut inside the GLOBAL
+  EXPECT_NE(refused("\x80\x02h\x05."s).find("memo entry 5"), std::string::npos);     // BINGET of nothing
+  EXPECT_NE(refused("\x80\x02\x95."s).find("opcode 0x95"), std::string::npos);       // FRAME (protocol 4)
+  EXPECT_NE(refused("\x80\x02t."s).find("MARK"), std::string::npos);                 // TUPLE without MARK
+  EXPECT_NE(refused("\x80\x02R."s).find("stack lacks"), std::string::npos);          // REDUCE on nothing
+  EXPECT_NE(refused("\x80\x02)Q."s).find("not a storage"), std::string::npos);       // persistent id ()
+  EXPECT_NE(refused(""s).find("empty"), std::string::npos);
+}
+
+// Two records renamed consistently in both headers (names carry no CRC): libtorch 1.13 would give
+// each storage the other's record and size it from data.pkl, reading past the smaller one. Refused
+// naming the record and both sizes.
+TEST(CheckpointBytes, RecordsRenamedInBothHeadersAreRefused) {
+  torch::serialize::OutputArchive ar;
+  ar.write("small", torch::zeros({2}));
+  ar.write("large", torch::zeros({300}));
+  std::ostringstream out;
+  ar.save_to(out);
+  std::string z = out.str();
+  std::string root;
+  for (const auto& e : local_entries(z)) {
+    if (e.name.ends_with("/data.pkl")) root = e.name.substr(0, e.name.size() - 8);
+  }
+  ASSERT_FALSE(root.empty());
+  const std::string a = root + "data/0", b = root + "data/1", tmp = root + "data/#";
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{{a, tmp}, {b, a}, {tmp, b}}) {
+    int renamed = 0;
+    for (size_t at = z.find(from); at != std::string::npos; at = z.find(from, at + 1)) {
+      if (z.compare(at, from.size() + 1, from + "/") == 0) continue;  // not a prefix of a longer name
+      z.replace(at, from.size(), to);
+      ++renamed;
+    }
+    ASSERT_EQ(renamed, 2) << from;  // local header and central directory
+  }
+  const std::string msg = error_of([&] { checkpoint_config_from_bytes(z, "renamed.pt"); });
+  EXPECT_NE(msg.find("checkpoint 'renamed.pt': not a readable rngfree checkpoint (entry '" + root), std::string::npos) << msg;
+  EXPECT_NE(msg.find("holds 1200 bytes but '" + root + "data.pkl' declares a FloatStorage of 2 elements (8 bytes)"),
+            std::string::npos)
+      << msg;
+}
+
+// An entry named model.json would send libtorch to its legacy importer: refused by name.
+TEST(CheckpointBytes, LegacyModelJsonEntryIsRefused) {
+  TrainConfig cfg;
+  std::string z = archive_with_meta(R"({"format": "rngfree-checkpoint-1", "config": )" + to_json(cfg) + "}");
+  std::string version;
+  for (const auto& e : local_entries(z)) {
+    if (e.name.ends_with("/version")) version = e.name;
+  }
+  ASSERT_GE(version.size(), 15u);
+  const std::string legacy = version.substr(0, version.size() - 11) + "/model.json";  // same length
+  int renamed = 0;
+  for (size_t at = z.find(version); at != std::string::npos; at = z.find(version, at + 1), ++renamed) {
+    z.replace(at, version.size(), legacy);
+  }
+  ASSERT_EQ(renamed, 2);
+  const std::string msg = error_of([&] { checkpoint_config_from_bytes(z, "legacy.pt"); });
+  EXPECT_NE(msg.find("(entry '" + legacy + "' is the legacy TorchScript format)"), std::string::npos) << msg;
 }
 
 std::string finding(const std::string& name) {
