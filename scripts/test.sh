@@ -9,8 +9,16 @@
 #   RNGFREE_FUZZ_SECONDS (default 30) seconds (label "fuzz"; docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# stage NAME: prints how long the step since the previous stage took (where CI's time goes).
+stage_start=$SECONDS
+stage() {
+  echo "== $1: $((SECONDS - stage_start)) s (total $SECONDS s)"
+  stage_start=$SECONDS
+}
 scripts/install-deps.sh
+stage "install"
 scripts/build.sh
+stage "release build"
 
 skipped_total=0
 # run_tier PRESET: ctest --preset PRESET, then its skipped tests by name.
@@ -26,6 +34,7 @@ run_tier() {
   echo "ctest --preset $1: ${skipped} test(s) skipped"
   grep -- '\*\*\*Skipped' "$log" | sed 's/^/  skipped: /' || true
   rm -f "$log"
+  stage "ctest --preset $1"
   return "$status"
 }
 
@@ -36,6 +45,7 @@ fi
 if [ "${RNGFREE_TEST_SANITIZE:-0}" = 1 ] || [ "${RNGFREE_TEST_FUZZ:-0}" = 1 ]; then
   cmake --preset asan -DRNGFREE_FUZZ_SECONDS="${RNGFREE_FUZZ_SECONDS:-30}" >/dev/null
   cmake --build --preset asan -j"$(nproc)"
+  stage "asan build"
 fi
 if [ "${RNGFREE_TEST_SANITIZE:-0}" = 1 ]; then
   run_tier asan
