@@ -106,32 +106,31 @@ Contributions contributions(int in_length, int out_length) {
   return c;
 }
 
-std::vector<double> resize_double(std::span<const double> src, int h, int w, int out_h, int out_w) {
-  // height first (MATLAB resizes the dimension with the smaller scale first; equal scales: rows)
-  const Contributions ch = contributions(h, out_h), cw = contributions(w, out_w);
-  std::vector<double> mid(static_cast<size_t>(out_h) * w);
-  for (int y = 0; y < out_h; ++y) {
-    for (int x = 0; x < w; ++x) {
+// One 1-D pass of imresize over an h × w image (row-major): along the columns (`vertical`: h →
+// c's output length, w kept) or along the rows (w → c's output length, h kept).
+std::vector<double> resample_axis(std::span<const double> src, int h, int w, const Contributions& c, bool vertical) {
+  const int out_len = static_cast<int>(c.index.size() / static_cast<size_t>(c.taps)), across = vertical ? w : h;
+  const size_t along_in = vertical ? static_cast<size_t>(w) : 1, across_in = vertical ? 1 : static_cast<size_t>(w);
+  const size_t along_out = vertical ? static_cast<size_t>(w) : 1, across_out = vertical ? 1 : static_cast<size_t>(out_len);
+  std::vector<double> out(static_cast<size_t>(out_len) * across);
+  for (int i = 0; i < out_len; ++i) {
+    for (int j = 0; j < across; ++j) {
       double acc = 0;
-      for (int p = 0; p < ch.taps; ++p) {
-        const size_t k = static_cast<size_t>(y) * ch.taps + p;
-        acc += ch.weight[k] * src[static_cast<size_t>(ch.index[k]) * w + x];
+      for (int p = 0; p < c.taps; ++p) {
+        const size_t k = static_cast<size_t>(i) * c.taps + p;
+        acc += c.weight[k] * src[static_cast<size_t>(c.index[k]) * along_in + j * across_in];
       }
-      mid[static_cast<size_t>(y) * w + x] = acc;
-    }
-  }
-  std::vector<double> out(static_cast<size_t>(out_h) * out_w);
-  for (int y = 0; y < out_h; ++y) {
-    for (int x = 0; x < out_w; ++x) {
-      double acc = 0;
-      for (int p = 0; p < cw.taps; ++p) {
-        const size_t k = static_cast<size_t>(x) * cw.taps + p;
-        acc += cw.weight[k] * mid[static_cast<size_t>(y) * w + cw.index[k]];
-      }
-      out[static_cast<size_t>(y) * out_w + x] = acc;
+      out[i * along_out + j * across_out] = acc;
     }
   }
   return out;
+}
+
+// MATLAB orders the two passes by scale (the smaller first; rows when equal). Here the intermediate
+// image stays in double, so the order changes results only by double rounding: always rows first.
+std::vector<double> resize_double(std::span<const double> src, int h, int w, int out_h, int out_w) {
+  const std::vector<double> mid = resample_axis(src, h, w, contributions(h, out_h), true);
+  return resample_axis(mid, out_h, w, contributions(w, out_w), false);
 }
 
 void check_resize(int h, int w, int out_h, int out_w) {
