@@ -8,9 +8,11 @@
 //   FEED 4 philox-shared one unrolled Philox4x32-10 (128 bits a cycle), lane j reads bits (j*R mod 128)
 //   FEED 5 harvest-raw   bits 8 .. 8+R-1 of a neighbouring FP32 datapath value (tap j): wires only
 //   FEED 6 harvest-field bits 8-23 of tap j, mix field (training's default extractor), low R bits
-//   FEED 7 harvest-sum3  bits 8-23 of three taps XORed, mix field (a sum of taps as training's E, G, U use)
+//   FEED 7 harvest-sum3  bits 8-23 of three taps XORed, mix field (training's E, G, U sum before the fourth tap)
 //   FEED 8 harvest-field8 bits 12-19 of tap j, mix field on those 8 bits (the field the atlas of
 //                        docs/results.md finds passing in act taps; an 8-bit multiply instead of 16)
+//   FEED 9 harvest-sum4  bits 8-23 of four taps XORed, mix field (training's default E, G, U:
+//                        act ^ act@+1 ^ err@+1 ^ act@last-1, each read once)
 // Generators reset to fixed nonzero seeds (a real array loads seeds; that costs more, not less).
 module rand_supply #(
   parameter integer N = 16,
@@ -20,8 +22,9 @@ module rand_supply #(
   input  wire            clk,
   input  wire            rst,
   input  wire [32*N-1:0] tap0,   // harvest: a neighbouring value per lane (wires that exist anyway)
-  input  wire [32*N-1:0] tap1,   // harvest-sum3: two more
+  input  wire [32*N-1:0] tap1,   // harvest-sum3: two more, harvest-sum4: three more
   input  wire [32*N-1:0] tap2,
+  input  wire [32*N-1:0] tap3,
   output wire [R*N-1:0]  r
 );
   genvar j;
@@ -69,14 +72,17 @@ module rand_supply #(
         harvest_extract #(.LO(12), .HI(19), .K(1), .MIX(1)) u_h (.taps(tap0[32*j +: 32]), .word(word));
         assign r[R*j +: R] = word[R-1:0];
       end
-    end else begin : g_harvest_mixed   // 6: one tap, 7: three taps
+    end else begin : g_harvest_mixed   // 6: one tap, 7: three taps, 9: four taps
       for (j = 0; j < N; j = j + 1) begin : g_lane
         wire [15:0] word;
         if (FEED == 6) begin : g_one
           harvest_extract #(.LO(8), .HI(23), .K(1), .MIX(1)) u_h (.taps(tap0[32*j +: 32]), .word(word));
-        end else begin : g_three
+        end else if (FEED == 7) begin : g_three
           harvest_extract #(.LO(8), .HI(23), .K(3), .MIX(1)) u_h (
             .taps({tap2[32*j +: 32], tap1[32*j +: 32], tap0[32*j +: 32]}), .word(word));
+        end else begin : g_four
+          harvest_extract #(.LO(8), .HI(23), .K(4), .MIX(1)) u_h (
+            .taps({tap3[32*j +: 32], tap2[32*j +: 32], tap1[32*j +: 32], tap0[32*j +: 32]}), .word(word));
         end
         assign r[R*j +: R] = word[R-1:0];
       end

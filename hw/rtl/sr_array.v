@@ -1,6 +1,6 @@
 // N stochastic-rounding lanes, one FP32 value each per cycle: FMT 0 = fixed:8:4 (sr_fixed), 1 = bf16,
 // 2 = e4m3, 3 = e5m2 (sr_float), R random bits each. FEED 0 takes the random bits from the port r
-// (the rounding logic alone); FEED 1..7 from rand_supply (see there). Combinational lanes; the only
+// (the rounding logic alone); FEED 1..9 from rand_supply (see there). Combinational lanes; the only
 // state is the generators'.
 module sr_array #(
   parameter integer N = 16,
@@ -14,9 +14,10 @@ module sr_array #(
   input  wire            rst,
   input  wire [32*N-1:0] x,
   input  wire [R*N-1:0]  r_in,   // FEED 0 only
-  input  wire [32*N-1:0] tap0,   // FEED 5..7: neighbouring datapath values
+  input  wire [32*N-1:0] tap0,   // FEED 5..9: neighbouring datapath values
   input  wire [32*N-1:0] tap1,
   input  wire [32*N-1:0] tap2,
+  input  wire [32*N-1:0] tap3,
   output wire [OW*N-1:0] y
 );
   wire [R*N-1:0] r;
@@ -25,7 +26,7 @@ module sr_array #(
       assign r = r_in;
     end else begin : g_supply
       rand_supply #(.N(N), .R(R), .FEED(FEED)) u_supply (.clk(clk), .rst(rst), .tap0(tap0), .tap1(tap1),
-        .tap2(tap2), .r(r));
+        .tap2(tap2), .tap3(tap3), .r(r));
     end
   endgenerate
   genvar j;

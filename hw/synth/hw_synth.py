@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RTL = os.path.normpath(os.path.join(HERE, "..", "rtl"))
 FORMATS = {0: "fixed:8:4", 1: "bf16", 2: "e4m3", 3: "e5m2"}
 FEEDS = {1: "lfsr-lane", 2: "xoshiro-words", 3: "lfsr64-shared", 4: "philox-shared",
-         5: "harvest-raw", 6: "harvest-field", 7: "harvest-sum3", 8: "harvest-field8"}
+         5: "harvest-raw", 6: "harvest-field", 7: "harvest-sum3", 8: "harvest-field8", 9: "harvest-sum4"}
 
 
 def designs(lanes, r_bits):
@@ -42,6 +42,7 @@ def designs(lanes, r_bits):
     out.append(("source philox round-serial", "source", "philox_serial", {}, dict(source="philox serial")))
     out.append(("source philox unrolled", "source", "philox_unrolled", {}, dict(source="philox unrolled")))
     for lo, hi, k, mix, label in ((8, 23, 1, 1, "bits 8-23 field"), (8, 23, 3, 1, "bits 8-23 x3 field"),
+                                  (8, 23, 4, 1, "bits 8-23 x4 field"),
                                   (0, 15, 1, 0, "bits 0-15 none")):
         out.append((f"source harvest {label}", "source", "harvest_extract", {"LO": lo, "HI": hi, "K": k, "MIX": mix},
                     dict(source=f"harvest {label}")))
@@ -209,8 +210,8 @@ def write_outputs(out_dir, table, lanes, r_bits):
            "Saving of the whole array's transistors (random supply + rounding lanes) when a harvested feed "
            "replaces a generator feed: (T_generator - T_harvest) / T_generator-array. Negative: harvesting "
            "costs more.", "",
-           "| format | N | instead of | harvest-raw | harvest-field | harvest-sum3 | harvest-field8 |",
-           "|---|---|---|---|---|---|---|"]
+           "| format | N | instead of | harvest-raw | harvest-field | harvest-sum3 | harvest-sum4 | harvest-field8 |",
+           "|---|---|---|---|---|---|---|---|"]
     for fmt in ("fixed:8:4", "bf16"):
         for n in lanes:
             rd = by.get(f"round {fmt} N={n}")
@@ -222,7 +223,7 @@ def write_outputs(out_dir, table, lanes, r_bits):
                     continue
                 total = b["transistors"] + rd["transistors"]
                 cells = []
-                for h in ("harvest-raw", "harvest-field", "harvest-sum3", "harvest-field8"):
+                for h in ("harvest-raw", "harvest-field", "harvest-sum3", "harvest-sum4", "harvest-field8"):
                     hv = by.get(f"supply {h} N={n}")
                     cells.append("–" if not hv else f"{100 * (b['transistors'] - hv['transistors']) / total:+.1f} %")
                 md.append(f"| {fmt} | {n} | {base} | " + " | ".join(cells) + " |")
@@ -235,7 +236,7 @@ def write_outputs(out_dir, table, lanes, r_bits):
 def write_chart(out_dir, by, lanes, r_bits):
     """Grouped bars: transistors per lane of the random supply, per feeding, for each N (log scale)."""
     feeds = list(FEEDS.values())
-    colours = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#ff7f0e", "#d62728", "#e377c2", "#bcbd22"]
+    colours = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#ff7f0e", "#d62728", "#e377c2", "#bcbd22", "#17becf"]
     width, height, left, top, bottom = 900, 440, 80, 50, 60
     plot_w, plot_h = width - left - 230, height - top - bottom
     values = {}

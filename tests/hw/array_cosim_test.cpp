@@ -1,6 +1,6 @@
 // Co-simulation of whole harvested arrays (hw/rtl/sr_array.v with rand_supply's harvest feeds, through
 // hw/sim/cosim_array.v) against the library's fused path, quantize_with_source with harvest_fill
-// (one tap, aligned) and harvest_fill_sum (three aligned taps): 16 lanes, cycle t's lane j rounds site
+// (one tap, aligned) and harvest_fill_sum (four aligned taps, training's default sum): 16 lanes, cycle t's lane j rounds site
 // element 16t + j with bits from the same element of the neighbouring tensors. 2^20 elements.
 #include <gtest/gtest.h>
 
@@ -26,8 +26,8 @@ TEST(ArrayCosim, HarvestedSixteenLaneArraysEqualFusedHarvestQuantize) {
     const int center = static_cast<int>(rng() % 16) - 10;  // around fixed:8:4's range and bf16's
     for (int64_t j = i; j < i + 4096; ++j) x[j] = random_input(rng, center);
   }
-  std::array<std::vector<float>, 3> taps = {layer_output(rng, kElements, false), layer_output(rng, kElements, true),
-                                            layer_output(rng, kElements, false)};
+  std::array<std::vector<float>, 4> taps = {layer_output(rng, kElements, false), layer_output(rng, kElements, true),
+                                            layer_output(rng, kElements, false), layer_output(rng, kElements, true)};
   const harvest::Extractor e = extractor(8, 23, harvest::Mix::kField);
   const harvest::Pairing aligned = harvest::Pairing::parse("aligned");
 
@@ -49,6 +49,7 @@ TEST(ArrayCosim, HarvestedSixteenLaneArraysEqualFusedHarvestQuantize) {
       m.tap0[j] = std::bit_cast<uint32_t>(taps[0][i]);
       m.tap1[j] = std::bit_cast<uint32_t>(taps[1][i]);
       m.tap2[j] = std::bit_cast<uint32_t>(taps[2][i]);
+      m.tap3[j] = std::bit_cast<uint32_t>(taps[3][i]);
     }
     m.eval();
     for (int64_t j = 0; j < kLanes; ++j) {
