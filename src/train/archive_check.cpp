@@ -13,6 +13,11 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include <caffe2/serialize/in_memory_adapter.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/api/compilation_unit.h>
+#include <torch/csrc/jit/serialization/import_read.h>
+
 #include "rngfree/error.hpp"
 
 namespace rngfree::train::detail {
@@ -358,5 +363,38 @@ class ZipCheck {
 std::vector<StorageDeclaration> pickle_storages(std::string_view pickle) { return PickleWalk(pickle).run(); }
 
 void check_torch_archive(std::string_view zip, const std::string& path) { ZipCheck(zip, path).run(); }
+
+ArchiveTensors::ArchiveTensors(std::string_view zip) {
+  caffe2::serialize::PyTorchStreamReader reader(
+      std::make_shared<caffe2::serialize::MemoryReadAdapter>(zip.data(), static_cast<off_t>(zip.size())));
+  // Every class the pickle names becomes an empty class here (no code is compiled); an object's
+  // state must be a dictionary of named tensors, as OutputArchive writes its module.
+  const auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  const auto resolve = [cu](const c10::QualifiedName& name) {
+    c10::ClassTypePtr type = cu->get_class(name);
+    if (!type) {
+      type = c10::ClassType::create(name, cu);
+      cu->register_type(type);
+    }
+    return c10::StrongTypePtr(cu, type);
+  };
+  const auto load = [this](const c10::StrongTypePtr& type, const c10::IValue& state) {
+    if (!state.isGenericDict()) throw std::runtime_error("an object's state in data.pkl is not a dictionary");
+    for (const auto& item : state.toGenericDict()) {
+      if (!item.key().isString() || !item.value().isTensor()) {
+        throw std::runtime_error("data.pkl holds an entry that is not a named tensor");
+      }
+      tensors_[item.key().toStringRef()] = item.value().toTensor();
+    }
+    return c10::ivalue::Object::create(type, 0);
+  };
+  torch::jit::readArchiveAndTensors("data", "", "", resolve, load, at::Device(at::kCPU), reader);
+}
+
+void ArchiveTensors::read(const std::string& key, torch::Tensor& tensor) const {
+  const auto it = tensors_.find(key);
+  if (it == tensors_.end()) throw std::runtime_error("no tensor '" + key + "' in the archive");
+  tensor = it->second;
+}
 
 }  // namespace rngfree::train::detail

@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "rngfree/train/torch.hpp"
 
 namespace rngfree::train::detail {
 
@@ -28,5 +31,21 @@ struct StorageDeclaration {
 // (a subset of what its unpickler accepts); anything else, a truncated argument, a stack underflow,
 // an unknown memo index or a persistent id that is not a storage throws std::runtime_error saying so.
 std::vector<StorageDeclaration> pickle_storages(std::string_view pickle);
+
+// The tensors of an archive that torch::serialize::OutputArchive wrote, by name, read with
+// libtorch's own zip reader and unpickler from ROOT/data.pkl — without importing the archive's
+// TorchScript code (ROOT/code/): libtorch 1.13's TorchScript parser crashes on crafted code, and a
+// CRC-32 is no defence against a crafted file (fuzz/findings/checkpoint-libtorch-jit-segv-crc).
+// Call check_torch_archive first. Throws std::runtime_error for an archive it cannot read.
+class ArchiveTensors {
+ public:
+  explicit ArchiveTensors(std::string_view zip);
+  // The tensor named `key`; std::runtime_error naming it when there is none.
+  void read(const std::string& key, torch::Tensor& tensor) const;
+  bool contains(const std::string& key) const { return tensors_.count(key) != 0; }
+
+ private:
+  std::map<std::string, torch::Tensor> tensors_;
+};
 
 }  // namespace rngfree::train::detail

@@ -72,15 +72,15 @@ std::string read_file_bytes(const std::string& path) {
 }
 
 // The archive is read from `path`, or from `bytes` when given (then `path` only names it).
-nlohmann::json read_meta(torch::serialize::InputArchive& ar, const std::string& path,
+nlohmann::json read_meta(std::optional<detail::ArchiveTensors>& ar, const std::string& path,
                          std::optional<std::string_view> bytes = std::nullopt) {
   torch::Tensor meta;
   const std::string file = bytes ? std::string() : read_file_bytes(path);
   const std::string_view z = bytes ? *bytes : std::string_view(file);
   detail::check_torch_archive(z, path);
   try {
-    ar.load_from(z.data(), z.size());
-    ar.read("meta", meta);
+    ar.emplace(z);
+    ar->read("meta", meta);
     nlohmann::json j = nlohmann::json::parse(tensor_bytes(meta));
     if (!j.is_object() || !j.contains("config")) {
       throw Error(fmt::format("checkpoint '{}': its meta record has no run configuration, so it is not an rngfree "
@@ -101,37 +101,37 @@ TrainConfig load_checkpoint_config(const std::string& path) {
     throw Error(fmt::format("--resume: no checkpoint '{}' (a run with --out DIR writes DIR/checkpoint.pt after each "
                             "epoch)", path));
   }
-  torch::serialize::InputArchive ar;
+  std::optional<detail::ArchiveTensors> ar;
   return config_from_json(read_meta(ar, path).at("config").dump());
 }
 
 TrainConfig checkpoint_config_from_bytes(std::string_view bytes, const std::string& name) {
-  torch::serialize::InputArchive ar;
+  std::optional<detail::ArchiveTensors> ar;
   return config_from_json(read_meta(ar, name, bytes).at("config").dump());
 }
 
 std::string Trainer::load_checkpoint(const std::string& path) {
   Impl& m = *impl_;
-  torch::serialize::InputArchive ar;
+  std::optional<detail::ArchiveTensors> ar;
   nlohmann::json meta = read_meta(ar, path);
   try {
     torch::NoGradGuard guard;
     for (auto& p : m.model->named_parameters()) {
       torch::Tensor t;
-      ar.read("model." + p.key(), t);
+      ar->read("model." + p.key(), t);
       detail::check_storage(t, "model." + p.key());
       p.value().copy_(t);
     }
     for (auto& b : m.model->named_buffers()) {
       torch::Tensor t;
-      ar.read("buffer." + b.key(), t);
+      ar->read("buffer." + b.key(), t);
       detail::check_storage(t, "buffer." + b.key());
       b.value().copy_(t);
     }
     for (auto& p : m.opt->params) p.momentum = torch::Tensor();
     for (int i : meta.at("momentum")) {
       torch::Tensor t;
-      ar.read(fmt::format("momentum.{}", i), t);
+      ar->read(fmt::format("momentum.{}", i), t);
       detail::check_storage(t, fmt::format("momentum.{}", i));
       m.opt->params.at(i).momentum = t.contiguous();
     }
@@ -144,7 +144,7 @@ std::string Trainer::load_checkpoint(const std::string& path) {
       const auto dot = key.find('.');
       const int li = std::stoi(key.substr(0, dot)), k = std::stoi(key.substr(dot + 1));
       torch::Tensor t;
-      ar.read("tap." + key, t);
+      ar->read("tap." + key, t);
       detail::check_storage(t, "tap." + key);
       m.engine.layers.at(li)->taps.at(k) = t.contiguous();
     }
@@ -160,7 +160,7 @@ std::string Trainer::load_checkpoint(const std::string& path) {
     m.dump_bytes.clear();
     if (m.dump_bits > 0) {
       torch::Tensor t;
-      ar.read("dump", t);
+      ar->read("dump", t);
       std::string b = tensor_bytes(t);
       m.dump_bytes.assign(b.begin(), b.end());
     }
