@@ -271,7 +271,6 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
     summary.wall_seconds = wall;
     finish_summary(summary);
     summary.collective_seconds = trainer.collective_seconds();
-  summary.collective_bytes = trainer.collective_bytes();
     summary.collective_bytes = trainer.collective_bytes();
     summary.steps = trainer.step() - step0;
     if (!opt.out_dir.empty()) {

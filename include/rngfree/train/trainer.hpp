@@ -110,8 +110,11 @@ class Trainer {
   int64_t collective_bytes() const;
 
   // Atomic (temporary file, then rename). `extra` is opaque text stored alongside (run history).
+  // Data-parallel: every rank calls it (each sends its own taps and word-source states to rank 0,
+  // stored as the checkpoint's rank.R sections); only rank 0 writes, the others ignore `path`.
   void save_checkpoint(const std::string& path, const std::string& extra = {}) const;
   // Restores a checkpoint written by a Trainer with the same config; returns its `extra` text.
+  // Rank R > 0 of a data-parallel run restores its own rank.R section when the checkpoint has one.
   std::string load_checkpoint(const std::string& path);
 
  private:
