@@ -384,9 +384,9 @@ TEST(DistributedTrain, UpdateWordsAgreeAcrossRanksAndErrorAndGradientWordsDiffer
 // only rank 1 has: E and G draw rank 1's own Philox stream (its position and stream are in the
 // checkpoint's rank.1 section) and W rounds with SR harvested from the previous step's `grad` tap
 // (rank 1's own tap). The schedule is constant, so the 1-epoch run is the first half of the 2-epoch
-// one (a cosine schedule spans --epochs). Rank 1 restoring rank 0's state instead (what
-// checkpoints without rank sections give) would switch its E/G sites to rank 0's Philox streams (a
-// Philox state holds its stream), so the test can fail; that variant was not run.
+// one (a cosine schedule spans --epochs). Checked by hand with a temporary switch that made rank 1
+// skip its section (what checkpoints without rank sections give): the resumed run's hash differed
+// (ec0e9199846c94d3 against 3a11adac9d939335), so the test can fail.
 TEST(DistributedTrainLong, ResumedNprocRunIsBitIdenticalToAnUninterruptedOne) {
   ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
   const fs::path dir = fresh_dir("resume_nproc");
