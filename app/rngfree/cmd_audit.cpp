@@ -16,13 +16,9 @@ namespace rngfree::app {
 namespace {
 
 struct AuditFlags {
-  std::string preset = "int8-sr-harvest", task, model, data, config, out = "audit", json, dump_dir;
-  std::string windows = "early,middle,late";
-  std::optional<int64_t> steps, window, bits, train_limit;
-  std::optional<int> sequences, calibration, epochs, train_threads;
-  std::optional<uint64_t> seed;
-  int threads = 2;
-  bool quick = false, strict = false;
+  train::AuditRequest q;  // what the audit runs (shared with rngfree.audit in Python)
+  std::string out = "audit", json, windows = "early,middle,late";
+  bool strict = false;
 };
 
 const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
@@ -33,69 +29,43 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
       "site consumes in an early, a middle and a late window, and judge each (NIST SP 800-22, r = 0 share, distinct "
       "words, SR bias, correlation with the rounded fraction) beside a Philox generator fed the same values "
       "(docs/audit.md)");
-  cmd->add_option("--preset", f->preset, "Training preset (default int8-sr-harvest)");
-  cmd->add_option("--config", f->config, "TOML config file (docs/training.md); --preset beats its preset key");
-  cmd->add_option("--task", f->task, "classify (default) or superres (espcn on photos; docs/superres.md)");
-  cmd->add_option("--model", f->model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn");
-  cmd->add_option("--data", f->data, "Data spec (default fashion-mnist)");
-  add_integer_flag(cmd, "--epochs", f->epochs, "Epochs of the schedule (default: the config's; --steps can cut it short)",
+  cmd->add_option("--preset", f->q.preset, "Training preset (default int8-sr-harvest)");
+  cmd->add_option("--config", f->q.config_file, "TOML config file (docs/training.md); --preset beats its preset key");
+  cmd->add_option("--task", f->q.task, "classify (default) or superres (espcn on photos; docs/superres.md)");
+  cmd->add_option("--model", f->q.model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn");
+  cmd->add_option("--data", f->q.data, "Data spec (default fashion-mnist)");
+  add_integer_flag(cmd, "--epochs", f->q.epochs, "Epochs of the schedule (default: the config's; --steps can cut it short)",
                    train::limits::kEpochs);
-  add_integer_flag(cmd, "--steps", f->steps, "Training steps in all (default: the config's epochs; quick: 24)",
+  add_integer_flag(cmd, "--steps", f->q.steps, "Training steps in all (default: the config's epochs; quick: 24)",
                    IntRange<int64_t>{1, std::numeric_limits<int64_t>::max()});
-  add_integer_flag(cmd, "--window", f->window, "Steps per window (default 64; quick 4)",
+  add_integer_flag(cmd, "--window", f->q.window, "Steps per window (default 64; quick 4)",
                    IntRange<int64_t>{1, std::numeric_limits<int64_t>::max()});
   cmd->add_option("--windows", f->windows, "Windows, comma separated: early, middle, late")->default_val("early,middle,late");
-  add_integer_flag(cmd, "--sequences", f->sequences,
+  add_integer_flag(cmd, "--sequences", f->q.sequences,
                    "NIST sequences per site and window (default 10; >= 55 also judges uniformity)",
                    audit::kAuditSequences);
-  add_integer_flag(cmd, "-n,--bits", f->bits,
+  add_integer_flag(cmd, "-n,--bits", f->q.bits,
                    "NIST bits per site and window, all sequences together (default 10000000; quick 200000)",
                    audit::kAuditNistBits);
-  add_integer_flag(cmd, "--calibration", f->calibration, "Philox streams run through NIST per site (default 4; quick 2)",
+  add_integer_flag(cmd, "--calibration", f->q.calibration, "Philox streams run through NIST per site (default 4; quick 2)",
                    audit::kAuditCalibration);
-  add_integer_flag(cmd, "--seed", f->seed, "Seed of the training run and of the calibration (default 1)",
+  add_integer_flag(cmd, "--seed", f->q.seed, "Seed of the training run and of the calibration (default 1)",
                    train::limits::kSeed);
-  add_integer_flag(cmd, "--train-limit", f->train_limit, "Use only the first N training images (quick: 2560)",
+  add_integer_flag(cmd, "--train-limit", f->q.train_limit, "Use only the first N training images (quick: 2560)",
                    train::limits::kImageLimit);
-  add_integer_flag(cmd, "--threads", f->threads, "NIST threads", audit::kAuditThreads);
-  add_integer_flag(cmd, "--train-threads", f->train_threads, "Training threads (default: all cores)",
+  add_integer_flag(cmd, "--threads", f->q.threads, "NIST threads", audit::kAuditThreads);
+  add_integer_flag(cmd, "--train-threads", f->q.train_threads, "Training threads (default: all cores)",
                    train::limits::kThreads);
   cmd->add_option("--out", f->out, "Report folder: audit.md, audit.csv, audit.svg, audit.json")->default_val("audit");
   cmd->add_option("--json", f->json, "Also write the JSON report to this file");
-  cmd->add_option("--dump-dir", f->dump_dir,
+  cmd->add_option("--dump-dir", f->q.dump_dir,
                   "Write each site's consumed bits as <layer>.<site>.<window>.bin (rngfree nist --input binary)");
-  cmd->add_flag("--quick", f->quick, "A small end-to-end run (tests, CI): 2,560 images, 24 steps, 4-step windows");
+  cmd->add_flag("--quick", f->q.quick, "A small end-to-end run (tests, CI): 2,560 images, 24 steps, 4-step windows");
   cmd->add_flag("--strict", f->strict, "Exit with status 3 when the verdict is fail");
   cmd->callback([f, cmd] {
-    train::AuditRunOptions o;
-    train::TrainConfig& cfg = o.train;
-    if (!f->task.empty()) train::apply_task(cfg, f->task);
-    train::apply_preset(cfg, f->preset);
-    if (!f->config.empty()) train::apply_toml_file(cfg, f->config, f->preset);
-    if (!f->model.empty()) cfg.model = f->model;
-    if (!f->data.empty()) cfg.data = f->data;
-    if (f->epochs) cfg.epochs = *f->epochs;
-    if (f->seed) cfg.seed = *f->seed;
-    if (f->train_threads) cfg.threads = *f->train_threads;
-    if (f->quick) {
-      cfg.train_limit = 2560;
-      cfg.test_limit = 1000;
-      o.steps = 24;
-      o.window = 4;
-      o.audit.nist_bits = 200'000;
-      o.audit.calibration_streams = 2;
-    }
-    if (f->train_limit) cfg.train_limit = *f->train_limit;
-    cfg.validate();
-    if (f->steps) o.steps = *f->steps;
-    if (f->window) o.window = *f->window;
-    o.windows = split_commas(f->windows);
-    if (f->bits) o.audit.nist_bits = *f->bits;
-    if (f->sequences) o.audit.sequences = *f->sequences;
-    if (f->calibration) o.audit.calibration_streams = *f->calibration;
-    o.audit.threads = f->threads;
-    o.audit.seed = cfg.seed;
-    o.audit.dump_dir = f->dump_dir;
+    f->q.windows = split_commas(f->windows);
+    train::AuditRunOptions o = train::make_audit_options(f->q);
+    const train::TrainConfig& cfg = o.train;
     o.command = "rngfree audit";
     for (const auto* opt : cmd->get_options()) {
       if (opt->count() == 0 || opt->get_name() == "--help") continue;

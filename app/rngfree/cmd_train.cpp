@@ -24,6 +24,7 @@ struct TrainFlags {
   std::optional<int> nproc, rank, world_size, master_port, dist_timeout;
   std::string master_addr;
   bool local_update_bits = false;
+  std::string allreduce;  // --allreduce fp32|G
 };
 
 const RegisterCommand kTrain("", "train", [](CLI::App& root) {
@@ -83,6 +84,9 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
   add_integer_flag(cmd, "--dist-timeout", flags->dist_timeout,
                    "Seconds a worker waits for the others in any collective before it stops with an error (default 120)",
                    train::limits::kDistTimeout);
+  cmd->add_option("--allreduce", flags->allreduce,
+                  "Format of the weight gradients in the allreduce: fp32 (default) or G (the G site's fixed:WL:dyn, "
+                  "a grid every rank computes alike; docs/distributed.md)");
   cmd->add_flag("--unsafe-local-update-bits", flags->local_update_bits,
                 "Diagnostic: let every rank round U and M with its own harvested bits (the replicas drift apart and "
                 "the per-epoch hash check stops the run). Never for training");
@@ -113,9 +117,15 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
     cfg.validate();
     if (flags->list_layers) {
       train::Trainer t(cfg);
+      const int nproc = flags->nproc.value_or(1);
+      const auto update_bits = flags->local_update_bits ? train::UpdateBits::kLocal : train::UpdateBits::kRankZero;
       for (const auto& l : t.layers()) {
         fmt::print("layer {} {} ({} weights)\n", l.index, l.name, l.weight_count);
         for (const auto& s : l.sites) fmt::print("  {}\n", s);
+        for (int s = 0; s < train::kNumSites && nproc > 1; ++s) {  // where the ranks' words differ or agree
+          const std::string note = train::describe(train::replica_bits(t.site_plan().at(l.index, static_cast<train::Site>(s)), update_bits));
+          if (!note.empty()) fmt::print("  {} with --nproc {}: {}\n", train::kSiteNames[s], nproc, note);
+        }
       }
       return;
     }
@@ -127,6 +137,7 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
     if (flags->master_port) dist.master_port = *flags->master_port;
     if (flags->dist_timeout) dist.timeout_s = *flags->dist_timeout;
     if (flags->local_update_bits) dist.update_bits = train::UpdateBits::kLocal;
+    if (!flags->allreduce.empty()) dist.allreduce = train::parse_allreduce_format(flags->allreduce);
     const int nproc = flags->nproc.value_or(1);
     if (nproc > 1 && !dist.agent_store) {
       // The launcher: N copies of this very command, each told its rank through the environment.
@@ -160,9 +171,12 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
                s.config.model, s.config.data, 100 * s.test_accuracy, 100 * s.best_test_accuracy, s.images_per_s,
                s.wall_seconds);
     if (s.world_size > 1) {
-      fmt::print("{} processes, global batch {} ({} per process); collectives {:.2f} ms per step on rank 0\n",
+      const double steps = static_cast<double>(std::max<int64_t>(1, s.steps));
+      fmt::print("{} processes, global batch {} ({} per process); collectives {:.2f} ms and {:.1f} KB written per step "
+                 "on rank 0 (allreduce {})\n",
                  s.world_size, static_cast<int64_t>(s.config.batch) * s.world_size, s.config.batch,
-                 s.steps > 0 ? 1000.0 * s.collective_seconds / static_cast<double>(s.steps) : 0.0);
+                 1000.0 * s.collective_seconds / steps, s.collective_bytes / steps / 1000.0,
+                 dist.allreduce == train::AllreduceFormat::kGradient ? "G" : "fp32");
     }
     if (!flags->out.empty()) fmt::print("wrote {}/metrics.csv, summary.json, checkpoint.pt\n", flags->out);
   });

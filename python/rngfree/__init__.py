@@ -29,7 +29,7 @@ import torch
 
 __all__ = [
     "Error", "Harvest", "quantize", "random_words", "reference_sequence", "harvest_words",
-    "format_name", "rounding_name", "generator_specs", "presets", "nist", "nn",
+    "format_name", "rounding_name", "generator_specs", "presets", "audit", "nist", "nn",
 ]
 
 _LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ops.so")
@@ -174,5 +174,6 @@ def presets() -> List[str]:
     return list(_ops.preset_names())
 
 
+from . import audit  # noqa: E402
 from . import nist  # noqa: E402
 from . import nn  # noqa: E402

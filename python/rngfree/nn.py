@@ -15,15 +15,17 @@ rounding and word source for that (layer, site), with the taps the layers record
 """
 from __future__ import annotations
 
+import math
 import types
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from . import Error, _call
+from . import Error, _call, _seed
+from . import quantize as _quantize
 
-__all__ = ["quantize_model", "QuantizedModel", "SGD", "SITES", "TAPS"]
+__all__ = ["quantize_model", "QuantizedModel", "SGD", "AdamW", "SITES", "TAPS"]
 
 SITES = {"W": 0, "A": 1, "E": 2, "G": 3, "U": 4, "M": 5}
 TAPS = {"input": 0, "weights": 1, "act": 2, "err": 3, "grad": 4}
@@ -82,6 +84,28 @@ class QuantizedModel:
     @step.setter
     def step(self, value: int) -> None:
         _call(self.plan.set_step, int(value))
+
+    def state_dict(self) -> Dict[str, object]:
+        """What a resumed run needs besides the model's and the optimizer's state dicts: the step (the
+        harvested pairings' offsets), every generator site's position, and the recorded taps (a
+        harvested site may read the previous step's, e.g. W <- grad). ``torch.save``-able."""
+        taps = {}
+        for layer in range(self.plan.num_layers()):
+            for kind in range(len(TAPS)):
+                t = self.plan.tap(layer, kind)
+                if t is not None:
+                    taps["%d.%d" % (layer, kind)] = t.clone()
+        return {"step": self.plan.step(), "generators": list(self.plan.generator_states()), "taps": taps}
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        """Restore ``state_dict()``'s result (of a plan with the same preset, config and layers):
+        the run continues bit-identically. Raises ``rngfree.Error`` for a state of another plan."""
+        _call(self.plan.load_generator_states, list(state["generators"]))
+        self.plan.clear_taps()
+        for key, t in state["taps"].items():
+            layer, kind = (int(v) for v in key.split("."))
+            _call(self.plan.record, layer, kind, t)
+        self.step = int(state["step"])
 
     def _wants(self, layer: int, tap: int) -> int:
         return tap if self.model.training and self.plan.reads(layer, tap) else -1
@@ -176,5 +200,92 @@ class SGD(torch.optim.Optimizer):
                     p.copy_(plan.quantize(layer, _U, p.sub(step, alpha=lr)))
                 else:
                     p.sub_(step, alpha=lr)
+        plan.set_step(plan.step() + 1)
+        return loss
+
+
+class AdamW(torch.optim.Optimizer):
+    """AdamW (Loshchilov & Hutter; torch.optim.AdamW's update) whose master weights and moments are
+    rounded with stochastic rounding:
+
+        p <- p - lr * weight_decay * p                 (decoupled weight decay)
+        m <- Q_state(beta1 * m + (1 - beta1) * g)
+        v <- Q_state(beta2 * v + (1 - beta2) * g^2)
+        p <- Q_U(p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps))
+
+    Q_U is the plan's U site of a quantized layer's weight (its format, rounding and word source,
+    harvested or a generator, as ``SGD``); other parameters (biases) are updated in FP32. Q_state is
+    ``rngfree.quantize(x, state_format, state_rounding, source=state_source, seed=seed, site=S)`` on
+    every parameter's moments, with a Philox-style stream per (step, parameter, moment):
+    S = 2^40 + (t * n_params + index) * 2 + moment (far from the plan's own streams 1 + layer*6 +
+    site), so the moments' words need no state beyond the step and a resumed run draws the same
+    words. ``state_format=None`` keeps the moments in FP32. The default ``bf16`` with
+    ``stochastic:16`` keeps v's range (a per-tensor fixed-point scale would flush small squares to 0).
+    The moments are not harvested: they are computed from g itself, so a harvest of g would feed a
+    moment's rounding with its own bits (the library's own-bits rule, docs/training.md).
+
+    ``state_dict()``/``load_state_dict()`` (torch's) carry m, v and the step; with
+    ``model.rngfree.state_dict()`` a resumed run continues bit-identically (docs/python.md).
+    """
+
+    def __init__(self, model: torch.nn.Module, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, state_format: Optional[str] = "bf16",
+                 state_rounding: str = "stochastic:16", state_source: str = "philox", seed: int = 1):
+        if not hasattr(model, "rngfree"):
+            raise Error("AdamW: call rngfree.nn.quantize_model(model, ...) first")
+        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
+            raise Error("betas = %r: allowed 0 <= beta < 1 for both" % (betas,))
+        if lr < 0 or eps < 0 or weight_decay < 0:
+            raise Error("lr = %r, eps = %r, weight_decay = %r: allowed >= 0" % (lr, eps, weight_decay))
+        if state_format is not None:  # checked once here, with the library's messages
+            _quantize(torch.zeros(1), state_format, state_rounding,
+                      source=state_source if "stochastic" in state_rounding else None,
+                      seed=seed if "stochastic" in state_rounding else None)
+        super().__init__(model.parameters(), dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        self.q: QuantizedModel = model.rngfree
+        self.state_format, self.state_rounding, self.state_source = state_format, state_rounding, state_source
+        self.seed = _seed(seed) % (1 << 64)
+        self.index = {id(p): i for i, p in enumerate(model.parameters())}
+
+    def _round_state(self, x: torch.Tensor, t: int, index: int, moment: int) -> torch.Tensor:
+        if self.state_format is None:
+            return x
+        if "stochastic" not in self.state_rounding:
+            return _quantize(x, self.state_format, self.state_rounding, out=x)
+        site = (1 << 40) + (t * len(self.index) + index) * 2 + moment
+        return _quantize(x, self.state_format, self.state_rounding, source=self.state_source, seed=self.seed,
+                         site=site, out=x)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        plan = self.q.plan
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+                state["step"] += 1
+                t = state["step"]
+                index = self.index[id(p)]
+                m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
+                m.mul_(beta1).add_(g, alpha=1 - beta1)
+                self._round_state(m, t, index, 0)
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                self._round_state(v, t, index, 1)
+                # torch.optim.AdamW's arithmetic, operation for operation (equal to it bit for bit
+                # when nothing is rounded: python/tests/test_optim.py)
+                denom = (v.sqrt() / math.sqrt(1 - beta2 ** t)).add_(eps)
+                new = p.mul(1 - lr * wd).addcdiv_(m, denom, value=-lr / (1 - beta1 ** t))
+                layer: Optional[int] = self.q.layer_of.get(id(p))
+                if layer is not None and self.q.enabled and plan.active(layer, _U):
+                    p.copy_(plan.quantize(layer, _U, new))
+                else:
+                    p.copy_(new)
         plan.set_step(plan.step() + 1)
         return loss

@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "rngfree/error.hpp"
@@ -26,6 +28,8 @@
 #include "rngfree/quantize.hpp"
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/rounding.hpp"
+#include "rngfree/audit/audit.hpp"
+#include "rngfree/train/audit_run.hpp"
 #include "rngfree/train/config.hpp"
 #include "rngfree/train/site_plan.hpp"
 
@@ -341,6 +345,64 @@ std::string nist_run(const torch::Tensor& data_, bool packed, int64_t bit_count,
   });
 }
 
+// ---- `rngfree audit` -----------------------------------------------------------------------------
+// The request as JSON (keys of train::AuditRequest; absent: the command's default); returns the
+// report as `rngfree audit --json` writes it, with the run's steps, test accuracy, seconds and window
+// starts added under "run".
+std::string audit_run(const std::string& request) {
+  return guarded([&] {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(request);
+    } catch (const std::exception& e) {
+      bad_input(std::string("audit request: not JSON (") + e.what() + ")");
+    }
+    train::AuditRequest q;
+    try {
+      // Each key of AuditRequest that the request names (null: the command's default).
+      auto read = [&](const char* key, auto& field) {
+        if (!j.contains(key) || j[key].is_null()) return;
+        using T = std::remove_reference_t<decltype(field)>;
+        if constexpr (requires { typename T::value_type; } && !std::is_same_v<T, std::string> &&
+                      !std::is_same_v<T, std::vector<std::string>>) {
+          field = j[key].get<typename T::value_type>();
+        } else {
+          field = j[key].get<T>();
+        }
+      };
+      for (auto [key, field] : {std::pair{"preset", &q.preset}, {"task", &q.task}, {"model", &q.model},
+                                {"data", &q.data}, {"config", &q.config_text}, {"dump_dir", &q.dump_dir}}) {
+        read(key, *field);
+      }
+      for (auto [key, field] : {std::pair{"steps", &q.steps}, {"window", &q.window}, {"bits", &q.bits},
+                                {"train_limit", &q.train_limit}}) {
+        read(key, *field);
+      }
+      for (auto [key, field] : {std::pair{"sequences", &q.sequences}, {"calibration", &q.calibration},
+                                {"epochs", &q.epochs}, {"train_threads", &q.train_threads}}) {
+        read(key, *field);
+      }
+      read("windows", q.windows);
+      read("seed", q.seed);
+      read("threads", q.threads);
+      read("quick", q.quick);
+    } catch (const nlohmann::json::exception& e) {
+      bad_input(std::string("audit request: a value of the wrong type (") + e.what() + ")");
+    }
+    train::AuditRunOptions o = train::make_audit_options(q);
+    o.command = "rngfree.audit.run (Python)";
+    const train::AuditRunResult r = train::run_audit(o);
+    nlohmann::ordered_json out = nlohmann::ordered_json::parse(audit::to_json(r.report));
+    nlohmann::ordered_json run;
+    run["steps"] = r.steps;
+    run["test_accuracy"] = r.test_accuracy;
+    run["seconds"] = r.seconds;
+    run["windows"] = train::describe_windows(r);
+    out["run"] = run;
+    return out.dump();
+  });
+}
+
 // ---- The training site plan on any module ------------------------------------------------------
 // A config (preset, then TOML overrides) resolved by train::make_site_plan for the layers Python
 // names, with the engine's word sources: a generator stream per site (seed, stream 1 + layer·6 +
@@ -402,6 +464,38 @@ class SitePlan : public torch::CustomClassHolder {
   }
   void clear_taps() {
     for (auto& t : taps_) t = torch::Tensor();
+  }
+  // The state a resumed run needs besides the model and the optimizer: every generator site's
+  // position ("" where a site has none, in layer-major (layer, site) order) and the recorded taps
+  // (harvested sites read the previous step's taps).
+  std::vector<std::string> generator_states() const {
+    std::vector<std::string> v;
+    for (const auto& g : gens_) v.push_back(g ? g->save_state() : std::string());
+    return v;
+  }
+  void load_generator_states(const std::vector<std::string>& states) {
+    guarded([&] {
+      if (states.size() != gens_.size()) {
+        bad_input("generator states: " + std::to_string(states.size()) + " entries; this plan has " +
+                  std::to_string(gens_.size()) + " (layers x 6 sites): the state is from another model or preset");
+      }
+      for (size_t i = 0; i < gens_.size(); ++i) {
+        if (static_cast<bool>(gens_[i]) != !states[i].empty()) {
+          bad_input("generator states: site " + std::to_string(i) + " of the state " +
+                    (states[i].empty() ? "has no generator" : "has a generator") + " and this plan's " +
+                    (gens_[i] ? "has one" : "has none") + ": the state is from another preset or config");
+        }
+        if (gens_[i]) gens_[i]->load_state(states[i]);
+      }
+      return 0;
+    });
+  }
+  c10::optional<torch::Tensor> tap_tensor(int64_t layer, int64_t tap) const {
+    check_layer(layer);
+    check_tap(tap);
+    const torch::Tensor& t = taps_[static_cast<size_t>(layer) * train::kNumTapKinds + static_cast<size_t>(tap)];
+    if (!t.defined()) return c10::nullopt;
+    return t;
   }
 
   // x rounded at (layer, site) as the engine's QuantSite::apply and its word source do.
@@ -518,6 +612,7 @@ TORCH_LIBRARY(rngfree, m) {
   m.def("nist_run(Tensor data, bool packed, int bit_count, int n, int streams, str profile, str[] tests, int threads) "
         "-> str",
         &nist_run);
+  m.def("audit_run(str request) -> str", &audit_run);
   m.class_<SitePlan>("SitePlan")
       .def(torch::init<std::string, std::string, std::vector<std::string>, int64_t>())
       .def("num_layers", &SitePlan::num_layers)
@@ -528,5 +623,8 @@ TORCH_LIBRARY(rngfree, m) {
       .def("set_step", &SitePlan::set_step)
       .def("record", &SitePlan::record)
       .def("clear_taps", &SitePlan::clear_taps)
+      .def("generator_states", &SitePlan::generator_states)
+      .def("load_generator_states", &SitePlan::load_generator_states)
+      .def("tap", &SitePlan::tap_tensor)
       .def("quantize", &SitePlan::quantize_site);
 }

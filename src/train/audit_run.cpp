@@ -31,6 +31,40 @@ std::string describe_windows(const AuditRunResult& r) {
   return s;
 }
 
+AuditRunOptions make_audit_options(const AuditRequest& r) {
+  AuditRunOptions o;
+  TrainConfig& cfg = o.train;
+  if (!r.task.empty()) apply_task(cfg, r.task);
+  apply_preset(cfg, r.preset);
+  if (!r.config_file.empty()) apply_toml_file(cfg, r.config_file, r.preset);
+  if (!r.config_text.empty()) apply_toml_text(cfg, r.config_text, "config", r.preset);
+  if (!r.model.empty()) cfg.model = r.model;
+  if (!r.data.empty()) cfg.data = r.data;
+  if (r.epochs) cfg.epochs = *r.epochs;
+  if (r.seed) cfg.seed = *r.seed;
+  if (r.train_threads) cfg.threads = *r.train_threads;
+  if (r.quick) {
+    cfg.train_limit = 2560;
+    cfg.test_limit = 1000;
+    o.steps = 24;
+    o.window = 4;
+    o.audit.nist_bits = 200'000;
+    o.audit.calibration_streams = 2;
+  }
+  if (r.train_limit) cfg.train_limit = *r.train_limit;
+  cfg.validate();
+  if (r.steps) o.steps = *r.steps;
+  if (r.window) o.window = *r.window;
+  o.windows = r.windows;
+  if (r.bits) o.audit.nist_bits = *r.bits;
+  if (r.sequences) o.audit.sequences = *r.sequences;
+  if (r.calibration) o.audit.calibration_streams = *r.calibration;
+  o.audit.threads = r.threads;
+  o.audit.seed = cfg.seed;
+  o.audit.dump_dir = r.dump_dir;
+  return o;
+}
+
 AuditRunResult run_audit(const AuditRunOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   auto log = [&](const std::string& s) {

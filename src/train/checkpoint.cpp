@@ -17,8 +17,53 @@
 
 namespace rngfree::train {
 
+namespace {
+// The state that differs between the ranks of a data-parallel run: every site's word source (a
+// generator's position, and for A, E and G its per-rank stream) and the stored taps (computed from
+// the rank's own batch). Written into `ar` and listed in `meta`; read back by restore_rank_local.
+void save_rank_local(const Engine& engine, torch::serialize::OutputArchive& ar, nlohmann::ordered_json& meta) {
+  nlohmann::json sources = nlohmann::json::object(), taps = nlohmann::json::array();
+  for (const auto& l : engine.layers) {
+    for (int s = 0; s < kNumSites; ++s) {
+      if (l->sites[s].source) sources[fmt::format("{}.{}", l->index, kSiteNames[s])] = l->sites[s].source->save_state();
+    }
+    for (int k = 0; k < kNumTapKinds; ++k) {
+      if (k == static_cast<int>(harvest::TapKind::kWeights) || !l->taps[k].defined()) continue;
+      ar.write(fmt::format("tap.{}.{}", l->index, k), l->taps[k]);
+      taps.push_back(fmt::format("{}.{}", l->index, k));
+    }
+  }
+  meta["sources"] = sources;
+  meta["taps"] = taps;
+}
+
+std::string serialize(torch::serialize::OutputArchive& ar, nlohmann::ordered_json& meta, const std::string& path) {
+  ar.write("meta", bytes_tensor(meta.dump()));
+  std::ostringstream bytes;
+  try {
+    ar.save_to(bytes);
+  } catch (const std::exception& e) {
+    throw library_error(fmt::format("checkpoint '{}': cannot serialize (", path), e, ")");
+  }
+  return bytes.str();
+}
+}  // namespace
+
 void Trainer::save_checkpoint(const std::string& path, const std::string& extra) const {
   const Impl& m = *impl_;
+  // Data-parallel: every rank calls this; ranks 1.. send their own state (taps, sources) to rank 0,
+  // which stores each as an archive of its own ("rank.R"), so every rank resumes exactly where it was.
+  std::vector<std::string> ranks;
+  if (m.comm) {
+    torch::serialize::OutputArchive own;
+    nlohmann::ordered_json own_meta;
+    own_meta["format"] = "rngfree-rank-state-1";
+    own_meta["config"] = nlohmann::json::parse(to_json(m.cfg));
+    own_meta["rank"] = m.rank;
+    save_rank_local(m.engine, own, own_meta);
+    ranks = m.comm->gather_bytes(m.rank == 0 ? std::string() : serialize(own, own_meta, path));
+    if (m.rank != 0) return;
+  }
   torch::serialize::OutputArchive ar;
   for (const auto& p : m.model->named_parameters()) ar.write("model." + p.key(), p.value());
   for (const auto& b : m.model->named_buffers()) ar.write("buffer." + b.key(), b.value());
@@ -35,31 +80,14 @@ void Trainer::save_checkpoint(const std::string& path, const std::string& extra)
     }
   }
   meta["momentum"] = mom;
-  nlohmann::json sources = nlohmann::json::object(), taps = nlohmann::json::array();
-  for (const auto& l : m.engine.layers) {
-    for (int s = 0; s < kNumSites; ++s) {
-      if (l->sites[s].source) sources[fmt::format("{}.{}", l->index, kSiteNames[s])] = l->sites[s].source->save_state();
-    }
-    for (int k = 0; k < kNumTapKinds; ++k) {
-      if (k == static_cast<int>(harvest::TapKind::kWeights) || !l->taps[k].defined()) continue;
-      ar.write(fmt::format("tap.{}.{}", l->index, k), l->taps[k]);
-      taps.push_back(fmt::format("{}.{}", l->index, k));
-    }
-  }
-  meta["sources"] = sources;
-  meta["taps"] = taps;
+  save_rank_local(m.engine, ar, meta);  // rank 0's
+  meta["world_size"] = m.world;
+  for (size_t r = 1; r < ranks.size(); ++r) ar.write(fmt::format("rank.{}", r), bytes_tensor(ranks[r]));
   meta["extra"] = extra;
-  ar.write("meta", bytes_tensor(meta.dump()));
   if (!m.dump_bytes.empty()) {
     ar.write("dump", bytes_tensor(std::string(m.dump_bytes.begin(), m.dump_bytes.end())));
   }
-  std::ostringstream bytes;
-  try {
-    ar.save_to(bytes);
-  } catch (const std::exception& e) {
-    throw library_error(fmt::format("checkpoint '{}': cannot serialize (", path), e, ")");
-  }
-  write_file_atomic(path, bytes.str());
+  write_file_atomic(path, serialize(ar, meta, path));
 }
 
 namespace {
@@ -92,6 +120,31 @@ nlohmann::json read_meta(std::optional<detail::ArchiveTensors>& ar, const std::s
   } catch (const std::exception& e) {
     throw library_error(fmt::format("checkpoint '{}': not a readable rngfree checkpoint (", path), e,
                         "); run without --resume to start afresh");
+  }
+}
+}  // namespace
+
+namespace {
+void restore_rank_local(Engine& engine, const detail::ArchiveTensors& ar, const nlohmann::json& meta) {
+  for (auto& l : engine.layers) {
+    for (int k = 0; k < kNumTapKinds; ++k) {
+      if (k != static_cast<int>(harvest::TapKind::kWeights)) l->taps[k] = torch::Tensor();
+    }
+  }
+  for (const std::string key : meta.at("taps")) {
+    const auto dot = key.find('.');
+    const int li = std::stoi(key.substr(0, dot)), k = std::stoi(key.substr(dot + 1));
+    torch::Tensor t;
+    ar.read("tap." + key, t);
+    detail::check_storage(t, "tap." + key);
+    engine.layers.at(li)->taps.at(k) = t.contiguous();
+  }
+  const auto& sources = meta.at("sources");
+  for (auto& l : engine.layers) {
+    for (int s = 0; s < kNumSites; ++s) {
+      const std::string key = fmt::format("{}.{}", l->index, kSiteNames[s]);
+      if (l->sites[s].source && sources.contains(key)) l->sites[s].source->load_state(sources.at(key).get<std::string>());
+    }
   }
 }
 }  // namespace
@@ -135,25 +188,17 @@ std::string Trainer::load_checkpoint(const std::string& path) {
       detail::check_storage(t, fmt::format("momentum.{}", i));
       m.opt->params.at(i).momentum = t.contiguous();
     }
-    for (auto& l : m.engine.layers) {
-      for (int k = 0; k < kNumTapKinds; ++k) {
-        if (k != static_cast<int>(harvest::TapKind::kWeights)) l->taps[k] = torch::Tensor();
-      }
-    }
-    for (const std::string key : meta.at("taps")) {
-      const auto dot = key.find('.');
-      const int li = std::stoi(key.substr(0, dot)), k = std::stoi(key.substr(dot + 1));
+    restore_rank_local(m.engine, *ar, meta);
+    // A data-parallel checkpoint holds every rank's own taps and sources; rank R > 0 takes its own
+    // (checkpoints written before they were stored give every rank rank 0's).
+    const std::string own = fmt::format("rank.{}", m.rank);
+    if (m.rank > 0 && meta.value("world_size", 1) == m.world) {
       torch::Tensor t;
-      ar->read("tap." + key, t);
-      detail::check_storage(t, "tap." + key);
-      m.engine.layers.at(li)->taps.at(k) = t.contiguous();
-    }
-    const auto& sources = meta.at("sources");
-    for (auto& l : m.engine.layers) {
-      for (int s = 0; s < kNumSites; ++s) {
-        const std::string key = fmt::format("{}.{}", l->index, kSiteNames[s]);
-        if (l->sites[s].source && sources.contains(key)) l->sites[s].source->load_state(sources.at(key).get<std::string>());
-      }
+      ar->read(own, t);
+      const std::string bytes = tensor_bytes(t);
+      std::optional<detail::ArchiveTensors> rank_ar;
+      const nlohmann::json rank_meta = read_meta(rank_ar, path + " (" + own + ")", bytes);
+      restore_rank_local(m.engine, *rank_ar, rank_meta);
     }
     m.step = meta.at("step");
     m.dump_bits = meta.at("dump_bits");

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "rngfree/train/distributed.hpp"
@@ -34,8 +35,18 @@ class Collectives {
   void broadcast_words(std::span<uint32_t> words);
   // Every rank's value, indexed by rank.
   std::vector<uint64_t> allgather(uint64_t value);
+  // In place: the elementwise maximum over ranks (float32).
+  void max(torch::Tensor& tensor);
+  // Every rank's copy of `tensor` (same shape and type on every rank), indexed by rank.
+  std::vector<torch::Tensor> allgather(const torch::Tensor& tensor);
+  // Every rank's bytes on rank 0, indexed by rank (the other ranks get an empty vector): one
+  // allgather of the sizes, then one of the byte strings padded to the longest.
+  std::vector<std::string> gather_bytes(const std::string& bytes);
   // Seconds spent inside collectives since construction.
   double seconds() const { return seconds_; }
+  // Bytes this process wrote (write/writev: Gloo's sockets) while inside collectives since
+  // construction, from /proc/self/io's wchar; -1 where /proc/self/io cannot be read.
+  int64_t bytes_written() const { return bytes_written_; }
 
  private:
   void run(const char* what, const std::function<void()>& body);
@@ -43,6 +54,7 @@ class Collectives {
   struct State;
   std::unique_ptr<State> state_;
   double seconds_ = 0;
+  int64_t bytes_written_ = 0;
 };
 
 }  // namespace rngfree::train

@@ -42,6 +42,13 @@ void DistConfig::validate() const {
   if (master_addr.empty()) throw Error("master address: empty; set MASTER_ADDR or --master-addr (e.g. 127.0.0.1)");
 }
 
+AllreduceFormat parse_allreduce_format(const std::string& text) {
+  if (text == "fp32") return AllreduceFormat::kFp32;
+  if (text == "G") return AllreduceFormat::kGradient;
+  throw Error(fmt::format("--allreduce '{}': allowed fp32 (every gradient in FP32) or G (weight gradients in the G "
+                          "site's fixed:WL:dyn format)", text));
+}
+
 DistConfig dist_config_from_env(DistConfig base) {
   auto env = [](const char* name) -> const char* {
     const char* v = std::getenv(name);
@@ -53,6 +60,37 @@ DistConfig dist_config_from_env(DistConfig base) {
   if (const char* v = env("MASTER_PORT")) base.master_port = parse_integer<int>("MASTER_PORT", v, limits::kMasterPort);
   if (const char* v = env("RNGFREE_AGENT_STORE")) base.agent_store = std::string_view(v) == "1";
   return base;
+}
+
+namespace {
+// A tap computed from the rank's own batch: it differs between the ranks of a data-parallel run.
+// The weights (identical on every rank) and `self` (the tensor being rounded) do not.
+bool rank_local_tap(harvest::TapKind kind) {
+  return kind != harvest::TapKind::kWeights && kind != harvest::TapKind::kSelf;
+}
+}  // namespace
+
+ReplicaBits replica_bits(const PlannedSite& p, UpdateBits update_bits) {
+  if (!p.active || p.source == SourceKind::kNone) return ReplicaBits::kNone;
+  const bool update = p.site == Site::kUpdate || p.site == Site::kMomentum;
+  if (p.source == SourceKind::kGenerator) {
+    const bool differing = p.site == Site::kActivations || p.site == Site::kErrors || p.site == Site::kGradients;
+    return differing ? ReplicaBits::kRankStream : ReplicaBits::kNone;
+  }
+  bool local = rank_local_tap(p.tap);
+  for (const auto& e : p.extra) local = local || rank_local_tap(e.tap);
+  if (!local) return ReplicaBits::kNone;
+  return update && update_bits == UpdateBits::kRankZero ? ReplicaBits::kRankZeroWords : ReplicaBits::kRankLocal;
+}
+
+std::string describe(ReplicaBits bits) {
+  switch (bits) {
+    case ReplicaBits::kNone: return {};
+    case ReplicaBits::kRankLocal: return "each rank harvests its own words";
+    case ReplicaBits::kRankStream: return "rank R draws this stream + R*2^32";
+    case ReplicaBits::kRankZeroWords: return "rank 0's words, broadcast to every rank";
+  }
+  return {};
 }
 
 // ---- collectives -------------------------------------------------------------------------------
@@ -106,8 +144,22 @@ Collectives::Collectives(const DistConfig& config) : config_(config), state_(std
 
 Collectives::~Collectives() = default;
 
+namespace {
+// wchar of /proc/self/io: bytes passed to write-type system calls by every thread of this process.
+int64_t bytes_written_so_far() {
+  std::ifstream f("/proc/self/io");
+  std::string key;
+  int64_t value = 0;
+  while (f >> key >> value) {
+    if (key == "wchar:") return value;
+  }
+  return -1;
+}
+}  // namespace
+
 void Collectives::run(const char* what, const std::function<void()>& body) {
   const auto t0 = std::chrono::steady_clock::now();
+  const int64_t w0 = bytes_written_so_far();
   try {
     body();
   } catch (const std::exception& e) {
@@ -117,6 +169,29 @@ void Collectives::run(const char* what, const std::function<void()>& body) {
                 e.what());
   }
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int64_t w1 = bytes_written_so_far();
+  if (w0 < 0 || w1 < 0 || bytes_written_ < 0) {
+    bytes_written_ = -1;
+  } else {
+    bytes_written_ += w1 - w0;
+  }
+}
+
+void Collectives::max(torch::Tensor& tensor) {
+  std::vector<torch::Tensor> v{tensor};
+  run("allreduce (max) of the gradient scales", [&] {
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::MAX;
+    state_->group->allreduce(v, o)->wait();
+  });
+}
+
+std::vector<torch::Tensor> Collectives::allgather(const torch::Tensor& tensor) {
+  std::vector<std::vector<torch::Tensor>> out(1);
+  for (int r = 0; r < config_.world_size; ++r) out[0].push_back(torch::empty_like(tensor));
+  std::vector<torch::Tensor> inputs{tensor};
+  run("allgather of the low-precision gradients", [&] { state_->group->allgather(out, inputs)->wait(); });
+  return out[0];
 }
 
 void Collectives::average(std::span<torch::Tensor> tensors) {
@@ -158,6 +233,23 @@ std::vector<uint64_t> Collectives::allgather(uint64_t value) {
   run("allgather of the parameter hashes", [&] { state_->group->allgather(out, inputs)->wait(); });
   std::vector<uint64_t> v;
   for (const auto& t : out[0]) v.push_back(static_cast<uint64_t>(t.item<int64_t>()));
+  return v;
+}
+
+std::vector<std::string> Collectives::gather_bytes(const std::string& bytes) {
+  const std::vector<uint64_t> sizes = allgather(bytes.size());
+  const int64_t longest = static_cast<int64_t>(*std::max_element(sizes.begin(), sizes.end()));
+  torch::Tensor in = torch::zeros({std::max<int64_t>(1, longest)}, torch::kUInt8);
+  if (!bytes.empty()) std::memcpy(in.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  std::vector<std::vector<torch::Tensor>> out(1);
+  for (int r = 0; r < config_.world_size; ++r) out[0].push_back(torch::empty_like(in));
+  std::vector<torch::Tensor> inputs{in};
+  run("allgather of the ranks' checkpoint state", [&] { state_->group->allgather(out, inputs)->wait(); });
+  std::vector<std::string> v;
+  if (config_.rank != 0) return v;
+  for (int r = 0; r < config_.world_size; ++r) {
+    v.emplace_back(reinterpret_cast<const char*>(out[0][r].data_ptr<uint8_t>()), sizes[static_cast<size_t>(r)]);
+  }
   return v;
 }
 

@@ -127,6 +127,8 @@ std::string summary_json(const RunSummary& s) {
     j["global_batch"] = static_cast<int64_t>(s.config.batch) * s.world_size;
     j["collective_seconds"] = s.collective_seconds;
     j["collective_ms_per_step"] = s.steps > 0 ? 1000.0 * s.collective_seconds / static_cast<double>(s.steps) : 0.0;
+    j["collective_bytes_written_per_step"] =
+        s.steps > 0 && s.collective_bytes >= 0 ? static_cast<double>(s.collective_bytes) / static_cast<double>(s.steps) : -1.0;
   }
   j["epochs"] = nlohmann::json::array();
   for (const auto& e : s.epochs) j["epochs"].push_back(epoch_json(e, sr));
@@ -269,15 +271,19 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
     summary.wall_seconds = wall;
     finish_summary(summary);
     summary.collective_seconds = trainer.collective_seconds();
+    summary.collective_bytes = trainer.collective_bytes();
     summary.steps = trainer.step() - step0;
-    if (!out_dir.empty()) {
-      trainer.save_checkpoint(ckpt, history_json(summary.epochs, wall, opt.dist.world_size));
-      write_reports(opt.out_dir, summary);
+    if (!opt.out_dir.empty()) {
+      // Every rank takes part (data-parallel checkpoints hold each rank's own taps and sources);
+      // rank 0 writes.
+      trainer.save_checkpoint(writer ? ckpt : std::string(), history_json(summary.epochs, wall, opt.dist.world_size));
+      if (writer) write_reports(opt.out_dir, summary);
     }
   }
   summary.wall_seconds = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   finish_summary(summary);
   summary.collective_seconds = trainer.collective_seconds();
+  summary.collective_bytes = trainer.collective_bytes();
   summary.steps = trainer.step() - step0;
   if (!out_dir.empty()) {
     write_file_atomic((fs::path(opt.out_dir) / "summary.json").string(), summary_json(summary));

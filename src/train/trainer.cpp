@@ -215,5 +215,6 @@ void Trainer::check_replicas(int epoch) {
 int Trainer::rank() const { return impl_->rank; }
 int Trainer::world_size() const { return impl_->world; }
 double Trainer::collective_seconds() const { return impl_->comm ? impl_->comm->seconds() : 0.0; }
+int64_t Trainer::collective_bytes() const { return impl_->comm ? impl_->comm->bytes_written() : 0; }
 
 }  // namespace rngfree::train

@@ -3,6 +3,7 @@
 #pragma once
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -14,11 +15,13 @@
 
 #include "rngfree/atomic_file.hpp"
 #include "rngfree/harvest/harvest.hpp"
+#include "rngfree/quantize.hpp"
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/train/optimizer.hpp"
 #include "rngfree/train/superres.hpp"
 #include "rngfree/train/trainer.hpp"
 #include "collectives.hpp"
+#include "tensor_span.hpp"
 
 namespace rngfree::train {
 namespace fs = std::filesystem;
@@ -96,12 +99,6 @@ inline Error library_error(const std::string& before, const std::exception& e, c
   std::string brief = c10 != nullptr ? c10->what_without_backtrace() : e.what();
   while (!brief.empty() && (brief.back() == '\n' || brief.back() == ' ')) brief.pop_back();
   return Error(before + brief + after, e.what());
-}
-
-// A tap computed from the rank's own batch: it differs between the ranks of a data-parallel run.
-// The weights (identical on every rank) and `self` (the tensor being rounded) do not.
-inline bool rank_local_tap(harvest::TapKind kind) {
-  return kind != harvest::TapKind::kWeights && kind != harvest::TapKind::kSelf;
 }
 
 // U's or M's words in a data-parallel run whose source reads a rank-local tap: rank 0 computes them
@@ -214,27 +211,46 @@ struct Trainer::Impl {
       for (auto p : model->parameters()) comm->broadcast(p);
       for (auto b : model->buffers()) comm->broadcast(b);
     }
-    if (dist.update_bits != UpdateBits::kRankZero) return;
+    // A, E and G round tensors computed from the rank's own batch: with a generator, rank R > 0
+    // draws its own stream, so the ranks' rounding errors are independent, as they are between the
+    // images of one process's batch. W, U and M keep the replica-identical stream (identical weights,
+    // identical averaged update). U and M harvested from rank-local taps take rank 0's words.
     for (auto& l : engine.layers) {
-      for (Site s : {Site::kUpdate, Site::kMomentum}) {
-        const PlannedSite& p = engine.plan.at(l->index, s);
-        QuantSite& site = l->site(s);
-        if (!site.active || site.source == nullptr || p.source != SourceKind::kHarvest) continue;
-        bool local = rank_local_tap(p.tap);
-        for (const auto& e : p.extra) local = local || rank_local_tap(e.tap);
-        if (local) site.source = std::make_unique<RankZeroWords>(std::move(site.source), *comm);
+      for (int s = 0; s < kNumSites; ++s) {
+        PlannedSite p = engine.plan.at(l->index, static_cast<Site>(s));
+        QuantSite& site = l->sites[s];
+        if (!site.active || site.source == nullptr) continue;
+        const ReplicaBits bits = replica_bits(p, dist.update_bits);
+        if (bits == ReplicaBits::kRankStream && rank > 0) {
+          p.stream += replica_stream_offset(rank);
+          site.source = make_word_source(p, engine, cfg.seed);
+        } else if (bits == ReplicaBits::kRankZeroWords) {
+          site.source = std::make_unique<RankZeroWords>(std::move(site.source), *comm);
+        }
       }
     }
   }
 
   // Data-parallel step: the mean over ranks of every gradient, of the float buffers (BatchNorm's
   // running statistics, so evaluation and checkpoints agree on every rank) and of the step's loss
-  // and correct count, in one allreduce.
+  // and correct count, in one FP32 allreduce — except the weight gradients that travel in G's
+  // format (AllreduceFormat::kGradient, average_in_gradient_format).
   void average_over_ranks(double& loss, double& correct) {
     torch::NoGradGuard guard;
+    std::vector<QLayer*> low;
+    if (dist.allreduce == AllreduceFormat::kGradient) {
+      for (auto& l : engine.layers) {
+        const QuantSite& g = l->site(Site::kGradients);
+        if (g.active && g.format.kind == FormatKind::kFixedDynamic && l->weight.defined() && l->weight.grad().defined()) {
+          low.push_back(l.get());
+        }
+      }
+    }
     std::vector<torch::Tensor> parts;
     for (auto& p : opt->params) {
-      if (p.value.grad().defined()) parts.push_back(p.value.mutable_grad());
+      if (!p.value.grad().defined()) continue;
+      if (std::any_of(low.begin(), low.end(), [&](const QLayer* l) { return l->weight.is_same(p.value); })) continue;
+      parts.push_back(p.value.mutable_grad());
     }
     for (auto b : model->buffers()) {
       if (b.is_floating_point()) parts.push_back(b);
@@ -244,6 +260,70 @@ struct Trainer::Impl {
     comm->average(parts);
     loss = static_cast<double>(stats[0].item<float>());
     correct = static_cast<double>(stats[1].item<float>()) * world;
+    if (!low.empty()) average_in_gradient_format(low);
+  }
+
+  // The mean over ranks of these layers' weight gradients (each already rounded by its G site,
+  // fixed:WL:dyn with the rank's own step), carried as WL-bit integers. Every rank computes the same
+  // step from the allreduced max|g| (the format's rule: e = floor(log2 max), FL = WL-2-e), rounds its
+  // gradient onto that grid with G's rounding and G's (rank-local) words — exact where the rank's own
+  // max is the largest, a second rounding on the coarser common grid otherwise — and the integers of
+  // all ranks are summed exactly (int32, rank order) and scaled by 2^-FL / N identically everywhere.
+  // WL <= 8 travels as int8 (an allgather: N-1 copies of n bytes per rank), wider as int32.
+  void average_in_gradient_format(const std::vector<QLayer*>& low) {
+    const int64_t n_layers = static_cast<int64_t>(low.size());
+    torch::Tensor maxes = torch::zeros({n_layers}, torch::kFloat32);
+    for (int64_t i = 0; i < n_layers; ++i) {
+      const torch::Tensor g = low[i]->weight.grad().abs();
+      maxes[i] = g.masked_fill(g.isfinite().logical_not(), 0).max();
+    }
+    comm->max(maxes);
+    int wl = 0;
+    std::vector<int> fl(static_cast<size_t>(n_layers), 0);
+    std::vector<torch::Tensor> codes;
+    for (int64_t i = 0; i < n_layers; ++i) {
+      QuantSite& g = low[i]->site(Site::kGradients);
+      wl = std::max(wl, g.format.word_length);
+      const float top = maxes[i].item<float>();
+      torch::Tensor grad = low[i]->weight.mutable_grad().contiguous();
+      if (!(top > 0.0f)) {  // all zero on every rank
+        codes.push_back(torch::zeros({grad.numel()}, torch::kInt32));
+        continue;
+      }
+      int e2 = 0;
+      (void)std::frexp(top, &e2);  // top = f·2^e2, f in [0.5, 1): floor(log2 top) = e2 - 1
+      fl[i] = g.format.word_length - 2 - (e2 - 1);
+      Format grid;
+      grid.kind = FormatKind::kFixed;
+      grid.word_length = g.format.word_length;
+      grid.fraction_length = fl[i];
+      if (fl[i] < -64 || fl[i] > 64) {
+        throw Error(fmt::format("--allreduce G: layer {} ({}): the gradients' largest magnitude {} needs the step "
+                                "2^-{}, outside fixed:WL:FL's FL range -64..64; use --allreduce fp32",
+                                low[i]->index, low[i]->name, top, fl[i]));
+      }
+      torch::Tensor rounded = torch::empty_like(grad);
+      std::vector<uint32_t> words;
+      if (g.rounding.is_stochastic()) {
+        words.resize(static_cast<size_t>(grad.numel()));
+        g.source->fill(float_span(grad), words);
+      }
+      quantize(float_span(grad), float_span_mut(rounded), grid, g.rounding, words, QuantizeOptions{engine.threads});
+      codes.push_back(rounded.mul(std::ldexp(1.0, fl[i])).round().to(torch::kInt32).reshape({-1}));
+    }
+    const auto wire = wl <= 8 ? torch::kInt8 : torch::kInt32;
+    torch::Tensor flat = torch::cat(codes).to(wire);
+    const std::vector<torch::Tensor> all = comm->allgather(flat);
+    torch::Tensor sum = torch::zeros({flat.numel()}, torch::kInt32);
+    for (const auto& t : all) sum += t.to(torch::kInt32);
+    int64_t at = 0;
+    for (int64_t i = 0; i < n_layers; ++i) {
+      torch::Tensor grad = low[i]->weight.mutable_grad();
+      const int64_t n = grad.numel();
+      torch::Tensor mean = sum.narrow(0, at, n).to(torch::kFloat32).mul(std::ldexp(1.0, -fl[i])).div(world);
+      grad.copy_(mean.view_as(grad));
+      at += n;
+    }
   }
 
   double lr_at(int64_t s) const {

@@ -25,6 +25,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -80,10 +82,15 @@ struct RankResult {
   std::vector<float> params;
 };
 
-// Forks `world` ranks that each build a Trainer(cfg, rank) and run `steps` optimizer steps, and
-// returns every rank's parameters. Each child has 90 s; a child still running then is killed.
-std::vector<RankResult> run_ranks(const TrainConfig& cfg, int world, int64_t steps, UpdateBits bits,
-                                  const fs::path& dir) {
+// Forks `world` ranks that each run `body(dist)` and returns what every rank's body returned (raw
+// bytes). Each child has 90 s; a child still running then is killed.
+struct RankOutput {
+  bool ok = false;
+  std::string error;
+  std::string bytes;
+};
+std::vector<RankOutput> fork_ranks(int world, const fs::path& dir, const std::function<std::string(const DistConfig&)>& body,
+                                   UpdateBits bits = UpdateBits::kRankZero) {
   const int port = free_port();
   std::vector<pid_t> pids;
   for (int r = 0; r < world; ++r) {
@@ -97,11 +104,9 @@ std::vector<RankResult> run_ranks(const TrainConfig& cfg, int world, int64_t ste
         d.master_port = port;
         d.timeout_s = 60;
         d.update_bits = bits;
-        Trainer t(cfg, d);
-        t.train_steps(steps);
-        const std::vector<float> p = t.parameters();
+        const std::string out = body(d);
         std::ofstream(dir / ("rank" + std::to_string(r) + ".bin"), std::ios::binary)
-            .write(reinterpret_cast<const char*>(p.data()), static_cast<std::streamsize>(p.size() * sizeof(float)));
+            .write(out.data(), static_cast<std::streamsize>(out.size()));
       } catch (const std::exception& e) {
         std::ofstream(dir / ("rank" + std::to_string(r) + ".err")) << e.what();
         code = 1;
@@ -123,7 +128,7 @@ std::vector<RankResult> run_ranks(const TrainConfig& cfg, int world, int64_t ste
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  std::vector<RankResult> out(static_cast<size_t>(world));
+  std::vector<RankOutput> out(static_cast<size_t>(world));
   for (int r = 0; r < world; ++r) {
     const fs::path bin = dir / ("rank" + std::to_string(r) + ".bin");
     const fs::path err = dir / ("rank" + std::to_string(r) + ".err");
@@ -132,10 +137,36 @@ std::vector<RankResult> run_ranks(const TrainConfig& cfg, int world, int64_t ste
       if (out[r].error.empty()) out[r].error = "no result (killed or crashed)";
       continue;
     }
-    const std::string bytes = rngfree::testing::read_file(bin);
-    out[r].params.resize(bytes.size() / sizeof(float));
-    std::memcpy(out[r].params.data(), bytes.data(), out[r].params.size() * sizeof(float));
+    out[r].bytes = rngfree::testing::read_file(bin);
     out[r].ok = true;
+  }
+  return out;
+}
+
+template <typename T>
+std::string as_bytes(const std::vector<T>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+template <typename T>
+std::vector<T> from_bytes(const std::string& s) {
+  std::vector<T> v(s.size() / sizeof(T));
+  std::memcpy(v.data(), s.data(), v.size() * sizeof(T));
+  return v;
+}
+
+// Every rank builds a Trainer(cfg, rank), runs `steps` optimizer steps and returns its parameters.
+std::vector<RankResult> run_ranks(const TrainConfig& cfg, int world, int64_t steps, UpdateBits bits,
+                                  const fs::path& dir) {
+  const auto raw = fork_ranks(world, dir, [&](const DistConfig& d) {
+    Trainer t(cfg, d);
+    t.train_steps(steps);
+    return as_bytes(t.parameters());
+  }, bits);
+  std::vector<RankResult> out(raw.size());
+  for (size_t r = 0; r < raw.size(); ++r) {
+    out[r].ok = raw[r].ok;
+    out[r].error = raw[r].error;
+    out[r].params = from_bytes<float>(raw[r].bytes);
   }
   return out;
 }
@@ -303,4 +334,155 @@ TEST(DistributedTrain, BadRankOrWorldSizeIsRefusedNamingIt) {
   r = rngfree::testing::run_rngfree("train --nproc 0 --epochs 1 --quiet");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("--nproc 0: allowed 1..256"), std::string::npos) << r.out;
+}
+
+// Which words agree between the ranks (docs/distributed.md): U's are the same on every rank (a
+// generator's replica-identical stream; harvested: rank 0's, broadcast), E's and G's differ (a
+// generator: rank R's own stream; harvested: each rank's own taps). The site callback sees every
+// site's words; each rank hashes them per (site, step) for 3 steps.
+TEST(DistributedTrain, UpdateWordsAgreeAcrossRanksAndErrorAndGradientWordsDiffer) {
+  for (const std::string preset : {"int8-sr-philox", "int8-sr-harvest"}) {
+    SCOPED_TRACE(preset);
+    const fs::path dir = fresh_dir("words_" + preset);
+    const auto ranks = fork_ranks(2, dir, [&](const DistConfig& d) {
+      Trainer t(small_config(preset, 16), d);
+      std::map<std::pair<int, int64_t>, uint64_t> hash;  // (site, step) -> FNV-1a over (layer, words)
+      t.set_site_callback([&](const SiteEvent& e) {
+        uint64_t& h = hash.try_emplace({static_cast<int>(e.site), e.step}, 0xcbf29ce484222325ULL).first->second;
+        for (uint32_t w : e.words) h = (h ^ (w ^ static_cast<uint32_t>(e.layer))) * 0x100000001b3ULL;
+      });
+      t.train_steps(3);
+      std::vector<uint64_t> out;
+      for (const auto& [key, h] : hash) out.insert(out.end(), {static_cast<uint64_t>(key.first), static_cast<uint64_t>(key.second), h});
+      return as_bytes(out);
+    });
+    ASSERT_TRUE(ranks[0].ok) << ranks[0].error;
+    ASSERT_TRUE(ranks[1].ok) << ranks[1].error;
+    const auto a = from_bytes<uint64_t>(ranks[0].bytes), b = from_bytes<uint64_t>(ranks[1].bytes);
+    ASSERT_EQ(a.size(), b.size());
+    std::map<int, int> same, seen;
+    for (size_t i = 0; i + 2 < a.size(); i += 3) {
+      ASSERT_EQ(a[i], b[i]);
+      ASSERT_EQ(a[i + 1], b[i + 1]);
+      seen[static_cast<int>(a[i])]++;
+      same[static_cast<int>(a[i])] += a[i + 2] == b[i + 2];
+    }
+    for (Site s : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
+      const int k = static_cast<int>(s);
+      ASSERT_EQ(seen[k], 3) << "site " << kSiteNames[k] << " was not seen at each of the 3 steps";
+      if (s == Site::kUpdate) {
+        EXPECT_EQ(same[k], 3) << "U's words differ between the ranks";
+      } else {
+        EXPECT_EQ(same[k], 0) << "site " << kSiteNames[k] << ": the ranks drew the same words";
+      }
+    }
+  }
+}
+
+// A data-parallel run resumed from a checkpoint continues bit-identically: 2 epochs with --nproc 2
+// end with the parameter hash of (1 epoch, --resume, 1 more). The run is made to depend on state
+// only rank 1 has: E and G draw rank 1's own Philox stream (its position and stream are in the
+// checkpoint's rank.1 section) and W rounds with SR harvested from the previous step's `grad` tap
+// (rank 1's own tap). The schedule is constant, so the 1-epoch run is the first half of the 2-epoch
+// one (a cosine schedule spans --epochs). Checked by hand with a temporary switch that made rank 1
+// skip its section (what checkpoints without rank sections give): the resumed run's hash differed
+// (ec0e9199846c94d3 against 3a11adac9d939335), so the test can fail.
+TEST(DistributedTrainLong, ResumedNprocRunIsBitIdenticalToAnUninterruptedOne) {
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
+  const fs::path dir = fresh_dir("resume_nproc");
+  const fs::path toml = dir / "w.toml";
+  std::ofstream(toml) << "schedule = \"constant\"\n[quant.W]\nformat = \"fixed:8:dyn\"\nrounding = \"stochastic:8\"\nsource = \"harvest\"\n";
+  const std::string args = "train --nproc 2 --preset int8-sr-philox --config " + toml.string() +
+                           " --train-limit 640 --test-limit 100 --batch 16 --threads 1 --quiet --dist-timeout 30 --out ";
+  const auto whole = rngfree::testing::run_rngfree(args + (dir / "whole").string() + " --epochs 2");
+  ASSERT_EQ(whole.status, 0) << whole.out;
+  const auto first = rngfree::testing::run_rngfree(args + (dir / "parts").string() + " --epochs 1");
+  ASSERT_EQ(first.status, 0) << first.out;
+  const auto second = rngfree::testing::run_rngfree(args + (dir / "parts").string() + " --epochs 2 --resume");
+  ASSERT_EQ(second.status, 0) << second.out;
+  auto hash_of = [](const fs::path& run) {
+    Trainer t(load_checkpoint_config((run / "checkpoint.pt").string()));
+    t.load_checkpoint((run / "checkpoint.pt").string());
+    EXPECT_EQ(t.step(), 40);
+    return t.parameter_hash();
+  };
+  EXPECT_EQ(hash_of(dir / "whole"), hash_of(dir / "parts"));
+}
+
+// --allreduce G: the weight gradients travel as 8-bit integers on a grid every rank computes from
+// the allreduced max|g|. Invariants: the replicas stay bit-identical (compared here), the run stays
+// close to the FP32-allreduce run (only ranks whose own max is below the common one round a second
+// time) without being the same run (so the low-precision path was taken), and rank 0 writes less
+// than half the bytes of the FP32 allreduce per step: lenet5's 61,470 quantized weights as int8 in
+// an allgather (one copy out for 2 ranks) against a ring allreduce of them in FP32 (about 4 bytes per
+// weight out for 2 ranks). int8-sr-philox, so no U broadcast adds to either.
+TEST(DistributedTrain, GradientFormatAllreduceKeepsReplicasIdenticalAndWritesLessThanHalfTheBytes) {
+  const TrainConfig cfg = small_config("int8-sr-philox", 16);
+  struct Out {
+    std::vector<float> params;
+    int64_t bytes = 0;
+  };
+  auto run = [&](AllreduceFormat format, const std::string& name) {
+    const auto raw = fork_ranks(2, fresh_dir(name), [&](const DistConfig& base) {
+      DistConfig d = base;
+      d.allreduce = format;
+      Trainer t(cfg, d);
+      const int64_t before = t.collective_bytes();  // the start-up broadcast of the parameters
+      t.train_steps(10);
+      std::vector<float> p = t.parameters();
+      p.push_back(static_cast<float>(t.collective_bytes() - before));
+      return as_bytes(p);
+    });
+    std::vector<Out> out;
+    for (const auto& r : raw) {
+      EXPECT_TRUE(r.ok) << r.error;
+      std::vector<float> p = from_bytes<float>(r.bytes);
+      Out o;
+      if (!p.empty()) {
+        o.bytes = static_cast<int64_t>(p.back());
+        p.pop_back();
+      }
+      o.params = std::move(p);
+      out.push_back(std::move(o));
+    }
+    return out;
+  };
+  const auto g = run(AllreduceFormat::kGradient, "allreduce_g"), f = run(AllreduceFormat::kFp32, "allreduce_fp32");
+  ASSERT_FALSE(g[0].params.empty());
+  ASSERT_FALSE(f[0].params.empty());
+  EXPECT_EQ(count_different_bits(g[0].params, g[1].params), 0u);
+  EXPECT_EQ(count_different_bits(f[0].params, f[1].params), 0u);
+  ASSERT_EQ(g[0].params.size(), f[0].params.size());
+  double max_diff = 0, scale = 0;
+  for (size_t i = 0; i < g[0].params.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(g[0].params[i] - f[0].params[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(f[0].params[i])));
+  }
+  EXPECT_GT(count_different_bits(g[0].params, f[0].params), 0u) << "the G allreduce gave the FP32 run";
+  EXPECT_LT(max_diff, 0.1 * scale) << "max |G - fp32| " << max_diff << ", weight scale " << scale;
+  ASSERT_GT(f[0].bytes, 0);
+  EXPECT_LT(2 * g[0].bytes, f[0].bytes) << "bytes written in collectives over 10 steps: G " << g[0].bytes << ", fp32 "
+                                        << f[0].bytes;
+  RecordProperty("bytes_per_step", fmt::format("G {} fp32 {} (max |G - fp32| {:.3g}, scale {:.3g})", g[0].bytes / 10,
+                                               f[0].bytes / 10, max_diff, scale));
+}
+
+// `--layers --nproc 2` says where each stochastic site's words come from in the data-parallel run,
+// as replica_bits decides (docs/distributed.md): harvested U from rank 0, harvested E/G per rank,
+// generator E/G on per-rank streams, generator U (replica-identical) without a note.
+TEST(DistributedTrain, LayersListingShowsWhereEachSitesWordsComeFrom) {
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
+  auto r = rngfree::testing::run_rngfree("train --preset int8-sr-harvest --layers --nproc 2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("U with --nproc 2: rank 0's words, broadcast to every rank"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("E with --nproc 2: each rank harvests its own words"), std::string::npos) << r.out;
+  r = rngfree::testing::run_rngfree("train --preset int8-sr-philox --layers --nproc 2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("G with --nproc 2: rank R draws this stream + R*2^32"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("U with --nproc 2"), std::string::npos) << r.out;
+  r = rngfree::testing::run_rngfree("train --preset int8-sr-philox --layers");
+  EXPECT_EQ(r.out.find("with --nproc"), std::string::npos) << r.out;
+  r = rngfree::testing::run_rngfree("train --nproc 2 --allreduce int4 --epochs 1 --quiet");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("--allreduce 'int4': allowed fp32"), std::string::npos) << r.out;
 }

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,23 @@ struct AuditRunResult {
   double seconds = 0;                // wall time, training and judging
   std::vector<std::pair<std::string, int64_t>> window_starts;  // window name, first step
 };
+
+// What `rngfree audit` (and rngfree.audit.run in Python) asks for; unset fields keep the defaults.
+// make_audit_options applies them in this order: task, preset, config (file, then text), model, data,
+// epochs, seed, training threads; `quick` (2,560 training images, 1,000 test images, 24 steps of
+// 4-step windows, 200,000 bits per sequence, 2 calibration streams); then the explicit sizes.
+struct AuditRequest {
+  std::string preset = "int8-sr-harvest", task, model, data, config_file, config_text;
+  std::vector<std::string> windows = {"early", "middle", "late"};
+  std::optional<int64_t> steps, window, bits, train_limit;
+  std::optional<int> sequences, calibration, epochs, train_threads;
+  std::optional<uint64_t> seed;
+  int threads = 2;  // NIST threads
+  bool quick = false;
+  std::string dump_dir;
+};
+// Throws rngfree::Error for a bad preset, config or size (as the command line does).
+AuditRunOptions make_audit_options(const AuditRequest& request);
 
 // "early from step 0, middle from step 436, late from step 872"
 std::string describe_windows(const AuditRunResult& result);

@@ -10,6 +10,7 @@
 
 #include "rngfree/error.hpp"
 #include "rngfree/number_input.hpp"
+#include "rngfree/train/site_plan.hpp"
 
 namespace rngfree::train {
 
@@ -29,6 +30,16 @@ enum class UpdateBits {
               // parameter hash must catch it; never for training)
 };
 
+// The format the weight gradients travel in (docs/distributed.md "Low-precision allreduce").
+enum class AllreduceFormat {
+  kFp32,      // one FP32 allreduce of every gradient (the default)
+  kGradient,  // a quantized layer's weight gradient whose G site is fixed:WL:dyn travels as WL-bit
+              // integers on a grid every rank computes alike (the allreduced maximum of |g| fixes
+              // the step), summed exactly; the rest (biases, BatchNorm, other formats) in FP32
+};
+// "fp32" or "G" (the flag's values); rngfree::Error naming the allowed values otherwise.
+AllreduceFormat parse_allreduce_format(const std::string& text);
+
 // One worker's place in a data-parallel run. world_size 1 = an ordinary single-process run.
 struct DistConfig {
   int rank = 0;
@@ -38,6 +49,7 @@ struct DistConfig {
   int timeout_s = 120;          // every collective and the rendezvous give up after this long
   bool agent_store = false;     // the launcher hosts the TCPStore (else rank 0 does)
   UpdateBits update_bits = UpdateBits::kRankZero;
+  AllreduceFormat allreduce = AllreduceFormat::kFp32;
   bool distributed() const { return world_size > 1; }
   // rngfree::Error naming the setting when rank >= world_size, a port out of range, ...
   void validate() const;
@@ -47,6 +59,22 @@ struct DistConfig {
 // range-checked; an unset variable keeps `base`'s value), and RNGFREE_AGENT_STORE=1 (set by the
 // launcher). LOCAL_RANK is not needed (one CPU process per rank).
 DistConfig dist_config_from_env(DistConfig base = {});
+
+// Where a site's stochastic-rounding words come from on rank R of a data-parallel run (docs/distributed.md):
+enum class ReplicaBits {
+  kNone,           // no stochastic rounding, or words that are the same on every rank by construction
+                   // (W, U, M from a generator; harvest from `self` or the weights only)
+  kRankLocal,      // harvested from the rank's own taps (A, E, G; U and M with UpdateBits::kLocal)
+  kRankStream,     // A, E, G from a generator: rank R draws the site's stream + R·2^32 (rank 0: a
+                   // single process's stream), so the ranks' rounding errors are independent
+  kRankZeroWords,  // U, M harvested from a rank-local tap: rank 0's words, broadcast to every rank
+};
+ReplicaBits replica_bits(const PlannedSite& site, UpdateBits update_bits = UpdateBits::kRankZero);
+// "rank 0's words, broadcast to every rank", ...; empty for kNone.
+std::string describe(ReplicaBits bits);
+// The stream offset of rank R's replica-differing generator sites: R·2^32 (site streams are
+// 1 + layer·kNumSites + site, far below 2^32, so no two (rank, site) pairs share a stream).
+inline uint64_t replica_stream_offset(int rank) { return static_cast<uint64_t>(rank) << 32; }
 
 // Thrown when the replicas' parameter hashes differ after an epoch.
 class ReplicaMismatch : public Error {

@@ -106,10 +106,15 @@ class Trainer {
   int world_size() const;
   // Seconds this rank spent in collectives (allreduce, broadcasts, hash check) so far.
   double collective_seconds() const;
+  // Bytes this process wrote inside collectives (Gloo's sockets; /proc/self/io), -1 if unknown.
+  int64_t collective_bytes() const;
 
   // Atomic (temporary file, then rename). `extra` is opaque text stored alongside (run history).
+  // Data-parallel: every rank calls it (each sends its own taps and word-source states to rank 0,
+  // stored as the checkpoint's rank.R sections); only rank 0 writes, the others ignore `path`.
   void save_checkpoint(const std::string& path, const std::string& extra = {}) const;
   // Restores a checkpoint written by a Trainer with the same config; returns its `extra` text.
+  // Rank R > 0 of a data-parallel run restores its own rank.R section when the checkpoint has one.
   std::string load_checkpoint(const std::string& path);
 
  private:
@@ -135,6 +140,7 @@ struct RunSummary {
   double test_psnr_db = 0, best_test_psnr_db = 0, bicubic_psnr_db = 0, test_ssim = 0, bicubic_ssim = 0;
   int world_size = 1;              // data-parallel ranks (images_per_s counts all of them)
   double collective_seconds = 0;   // rank 0's time in collectives during this call
+  int64_t collective_bytes = 0;    // bytes rank 0 wrote inside collectives during this call (-1: unknown)
   int64_t steps = 0;               // optimizer steps done during this call
 };
 
