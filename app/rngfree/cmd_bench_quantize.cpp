@@ -32,7 +32,8 @@ void run(bool json, int repeats, int log2_elements, const std::string& target) {
     j["runs"] = nlohmann::ordered_json::array();
     for (const auto& run : r.runs) {
       j["runs"].push_back({{"format", run.format}, {"rounding", run.rounding}, {"source", run.source},
-                           {"elems_per_s", run.elems_per_s}});
+                           {"elems_per_s", run.elems_per_s}, {"vs_memcpy", run.elems_per_s / r.copy_elems_per_s},
+                           {"vs_nearest_even", run.vs_nearest_even}});
     }
     fmt::print("{}\n", j.dump());
     return;
@@ -51,7 +52,7 @@ void run(bool json, int repeats, int log2_elements, const std::string& target) {
 
 const RegisterCommand kBenchQuantize("bench", "quantize", [](CLI::App& bench) {
   auto* cmd = bench.add_subcommand("quantize",
-                                   "Quantize throughput (bf16, e4m3, fixed:8:dyn; nearest-even and stochastic:16) vs a plain copy");
+                                   "Quantize throughput (bf16, fp16, tf32, e4m3, e5m2, fixed:8:4, fixed:8:dyn; nearest-even and stochastic:16) vs a plain copy");
   auto json = std::make_shared<bool>(false);
   auto repeats = std::make_shared<int>(7);
   auto log2_elements = std::make_shared<int>(24);

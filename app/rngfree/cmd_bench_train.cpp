@@ -11,6 +11,30 @@
 namespace rngfree::app {
 namespace {
 
+// Milliseconds per step: the phases (forward includes the W and A sites, backward E and G, the
+// optimizer U and M), every site's quantization, and their sum.
+nlohmann::ordered_json breakdown_json(const std::vector<train::BenchTrainRow>& rows, const std::string& preset) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& r : rows) {
+    if (r.preset != preset || r.breakdown.steps == 0) continue;
+    const train::StepBreakdown& b = r.breakdown;
+    const double per_step_ms = 1e3 / static_cast<double>(b.steps);
+    j["steps"] = b.steps;
+    j["forward_ms"] = b.forward_s * per_step_ms;
+    j["backward_ms"] = b.backward_s * per_step_ms;
+    j["optimizer_ms"] = b.optimizer_s * per_step_ms;
+    double quantize_s = 0;
+    j["sites"] = nlohmann::ordered_json::array();
+    for (const auto& s : b.sites) {
+      quantize_s += s.seconds;
+      j["sites"].push_back({{"layer", s.layer}, {"site", s.site}, {"ms", s.seconds * per_step_ms},
+                            {"elements_per_step", s.elements / b.steps}});
+    }
+    j["quantize_ms"] = quantize_s * per_step_ms;
+  }
+  return j;
+}
+
 const RegisterCommand kBenchTrain("bench", "train", [](CLI::App& bench) {
   auto o = std::make_shared<train::BenchTrainOptions>();
   auto json = std::make_shared<bool>(false);
@@ -26,7 +50,9 @@ const RegisterCommand kBenchTrain("bench", "train", [](CLI::App& bench) {
                    IntRange<int>{1, 1'000'000});
   add_integer_flag(cmd, "--rounds", o->rounds, "Rounds; the median counts", IntRange<int>{1, 1000});
   add_integer_flag(cmd, "--threads", o->threads, "Threads", train::limits::kThreads);
-  cmd->add_flag("--json", *json, "Print {\"model\", \"fp32\": {\"images_per_s\"}, \"presets\": {...}}");
+  cmd->add_flag("--json", *json,
+                "Print {\"model\", \"fp32\": {\"images_per_s\", \"breakdown\"}, \"presets\": {...}}; breakdown: ms per "
+                "step forward/backward/optimizer and per site");
   cmd->callback([o, json] {
     auto rows = train::bench_train(*o);
     double fp32 = 0;
@@ -36,20 +62,27 @@ const RegisterCommand kBenchTrain("bench", "train", [](CLI::App& bench) {
     if (*json) {
       nlohmann::ordered_json j;
       j["model"] = o->model;
-      j["fp32"] = {{"images_per_s", fp32}};
+      j["fp32"] = {{"images_per_s", fp32}, {"breakdown", breakdown_json(rows, "fp32")}};
       j["presets"] = nlohmann::ordered_json::object();
       for (const auto& r : rows) {
         if (r.preset != "fp32") {
-          j["presets"][r.preset] = {{"images_per_s", r.images_per_s}, {"step_time_vs_fp32", fp32 / r.images_per_s}};
+          j["presets"][r.preset] = {{"images_per_s", r.images_per_s}, {"step_time_vs_fp32", fp32 / r.images_per_s},
+                                    {"breakdown", breakdown_json(rows, r.preset)}};
         }
       }
       fmt::print("{}\n", j.dump(2));
       return;
     }
-    fmt::print("model {} — median of {} rounds\n{:<18} {:>12} {:>20}\n", o->model, o->rounds, "preset", "images/s",
-               "step time vs fp32");
+    fmt::print("model {} — median of {} rounds; ms per step over all timed rounds\n{:<18} {:>10} {:>18} {:>9} {:>9} {:>9} "
+               "{:>9}\n", o->model, o->rounds, "preset", "images/s", "step time vs fp32", "forward", "backward",
+               "optimizer", "quantize");
     for (const auto& r : rows) {
-      fmt::print("{:<18} {:>12.0f} {:>19.2f}x\n", r.preset, r.images_per_s, fp32 / r.images_per_s);
+      const train::StepBreakdown& b = r.breakdown;
+      const double ms = b.steps > 0 ? 1e3 / static_cast<double>(b.steps) : 0.0;
+      double quantize_s = 0;
+      for (const auto& site : b.sites) quantize_s += site.seconds;
+      fmt::print("{:<18} {:>10.0f} {:>17.2f}x {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f}\n", r.preset, r.images_per_s,
+                 fp32 / r.images_per_s, b.forward_s * ms, b.backward_s * ms, b.optimizer_s * ms, quantize_s * ms);
     }
   });
 });

@@ -32,10 +32,14 @@ std::vector<BenchTrainRow> bench_train(const BenchTrainOptions& o) {
     trainers.push_back(std::make_unique<Trainer>(c));
     rows.push_back({p, 0, {}});
   }
-  for (auto& t : trainers) t->train_steps(std::max(2, steps / 4));  // warm-up: allocations, first-touch
+  for (auto& t : trainers) {
+    t->train_steps(std::max(2, steps / 4));  // warm-up: allocations, first-touch
+    t->reset_breakdown();
+  }
   for (int r = 0; r < o.rounds; ++r) {
     for (size_t i = 0; i < trainers.size(); ++i) rows[i].rounds.push_back(trainers[i]->train_steps(steps).images_per_s);
   }
+  for (size_t i = 0; i < trainers.size(); ++i) rows[i].breakdown = trainers[i]->breakdown();
   for (auto& row : rows) {
     std::vector<double> v = row.rounds;
     std::sort(v.begin(), v.end());

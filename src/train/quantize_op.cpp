@@ -1,6 +1,7 @@
 // The quantized autograd op and the rounding of one site (engine.hpp): forward rounds (W, A) and
 // backward rounds (E, G) with the core quantize kernel, recording taps on the way.
 #include <bit>
+#include <chrono>
 
 #include "rngfree/error.hpp"
 #include "rngfree/quantize.hpp"
@@ -44,6 +45,13 @@ struct QuantizeFn : public torch::autograd::Function<QuantizeFn> {
 
 void QuantSite::apply(std::span<const float> in, std::span<float> out) {
   RNGFREE_CHECK(active, "apply on an inactive site");
+  const auto start = std::chrono::steady_clock::now();
+  struct Timer {  // adds this call's time to the site on every return path
+    QuantSite& site;
+    std::chrono::steady_clock::time_point start;
+    ~Timer() { site.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
+  } timer{*this, start};
+  elements += static_cast<int64_t>(in.size());
   const QuantizeOptions options{threads};
   if (!rounding.is_stochastic()) {
     quantize(in, out, format, rounding, {}, options);

@@ -82,6 +82,37 @@ int64_t Trainer::steps_per_epoch() const { return impl_->steps_per_epoch; }
 int64_t Trainer::step() const { return impl_->step; }
 int Trainer::epochs_done() const { return static_cast<int>(impl_->step / impl_->steps_per_epoch); }
 
+StepBreakdown Trainer::breakdown() const {
+  const Impl& m = *impl_;
+  StepBreakdown b;
+  b.steps = m.phase_steps;
+  b.forward_s = m.phase_seconds[0];
+  b.backward_s = m.phase_seconds[1];
+  b.optimizer_s = m.phase_seconds[2];
+  auto add = [&b](const std::string& layer, const std::string& site, const QuantSite& s) {
+    if (s.elements > 0) b.sites.push_back({layer, site, s.seconds, s.elements});
+  };
+  for (const auto& l : m.engine.layers) {
+    for (int k = 0; k < kNumSites; ++k) add(l->name, std::string(kSiteNames[k]), l->sites[k]);
+  }
+  add("batchnorm", "BN", m.engine.batchnorm_site);  // BatchNorm outputs (nearest-even)
+  return b;
+}
+
+void Trainer::reset_breakdown() {
+  Impl& m = *impl_;
+  m.phase_seconds = {};
+  m.phase_steps = 0;
+  for (auto& l : m.engine.layers) {
+    for (auto& s : l->sites) {
+      s.seconds = 0;
+      s.elements = 0;
+    }
+  }
+  m.engine.batchnorm_site.seconds = 0;
+  m.engine.batchnorm_site.elements = 0;
+}
+
 StepStats Trainer::train_steps(int64_t n, const ProgressFn& progress) {
   Impl& m = *impl_;
   StepStats st;

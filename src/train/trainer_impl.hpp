@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -458,6 +459,7 @@ struct Trainer::Impl {
       loss = torch::nn::functional::cross_entropy(logits, y);
     }
     const double l = loss.item<double>();
+    const auto t_forward = std::chrono::steady_clock::now();
     if (!std::isfinite(l)) {
       throw NonFiniteLoss(fmt::format("the training loss became {} at step {} (epoch {}, batch {}); the run stopped. "
                                       "Lower --lr, or use a wider format for the sites that overflow",
@@ -468,8 +470,14 @@ struct Trainer::Impl {
     double correct = superres ? 0.0 : static_cast<double>(logits.argmax(1).eq(y).sum().item<int64_t>());
     double step_loss = l;
     if (comm) average_over_ranks(step_loss, correct);
+    const auto t_backward = std::chrono::steady_clock::now();
     opt->step(lr_at(step));
-    epoch_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto t_end = std::chrono::steady_clock::now();
+    epoch_seconds += std::chrono::duration<double>(t_end - t0).count();
+    phase_seconds[0] += std::chrono::duration<double>(t_forward - t0).count();
+    phase_seconds[1] += std::chrono::duration<double>(t_backward - t_forward).count();
+    phase_seconds[2] += std::chrono::duration<double>(t_end - t_backward).count();
+    ++phase_steps;
     epoch_loss += step_loss * static_cast<double>(batch * world);
     epoch_correct += correct;
     epoch_seen += static_cast<double>(batch * world);
@@ -532,6 +540,9 @@ struct Trainer::Impl {
     if (loss_out != nullptr) *loss_out = loss / static_cast<double>(test_count);
     return correct / static_cast<double>(test_count);
   }
+
+  std::array<double, 3> phase_seconds{};  // forward, backward, optimizer (StepBreakdown)
+  int64_t phase_steps = 0;
 
   void reset_epoch_stats() { epoch_loss = epoch_correct = epoch_seen = epoch_seconds = 0; }
 };

@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include "rngfree/error.hpp"
 #include "rngfree/quantize.hpp"
 #include "rngfree/simd.hpp"
@@ -146,6 +150,36 @@ TEST_P(EveryTarget, EqualsReferenceForEveryFormatAndMode) {
     }
   }
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+// The FP32-arithmetic kernels (fp16/e4m3/e5m2 below their normal range, fixed nearest-even) rely on
+// IEEE round-to-nearest with subnormals; a caller that set flush-to-zero, denormals-are-zero and
+// round-toward-zero (MXCSR, per thread) must still get the reference's bits, on every target.
+TEST_P(EveryTarget, EqualsReferenceUnderFlushToZeroAndRoundTowardZero) {
+  std::mt19937_64 rng(777);
+  for (const char* fs : {"fp16", "e4m3", "e5m2:ieee", "float:5:6", "fixed:8:4", "fixed:8:dyn", "fixed:16:20"}) {
+    const Format format = Format::parse(fs);
+    for (const char* rs : {"nearest-even", "stochastic:8", "stochastic:16"}) {
+      const Rounding rounding = Rounding::parse(rs);
+      const std::vector<float> in = make_inputs(format, rng, 4000);
+      std::vector<uint32_t> random(in.size());
+      for (auto& r : random) r = static_cast<uint32_t>(rng());
+      const int se = independent_step_exponent(in, format);
+      std::vector<float> expected(in.size());
+      for (size_t i = 0; i < in.size(); ++i) expected[i] = quantize_reference(in[i], format, rounding, random[i], se);
+      std::vector<float> out(in.size());
+      const unsigned saved = _mm_getcsr();
+      _mm_setcsr(saved | 0x8000u | 0x0040u | 0x6000u);  // FTZ, DAZ, round toward zero
+      quantize(in, out, format, rounding, random, QuantizeOptions{1});  // this thread's MXCSR
+      _mm_setcsr(saved);
+      for (size_t i = 0; i < in.size(); ++i) {
+        ASSERT_TRUE(same_bits_or_both_nan(out[i], expected[i]))
+            << fs << " " << rs << " x=" << std::hexfloat << in[i] << " fast=" << out[i] << " reference=" << expected[i];
+      }
+    }
+  }
+}
+#endif
 
 TEST(QuantizeKernel, ResultsDoNotDependOnThreadCount) {
   std::mt19937_64 rng(7);

@@ -33,6 +33,7 @@ std::vector<QuantizeBenchSource> quantize_bench_sources(std::span<const float> i
 struct QuantizeBenchCase {
   const char* format;
   const char* rounding;
+  bool every_source = true;  // false: only the short list of sources (src/bench/quantize.cpp)
 };
 std::span<const QuantizeBenchCase> quantize_bench_cases();
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "rngfree/train/trainer.hpp"
+
 namespace rngfree::train {
 
 struct BenchTrainOptions {
@@ -21,6 +23,7 @@ struct BenchTrainRow {
   std::string preset;
   double images_per_s = 0;             // median over rounds
   std::vector<double> rounds;          // each round's images/s
+  StepBreakdown breakdown;             // summed over the timed rounds (not the warm-up)
 };
 
 std::vector<BenchTrainRow> bench_train(const BenchTrainOptions& options);

@@ -55,6 +55,8 @@ struct QuantSite {
   std::unique_ptr<WordSource> source;  // set iff rounding is stochastic
   int threads = 0;
   std::vector<uint32_t> words;  // scratch
+  double seconds = 0;           // wall time spent in apply, and the elements it rounded (bench train)
+  int64_t elements = 0;
 
   // out = Q(in), out may equal in. For SR the words come from the source: fused into the quantize
   // loop when the source can and nobody observes the words, else fetched into `words` first.

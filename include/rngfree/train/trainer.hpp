@@ -38,6 +38,20 @@ struct StepStats {
   double seconds = 0, images_per_s = 0;
 };
 
+// Where training steps' time went since the trainer was made or reset_breakdown() (bench train):
+// the phases of a step, and each active quantization site's time, which the phases include
+// (forward: W and A; backward: E and G; optimizer: U and M). Wall-clock seconds.
+struct StepBreakdown {
+  int64_t steps = 0;
+  double forward_s = 0, backward_s = 0, optimizer_s = 0;
+  struct SiteTime {
+    std::string layer, site;  // layer name, site letter (W A E G U M)
+    double seconds = 0;
+    int64_t elements = 0;
+  };
+  std::vector<SiteTime> sites;
+};
+
 struct LayerInfo {
   int index = 0;
   std::string name;
@@ -82,6 +96,9 @@ class Trainer {
   int epochs_done() const;      // whole epochs done
   // Runs n optimizer steps from the current position (crossing epoch boundaries, no evaluation).
   StepStats train_steps(int64_t n, const ProgressFn& progress = {});
+  // Time per phase and per site since construction or the last reset_breakdown().
+  StepBreakdown breakdown() const;
+  void reset_breakdown();
   // Finishes the current epoch and evaluates on the test split.
   EpochMetrics train_epoch(const ProgressFn& progress = {});
   // Test-split accuracy (fraction; superres: the mean test PSNR in dB) and mean loss, in evaluation mode.
