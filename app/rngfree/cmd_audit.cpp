@@ -35,8 +35,8 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
       "(docs/audit.md)");
   cmd->add_option("--preset", f->preset, "Training preset (default int8-sr-harvest)");
   cmd->add_option("--config", f->config, "TOML config file (docs/training.md); --preset beats its preset key");
-  cmd->add_option("--task", f->task, "classify (default) or superres (espcn on photos; docs/superres.md)");
-  cmd->add_option("--model", f->model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn");
+  cmd->add_option("--task", f->task, "classify (default), superres (espcn on photos; docs/superres.md) or lm (gpt on fortunes; docs/lm.md)");
+  cmd->add_option("--model", f->model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn; lm: gpt");
   cmd->add_option("--data", f->data, "Data spec (default fashion-mnist)");
   add_integer_flag(cmd, "--epochs", f->epochs, "Epochs of the schedule (default: the config's; --steps can cut it short)",
                    train::limits::kEpochs);
@@ -78,8 +78,10 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
     if (f->seed) cfg.seed = *f->seed;
     if (f->train_threads) cfg.threads = *f->train_threads;
     if (f->quick) {
-      cfg.train_limit = 2560;
-      cfg.test_limit = 1000;
+      if (cfg.task != "lm") {  // lm: its own 64 validation windows; the steps draw windows from all the text
+        cfg.train_limit = 2560;
+        cfg.test_limit = 1000;
+      }
       o.steps = 24;
       o.window = 4;
       o.audit.nist_bits = 200'000;

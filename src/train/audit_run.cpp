@@ -45,7 +45,7 @@ AuditRunResult run_audit(const AuditRunOptions& o) {
     }
   }
   Trainer trainer(o.train);
-  const int64_t total = o.steps > 0 ? o.steps : static_cast<int64_t>(o.train.epochs) * trainer.steps_per_epoch();
+  const int64_t total = o.steps > 0 ? o.steps : trainer.total_steps();
   // Short runs (smoke tests): the windows shrink to share the steps rather than overlap.
   const int64_t window = std::min(o.window, std::max<int64_t>(1, total / static_cast<int64_t>(o.windows.size())));
   const SitePlan& plan = trainer.site_plan();

@@ -36,6 +36,14 @@ void Trainer::save_checkpoint(const std::string& path, const std::string& extra)
     }
   }
   meta["momentum"] = mom;
+  std::vector<int> var;  // AdamW's second moments
+  for (size_t i = 0; i < m.opt->params.size(); ++i) {
+    if (m.opt->params[i].variance.defined()) {
+      ar.write(fmt::format("variance.{}", i), m.opt->params[i].variance);
+      var.push_back(static_cast<int>(i));
+    }
+  }
+  meta["variance"] = var;
   nlohmann::json sources = nlohmann::json::object(), taps = nlohmann::json::array();
   for (const auto& l : m.engine.layers) {
     for (int s = 0; s < kNumSites; ++s) {
@@ -262,6 +270,15 @@ std::string Trainer::load_checkpoint(const std::string& path) {
       detail::check_storage(t, fmt::format("momentum.{}", i));
       m.opt->params.at(i).momentum = t.contiguous();
     }
+    for (auto& p : m.opt->params) p.variance = torch::Tensor();
+    if (meta.contains("variance")) {  // absent in checkpoints written before AdamW
+      for (int i : meta.at("variance")) {
+        torch::Tensor t;
+        ar.read(fmt::format("variance.{}", i), t);
+        detail::check_storage(t, fmt::format("variance.{}", i));
+        m.opt->params.at(i).variance = t.contiguous();
+      }
+    }
     for (auto& l : m.engine.layers) {
       for (int k = 0; k < kNumTapKinds; ++k) {
         if (k != static_cast<int>(harvest::TapKind::kWeights)) l->taps[k] = torch::Tensor();
@@ -283,6 +300,7 @@ std::string Trainer::load_checkpoint(const std::string& path) {
       }
     }
     m.step = meta.at("step");
+    m.opt->steps_done = m.step;  // AdamW's bias correction counts the optimizer steps done
     m.dump_bits = meta.at("dump_bits");
     m.dump_bytes.clear();
     if (m.dump_bits > 0) {

@@ -41,7 +41,7 @@ torch::Tensor core_quantize(const torch::Tensor& t, const std::string& fmt, cons
 }
 
 std::vector<uint32_t> philox_words(uint64_t seed, int layer, Site site, int64_t n) {
-  auto g = random::make_generator("philox", seed, 1 + static_cast<uint64_t>(layer) * kNumSites + static_cast<int>(site));
+  auto g = random::make_generator("philox", seed, site_stream(layer, site));
   std::vector<uint32_t> w(static_cast<size_t>(n));
   g->fill(w);
   return w;
