@@ -1,6 +1,7 @@
 // `rngfree sample`: text from a trained language-model run (docs/lm.md), so that a person can judge it.
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <optional>
 
 #include "command.hpp"
@@ -29,6 +30,10 @@ const RegisterCommand kSample("", "sample", [](CLI::App& root) {
                 "Softmax temperature (default 0.8; 0: always the most likely byte)", kTemperature);
   add_integer_flag(cmd, "--seed", flags->seed, "Seed of the sampling (default 1)", IntRange<uint64_t>{});
   cmd->callback([flags] {
+    if (!std::filesystem::exists(train::checkpoint_path(flags->from))) {
+      throw Error(fmt::format("--from '{}': no checkpoint.pt there; give the --out folder of a finished or "
+                              "interrupted `rngfree train --task lm` run", flags->from));
+    }
     const train::TrainConfig cfg = train::saved_run_config(flags->from);
     if (cfg.task != "lm") {
       throw Error(fmt::format("--from '{}': a run of task {}; sample needs a run of --task lm", flags->from, cfg.task));

@@ -54,7 +54,7 @@ class Gpt final : public Net {
     }
     head_->weight.normal_(0, 0.02);
     // The causal mask: position t attends to positions <= t.
-    mask_ = torch::ones({context, context}, torch::kBool).triu(1);
+    mask_ = torch::ones({context, context}, torch::kFloat32).triu(1).to(torch::kBool);
   }
 
   torch::Tensor forward(torch::Tensor tokens) override {
