@@ -44,7 +44,7 @@ const RegisterCommand kReproduce("", "reproduce", [](CLI::App& root) {
   auto no_lm = std::make_shared<bool>(false);
   cmd->add_flag("--no-lm", *no_lm, "Leave out the language-model runs (gpt on fortunes, docs/lm.md)");
   add_integer_flag(cmd, "--lm-steps", o->lm_steps, "Override the mode's optimizer steps of the language-model runs",
-                   train::limits::kSteps);
+                   IntRange<int64_t>{0, std::numeric_limits<int64_t>::max(), "0: the mode's"});
   cmd->add_flag("--plan", *plan, "Print the runs this mode would do, then exit");
   cmd->callback([o, no_nist, no_superres, no_lm, plan] {
     o->nist = !*no_nist;

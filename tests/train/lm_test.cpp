@@ -16,6 +16,7 @@
 #include "rngfree/train/trainer.hpp"
 #include "support/errors.hpp"
 #include "support/files.hpp"
+#include "support/linear_net.hpp"
 
 namespace fs = std::filesystem;
 using namespace rngfree;
@@ -136,11 +137,7 @@ TEST(LmOptimizer, AdamWMatchesHandComputedSteps) {
   Engine e;
   QLayer& l = e.add_layer("fc");
   QLinear lin(3, 2, &l, true);
-  struct Wrap : Net {
-    QLinear inner;
-    explicit Wrap(QLinear m) : inner(register_module("lin", m)) {}
-    torch::Tensor forward(torch::Tensor x) override { return inner->forward(x); }
-  } wrap(lin);
+  rngfree::testing::LinearNet wrap(lin);
   QSgd opt(wrap, e, 0.0, 0.1);
   opt.use_adamw(0.9, 0.99);
   {
@@ -183,11 +180,7 @@ TEST(LmOptimizer, AdamWSitesRoundState) {
   Engine e;
   QLayer& l = e.add_layer("fc");
   QLinear lin(4, 4, &l, false);
-  struct Wrap : Net {
-    QLinear inner;
-    explicit Wrap(QLinear m) : inner(register_module("lin", m)) {}
-    torch::Tensor forward(torch::Tensor x) override { return inner->forward(x); }
-  } wrap(lin);
+  rngfree::testing::LinearNet wrap(lin);
   QuantConfig q;
   q.sites[static_cast<int>(Site::kUpdate)].format = "bf16";
   q.sites[static_cast<int>(Site::kMomentum)].format = "fixed:8:dyn";
