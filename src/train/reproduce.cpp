@@ -91,6 +91,14 @@ std::vector<Job> plan_jobs(const ReproduceOptions& o) {
 
 std::string percent(double x) { return fmt::format("{:.2f}", 100 * x); }
 
+// The fp32 preset's mean of `field` for pr's model (NAN when fp32 was not run).
+double fp32_mean(const std::vector<PresetResult>& all, const PresetResult& pr, double PresetResult::*field) {
+  for (const auto& q : all) {
+    if (q.model == pr.model && q.preset == "fp32") return q.*field;
+  }
+  return NAN;
+}
+
 // One results.csv row per run of a preset (its final and best value) and the final values as the
 // JSON array `key` of the preset's entry.
 void add_run_rows(const PresetResult& pr, std::string& csv, nlohmann::ordered_json& jp, const char* key,
@@ -281,10 +289,7 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
   nlohmann::ordered_json js = nlohmann::json::array();
   for (const auto& pr : result.presets) {
     if (pr.superres || pr.lm) continue;
-    double fp32 = NAN;
-    for (const auto& q : result.presets) {
-      if (q.model == pr.model && q.preset == "fp32") fp32 = q.mean_accuracy;
-    }
+    const double fp32 = fp32_mean(result.presets, pr, &PresetResult::mean_accuracy);
     md += fmt::format("| {} | {} | {} | {} ± {} | {} | {} | {:.0f} |\n", pr.model, pr.preset,
                       pr.runs.front().config.epochs, percent(pr.mean_accuracy), percent(pr.std_accuracy),
                       percent(pr.mean_best_accuracy),
@@ -313,10 +318,7 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
                           "|---|---|---|---|---|---|---|---|\n",
                           pr.bicubic_psnr_db, pr.bicubic_ssim);
     }
-    double fp32 = NAN;
-    for (const auto& q : result.presets) {
-      if (q.superres && q.preset == "fp32") fp32 = q.mean_psnr_db;
-    }
+    const double fp32 = fp32_mean(result.presets, pr, &PresetResult::mean_psnr_db);
     sr_md += fmt::format("| {} | {} | {} | {:.3f} ± {:.3f} | {:+.3f} | {} | {:.4f} | {:.0f} |\n", pr.model, pr.preset,
                          pr.runs.front().config.epochs, pr.mean_psnr_db, pr.std_psnr_db,
                          pr.mean_psnr_db - pr.bicubic_psnr_db,
@@ -344,10 +346,7 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
               "| model | preset | steps | validation loss (nats/byte) | bits/byte | Δ vs fp32 | bytes/s |\n"
               "|---|---|---|---|---|---|---|\n";
     }
-    double fp32 = NAN;
-    for (const auto& q : result.presets) {
-      if (q.lm && q.preset == "fp32") fp32 = q.mean_val_loss;
-    }
+    const double fp32 = fp32_mean(result.presets, pr, &PresetResult::mean_val_loss);
     lm_md += fmt::format("| {} | {} | {} | {:.4f} ± {:.4f} | {:.4f} | {} | {:.0f} |\n", pr.model, pr.preset,
                          pr.runs.front().config.steps, pr.mean_val_loss, pr.std_val_loss, pr.mean_val_bpc,
                          std::isnan(fp32) ? std::string("–") : fmt::format("{:+.4f}", pr.mean_val_loss - fp32),

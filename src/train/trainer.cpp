@@ -82,7 +82,9 @@ int64_t Trainer::steps_per_epoch() const { return impl_->steps_per_epoch; }
 int64_t Trainer::step() const { return impl_->step; }
 int Trainer::epochs_done() const {
   const Impl& m = *impl_;
-  return m.step >= m.total_steps() ? m.total_epochs() : static_cast<int>(m.step / m.steps_per_epoch);
+  // a run that ended inside an epoch (--steps) counts that partial epoch as done
+  const int64_t spe = m.steps_per_epoch;
+  return static_cast<int>(m.step >= m.total_steps() ? (m.step + spe - 1) / spe : m.step / spe);
 }
 int Trainer::epochs_total() const { return impl_->total_epochs(); }
 int64_t Trainer::total_steps() const { return impl_->total_steps(); }
