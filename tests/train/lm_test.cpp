@@ -324,3 +324,36 @@ TEST(LmRun, StepsResumeBitIdenticalAndLearns) {
     EXPECT_EQ(csv.substr(0, csv.find('\n')), "epoch,step,train_loss,val_loss,val_bpc,val_accuracy,lr,seconds,tokens_per_s");
   }
 }
+
+// rngfree sample's generator: the same seed gives the same bytes, another seed other bytes;
+// temperature 0 takes the most likely byte (the argmax of one forward pass of the same parameters);
+// a negative temperature is refused.
+TEST(LmRun, GenerateIsSeededAndGreedyAtTemperatureZero) {
+  const fs::path text = write_text("generate", learnable_text(16));
+  TrainConfig c = tiny_lm(text, "fp32");
+  c.steps = 5;
+  Trainer t(c);
+  t.train_steps(5);
+  const std::string a = t.generate("the ", 40, 1.0, 7), b = t.generate("the ", 40, 1.0, 7);
+  EXPECT_EQ(a.size(), 40u);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, t.generate("the ", 40, 1.0, 8));
+  const std::string g = t.generate("the ", 1, 0.0, 1);
+  Engine e;
+  torch::manual_seed(c.seed);
+  // The greedy byte is the argmax of a fresh forward pass of the same parameters.
+  auto net = make_lm_model("gpt", c.width, c.blocks, c.heads, c.context, e);
+  const std::vector<float> params = t.parameters();
+  size_t k = 0;
+  {
+    torch::NoGradGuard guard;
+    for (auto& p : net->parameters()) {
+      std::memcpy(p.data_ptr<float>(), params.data() + k, static_cast<size_t>(p.numel()) * 4);
+      k += static_cast<size_t>(p.numel());
+    }
+    net->eval();
+    torch::Tensor x = torch::tensor({'t', 'h', 'e', ' '}, torch::kInt64).view({1, 4});
+    EXPECT_EQ(static_cast<unsigned char>(g[0]), net->forward(x).select(1, 3).argmax().item<int64_t>());
+  }
+  EXPECT_NE(error_of([&] { (void)t.generate("x", 1, -1.0, 1); }).find("temperature -1"), std::string::npos);
+}
