@@ -2,7 +2,8 @@
 # Installs the Debian (bookworm) packages rngfree needs. Idempotent: quiet when nothing is missing.
 # clang (with its runtime: libFuzzer and the sanitizers, and LLVM OpenMP) builds the asan preset.
 # python3-skimage and opencv-doc are there for their sample photographs (the superres task's
-# `photos` data, docs/superres.md); libstb-dev decodes them.
+# `photos` data, docs/superres.md); libstb-dev decodes them. fortunes is the lm task's English text
+# (`--data fortunes`, docs/lm.md).
 # python3-torch (the same libtorch 1.13 as libtorch-dev) and python3-pytest: the Python package and its tests.
 # Uses sudo when not root. Nothing else is downloaded, at install or at run time.
 set -euo pipefail
@@ -15,6 +16,7 @@ packages=(
   libtorch-dev libgloo-dev libopenblas0-pthread libopenblas-dev zlib1g-dev
   dataset-fashion-mnist
   libstb-dev python3-skimage opencv-doc
+  fortunes
   python3-torch python3-pytest python3-numpy
   yosys verilator
 )

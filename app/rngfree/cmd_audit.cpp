@@ -31,8 +31,8 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
       "(docs/audit.md)");
   cmd->add_option("--preset", f->q.preset, "Training preset (default int8-sr-harvest)");
   cmd->add_option("--config", f->q.config_file, "TOML config file (docs/training.md); --preset beats its preset key");
-  cmd->add_option("--task", f->q.task, "classify (default) or superres (espcn on photos; docs/superres.md)");
-  cmd->add_option("--model", f->q.model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn");
+  cmd->add_option("--task", f->q.task, "classify (default), superres (espcn on photos; docs/superres.md) or lm (gpt on fortunes; docs/lm.md)");
+  cmd->add_option("--model", f->q.model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn; lm: gpt");
   cmd->add_option("--data", f->q.data, "Data spec (default fashion-mnist)");
   add_integer_flag(cmd, "--epochs", f->q.epochs, "Epochs of the schedule (default: the config's; --steps can cut it short)",
                    train::limits::kEpochs);

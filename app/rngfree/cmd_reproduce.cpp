@@ -41,10 +41,15 @@ const RegisterCommand kReproduce("", "reproduce", [](CLI::App& root) {
   cmd->add_flag("--no-superres", *no_superres, "Leave out the super-resolution runs (espcn x2 on photos, 4 presets)");
   add_integer_flag(cmd, "--sr-epochs", o->sr_epochs, "Override the mode's epochs of the super-resolution runs",
                    train::limits::kEpochs);
+  auto no_lm = std::make_shared<bool>(false);
+  cmd->add_flag("--no-lm", *no_lm, "Leave out the language-model runs (gpt on fortunes, docs/lm.md)");
+  add_integer_flag(cmd, "--lm-steps", o->lm_steps, "Override the mode's optimizer steps of the language-model runs",
+                   IntRange<int64_t>{0, std::numeric_limits<int64_t>::max(), "0: the mode's"});
   cmd->add_flag("--plan", *plan, "Print the runs this mode would do, then exit");
-  cmd->callback([o, no_nist, no_superres, plan] {
+  cmd->callback([o, no_nist, no_superres, no_lm, plan] {
     o->nist = !*no_nist;
     o->superres = !*no_superres;
+    o->lm = !*no_lm;
     if (*plan) {
       fmt::print("{}", train::reproduce_plan(*o));
       return;
@@ -52,6 +57,11 @@ const RegisterCommand kReproduce("", "reproduce", [](CLI::App& root) {
     train::ReproduceResult r = train::reproduce(*o);
     fmt::print("{:<10} {:<18} {:>22} {:>10}\n", "model", "preset", "test accuracy (%)", "images/s");
     for (const auto& p : r.presets) {
+      if (p.lm) {
+        fmt::print("{:<10} {:<18} {:>11.4f} ± {:<6.4f} nats/byte ({:.4f} bits/byte) {:>6.0f}\n", p.model, p.preset,
+                   p.mean_val_loss, p.std_val_loss, p.mean_val_bpc, p.mean_images_per_s);
+        continue;
+      }
       if (p.superres) {
         fmt::print("{:<10} {:<18} {:>11.3f} ± {:<5.3f} dB (bicubic {:.3f}) {:>6.0f}\n", p.model, p.preset, p.mean_psnr_db,
                    p.std_psnr_db, p.bicubic_psnr_db, p.mean_images_per_s);

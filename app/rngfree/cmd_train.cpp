@@ -13,7 +13,9 @@ namespace {
 
 struct TrainFlags {
   std::string config, preset, task, model, data, out;
-  std::optional<int> epochs, batch, threads, width, scale;
+  std::optional<int> epochs, batch, threads, width, scale, context, blocks, heads;
+  std::optional<int64_t> steps;
+  std::string optimizer;
   std::optional<double> lr;
   std::optional<uint64_t> seed;
   std::optional<int64_t> train_limit, test_limit, dump_bits;
@@ -39,14 +41,27 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
   cmd->add_option("--config", flags->config, "TOML config file (keys in docs/training.md)");
   cmd->add_option("--task", flags->task,
                   "classify (default) or superres (single-image super-resolution, docs/superres.md; sets its own "
-                  "defaults: --model espcn --data photos --batch 16 --lr 0.05 --epochs 40, no weight decay)");
+                  "defaults: --model espcn --data photos --batch 16 --lr 0.05 --epochs 40, no weight decay) or lm "
+                  "(byte-level language model, docs/lm.md; defaults: --model gpt --data fortunes --optimizer adamw "
+                  "--batch 32 --lr 0.001 --epochs 1, weight decay 0.1, --test-limit 64 validation windows)");
+  add_integer_flag(cmd, "--context", flags->context, "lm: bytes per window (default 128)", train::limits::kContext);
+  add_integer_flag(cmd, "--blocks", flags->blocks, "lm: transformer blocks (default 4)", train::limits::kBlocks);
+  add_integer_flag(cmd, "--heads", flags->heads, "lm: attention heads, dividing --width (default 4)",
+                   train::limits::kHeads);
+  cmd->add_option("--optimizer", flags->optimizer, "sgd (default; momentum 0.9) or adamw (default of task lm)");
+  add_integer_flag(cmd, "--steps", flags->steps,
+                   "Train exactly N optimizer steps, the learning-rate schedule fitted to them (instead of --epochs; "
+                   "evaluation after every epoch and at the end)",
+                   train::limits::kSteps);
   add_integer_flag(cmd, "--scale", flags->scale, "superres: upscaling factor (default 2)", train::limits::kScale);
-  cmd->add_option("--model", flags->model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn");
-  add_integer_flag(cmd, "--width", flags->width, "vgg7 channels of the first block (default 128); espcn channels (default 32)",
+  cmd->add_option("--model", flags->model, "mlp, lenet5, vgg7, resnet20 (default lenet5); superres: espcn; lm: gpt");
+  add_integer_flag(cmd, "--width", flags->width,
+                   "vgg7 channels of the first block (default 128); espcn channels (default 32); gpt width (default 128)",
                    train::limits::kWidth);
   cmd->add_option("--data", flags->data,
                   "fashion-mnist (default, Debian's copy), fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR; "
-                  "superres: photos (default, Debian's sample photographs) or sr:DIR (DIR/train, DIR/test: HR images)");
+                  "superres: photos (default, Debian's sample photographs) or sr:DIR (DIR/train, DIR/test: HR images); "
+                  "lm: fortunes (default, Debian's fortunes package) or text:FILE (any file, bytes)");
   add_integer_flag(cmd, "--epochs", flags->epochs, "Epochs to train (with --resume: train up to this many)",
                    train::limits::kEpochs);
   add_integer_flag(cmd, "--batch", flags->batch, "Batch size (default 128)", train::limits::kBatch);
@@ -68,8 +83,8 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
                    train::limits::kDumpBits);
   cmd->add_flag("--resume", flags->resume,
                 "Continue the run saved in --out DIR from its last checkpoint (up to --epochs). Its saved settings "
-                "are the base: flags equal to them are accepted, flags that differ are refused (except --epochs and "
-                "--threads)");
+                "are the base: flags equal to them are accepted, flags that differ are refused (except --epochs, --steps "
+                "and --threads)");
 
   add_integer_flag(cmd, "--nproc", flags->nproc,
                    "Data-parallel training in N local worker processes (Gloo on 127.0.0.1); --batch is per process, "
@@ -103,6 +118,11 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
     if (!flags->data.empty()) cfg.data = flags->data;
     if (flags->width) cfg.width = *flags->width;
     if (flags->scale) cfg.scale = *flags->scale;
+    if (flags->context) cfg.context = *flags->context;
+    if (flags->blocks) cfg.blocks = *flags->blocks;
+    if (flags->heads) cfg.heads = *flags->heads;
+    if (flags->steps) cfg.steps = *flags->steps;
+    if (!flags->optimizer.empty()) cfg.optimizer = flags->optimizer;
     if (flags->epochs) cfg.epochs = *flags->epochs;
     if (flags->batch) cfg.batch = *flags->batch;
     if (flags->lr) cfg.lr = *flags->lr;
@@ -159,6 +179,13 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
     opt.progress = !flags->quiet && dist.rank == 0;  // the other ranks print nothing but errors
     train::RunSummary s = train::run_training(cfg, opt);
     if (dist.rank != 0) return;
+    if (s.config.task == "lm") {
+      fmt::print("{} {} on {}: validation loss {:.4f} nats/byte, {:.4f} bits/byte (best loss {:.4f}), {:.0f} bytes/s, "
+                 "{:.1f} s\n", s.config.preset, s.config.model, s.config.data, s.val_loss, s.val_bpc, s.best_val_loss,
+                 s.images_per_s, s.wall_seconds);
+      if (!flags->out.empty()) fmt::print("wrote {}/metrics.csv, summary.json, checkpoint.pt\n", flags->out);
+      return;
+    }
     if (s.config.task == "superres") {
       fmt::print("{} {} x{} on {}: test PSNR {:.3f} dB (best {:.3f} dB; bicubic {:.3f} dB), SSIM {:.4f} (bicubic {:.4f}), "
                  "{:.0f} patches/s, {:.1f} s\n", s.config.preset, s.config.model, s.config.scale, s.config.data,

@@ -80,6 +80,14 @@ void Trainer::save_checkpoint(const std::string& path, const std::string& extra)
     }
   }
   meta["momentum"] = mom;
+  std::vector<int> var;  // AdamW's second moments
+  for (size_t i = 0; i < m.opt->params.size(); ++i) {
+    if (m.opt->params[i].variance.defined()) {
+      ar.write(fmt::format("variance.{}", i), m.opt->params[i].variance);
+      var.push_back(static_cast<int>(i));
+    }
+  }
+  meta["variance"] = var;
   save_rank_local(m.engine, ar, meta);  // rank 0's
   meta["world_size"] = m.world;
   for (size_t r = 1; r < ranks.size(); ++r) ar.write(fmt::format("rank.{}", r), bytes_tensor(ranks[r]));
@@ -188,6 +196,15 @@ std::string Trainer::load_checkpoint(const std::string& path) {
       detail::check_storage(t, fmt::format("momentum.{}", i));
       m.opt->params.at(i).momentum = t.contiguous();
     }
+    for (auto& p : m.opt->params) p.variance = torch::Tensor();
+    if (meta.contains("variance")) {  // absent in checkpoints written before AdamW
+      for (int i : meta.at("variance")) {
+        torch::Tensor t;
+        ar->read(fmt::format("variance.{}", i), t);
+        detail::check_storage(t, fmt::format("variance.{}", i));
+        m.opt->params.at(i).variance = t.contiguous();
+      }
+    }
     restore_rank_local(m.engine, *ar, meta);
     // A data-parallel checkpoint holds every rank's own taps and sources; rank R > 0 takes its own
     // (checkpoints written before they were stored give every rank rank 0's).
@@ -201,6 +218,7 @@ std::string Trainer::load_checkpoint(const std::string& path) {
       restore_rank_local(m.engine, *rank_ar, rank_meta);
     }
     m.step = meta.at("step");
+    m.opt->steps_done = m.step;  // AdamW's bias correction counts the optimizer steps done
     m.dump_bits = meta.at("dump_bits");
     m.dump_bytes.clear();
     if (m.dump_bits > 0) {

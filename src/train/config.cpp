@@ -25,7 +25,7 @@ Site parse_site(std::string_view name) {
   for (int i = 0; i < kNumSites; ++i) {
     if (kSiteNames[i] == name) return static_cast<Site>(i);
   }
-  throw Error(fmt::format("site '{}': unknown; allowed: W, A, E, G, U, M", name));
+  throw Error(fmt::format("site '{}': unknown; allowed: W, A, E, G, U, M, V", name));
 }
 
 bool QuantConfig::any() const {
@@ -37,17 +37,23 @@ bool QuantConfig::any() const {
 
 namespace {
 
-constexpr std::array<std::string_view, 6> kPresets = {"fp32", "int8-sr-lfsr", "int8-sr-xoshiro", "int8-sr-philox",
-                                                      "int8-sr-harvest", "int8-rne"};
+constexpr std::array<std::string_view, 11> kPresets = {
+    "fp32",          "int8-sr-lfsr",       "int8-sr-xoshiro",     "int8-sr-philox", "int8-sr-harvest", "int8-rne",
+    "int8-dyn-sr-philox", "int8-dyn-sr-harvest", "bf16-rne",       "bf16-sr-philox", "bf16-sr-harvest"};
 // The 8-bit format of W, A, E, G and the low-precision master-weight format U (see docs/training.md).
 constexpr const char* kInt8Format = "fixed:8:dyn";
 constexpr const char* kUpdateFormat = "fixed:16:8";  // Gupta et al. 2015, <WL=16, FL=8>
 constexpr const char* kSrBackward = "stochastic:8";
 constexpr const char* kSrUpdate = "stochastic:16";
+// Master weights that fit any layer: 16-bit fixed point with a per-tensor power-of-two step (the
+// int8-dyn presets), or bfloat16 (Zamirai et al. 2020; the bf16 presets, every site in bf16).
+constexpr const char* kUpdateDynFormat = "fixed:16:dyn";
+constexpr const char* kBf16Format = "bf16";
 
 const std::array<std::string_view, 4> kModels = {"mlp", "lenet5", "vgg7", "resnet20"};
 const std::array<std::string_view, 1> kSrModels = {"espcn"};
-const std::array<std::string_view, 2> kTasks = {"classify", "superres"};
+const std::array<std::string_view, 1> kLmModels = {"gpt"};
+const std::array<std::string_view, 3> kTasks = {"classify", "superres", "lm"};
 
 void validate_site(const SiteConfig& s, std::string_view site_name) {
   if (s.format.empty()) return;
@@ -76,9 +82,23 @@ void validate_site(const SiteConfig& s, std::string_view site_name) {
 
 void TrainConfig::validate() const {
   if (std::find(kTasks.begin(), kTasks.end(), task) == kTasks.end()) {
-    throw Error(fmt::format("task '{}': unknown; allowed: classify, superres", task));
+    throw Error(fmt::format("task '{}': unknown; allowed: classify, superres, lm", task));
   }
-  if (task == "superres") {
+  if (task == "lm") {
+    if (std::find(kLmModels.begin(), kLmModels.end(), model) == kLmModels.end()) {
+      throw Error(fmt::format("model '{}': not a language model; allowed for task lm: gpt", model));
+    }
+    if (data != "fortunes" && !data.starts_with("text:")) {
+      throw Error(fmt::format("data '{}': allowed for task lm: fortunes, text:FILE", data));
+    }
+    (void)checked_integer("context", context, limits::kContext);
+    (void)checked_integer("blocks", blocks, limits::kBlocks);
+    (void)checked_integer("heads", heads, limits::kHeads);
+    const int w = width > 0 ? width : 128;
+    if (w % heads != 0) {
+      throw Error(fmt::format("heads {}: must divide the width {} (each head takes width/heads channels)", heads, w));
+    }
+  } else if (task == "superres") {
     if (std::find(kSrModels.begin(), kSrModels.end(), model) == kSrModels.end()) {
       throw Error(fmt::format("model '{}': not a super-resolution model; allowed for task superres: espcn", model));
     }
@@ -87,8 +107,15 @@ void TrainConfig::validate() const {
     }
     (void)checked_integer("scale", scale, limits::kScale);
   } else if (std::find(kModels.begin(), kModels.end(), model) == kModels.end()) {
-    throw Error(fmt::format("model '{}': unknown; allowed: mlp, lenet5, vgg7, resnet20 (task superres: espcn)", model));
+    throw Error(fmt::format("model '{}': unknown; allowed: mlp, lenet5, vgg7, resnet20 (task superres: espcn, "
+                            "task lm: gpt)", model));
   }
+  if (optimizer != "sgd" && optimizer != "adamw") {
+    throw Error(fmt::format("optimizer '{}': allowed sgd, adamw", optimizer));
+  }
+  (void)checked_real("beta1", beta1, limits::kBeta);
+  (void)checked_real("beta2", beta2, limits::kBeta);
+  (void)checked_integer("steps", steps, limits::kSteps);
   (void)checked_integer("width", width, limits::kWidth);
   (void)checked_integer("epochs", epochs, limits::kEpochs);
   (void)checked_integer("batch", batch, limits::kBatch);
@@ -127,11 +154,22 @@ std::vector<std::string> task_names() { return {kTasks.begin(), kTasks.end()}; }
 
 void apply_task(TrainConfig& cfg, std::string_view name) {
   if (std::find(kTasks.begin(), kTasks.end(), name) == kTasks.end()) {
-    throw Error(fmt::format("task '{}': unknown; allowed: classify, superres", name));
+    throw Error(fmt::format("task '{}': unknown; allowed: classify, superres, lm", name));
   }
   const TrainConfig defaults;
   cfg.task = std::string(name);
-  if (name == "superres") {
+  cfg.optimizer = defaults.optimizer;
+  cfg.test_limit = defaults.test_limit;
+  if (name == "lm") {
+    cfg.model = "gpt";
+    cfg.data = "fortunes";
+    cfg.optimizer = "adamw";
+    cfg.batch = 32;
+    cfg.lr = 1e-3;
+    cfg.weight_decay = 0.1;
+    cfg.epochs = 1;
+    cfg.test_limit = 64;  // validation windows of `context` bytes
+  } else if (name == "superres") {
     cfg.model = "espcn";
     cfg.data = "photos";
     cfg.batch = 16;
@@ -153,20 +191,24 @@ std::vector<std::string> preset_names() { return {kPresets.begin(), kPresets.end
 void apply_preset(TrainConfig& cfg, std::string_view name) {
   if (std::find(kPresets.begin(), kPresets.end(), name) == kPresets.end()) {
     throw Error(fmt::format("preset '{}': unknown; allowed: fp32, int8-rne, int8-sr-lfsr, int8-sr-xoshiro, "
-                            "int8-sr-philox, int8-sr-harvest", name));
+                            "int8-sr-philox, int8-sr-harvest, int8-dyn-sr-philox, int8-dyn-sr-harvest, bf16-rne, "
+                            "bf16-sr-philox, bf16-sr-harvest", name));
   }
   cfg.preset = std::string(name);
   QuantConfig q;
   if (name != "fp32") {
     auto& s = q.sites;
+    const bool bf16 = name.starts_with("bf16-");
     for (Site site : {Site::kWeights, Site::kActivations, Site::kErrors, Site::kGradients}) {
-      s[static_cast<int>(site)].format = kInt8Format;
+      s[static_cast<int>(site)].format = bf16 ? kBf16Format : kInt8Format;
     }
-    s[static_cast<int>(Site::kUpdate)].format = kUpdateFormat;
-    if (name != "int8-rne") {
+    s[static_cast<int>(Site::kUpdate)].format = bf16                         ? kBf16Format
+                                                : name.starts_with("int8-dyn-") ? kUpdateDynFormat
+                                                                               : kUpdateFormat;
+    if (!name.ends_with("-rne")) {
       std::string source = name == "int8-sr-lfsr"      ? "lfsr:32"
                            : name == "int8-sr-xoshiro" ? "xoshiro128pp"
-                           : name == "int8-sr-philox"  ? "philox"
+                           : name.ends_with("philox")  ? "philox"
                                                        : "harvest";
       for (Site site : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
         auto& sc = s[static_cast<int>(site)];
@@ -235,6 +277,13 @@ void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view ori
     if (key == "model") cfg.model = get_value<std::string>(v, key, origin);
     else if (key == "width") cfg.width = get_integer(v, key, origin, limits::kWidth);
     else if (key == "scale") cfg.scale = get_integer(v, key, origin, limits::kScale);
+    else if (key == "context") cfg.context = get_integer(v, key, origin, limits::kContext);
+    else if (key == "blocks") cfg.blocks = get_integer(v, key, origin, limits::kBlocks);
+    else if (key == "heads") cfg.heads = get_integer(v, key, origin, limits::kHeads);
+    else if (key == "steps") cfg.steps = get_integer(v, key, origin, limits::kSteps);
+    else if (key == "optimizer") cfg.optimizer = get_value<std::string>(v, key, origin);
+    else if (key == "beta1") cfg.beta1 = get_real(v, key, origin, limits::kBeta);
+    else if (key == "beta2") cfg.beta2 = get_real(v, key, origin, limits::kBeta);
     else if (key == "data") cfg.data = get_value<std::string>(v, key, origin);
     else if (key == "train_limit") cfg.train_limit = get_integer(v, key, origin, limits::kImageLimit);
     else if (key == "test_limit") cfg.test_limit = get_integer(v, key, origin, limits::kImageLimit);
@@ -263,11 +312,11 @@ void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view ori
             else if (hkey == "skip_zeros") cfg.quant.harvest.skip_zeros = get_value<bool>(hv, hfull, origin);
             else throw Error(fmt::format("{}: unknown key '{}'; allowed: bits, mix, whiten, skip_zeros", origin, hfull));
           }
-        } else if (qv.is_table() && qkey.size() == 1 && std::string_view("WAEGUM").find(qkey[0]) != std::string_view::npos) {
+        } else if (qv.is_table() && qkey.size() == 1 && std::string_view("WAEGUMV").find(qkey[0]) != std::string_view::npos) {
           apply_site(cfg.quant.sites[static_cast<int>(parse_site(qkey))], *qv.as_table(), full, origin);
         } else {
           throw Error(fmt::format("{}: unknown key '{}'; allowed: first_layer, last_layer, batchnorm, [quant.harvest], "
-                                  "[quant.W] [quant.A] [quant.E] [quant.G] [quant.U] [quant.M]", origin, full));
+                                  "[quant.W] [quant.A] [quant.E] [quant.G] [quant.U] [quant.M] [quant.V]", origin, full));
         }
       }
     } else if (key == "dump" && v.is_table()) {
@@ -281,8 +330,9 @@ void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view ori
         else throw Error(fmt::format("{}: unknown key '{}'; allowed: path, layer, tap, max_bits", origin, full));
       }
     } else {
-      throw Error(fmt::format("{}: unknown key '{}'; allowed: preset, task, scale, model, width, data, train_limit, test_limit, "
-                              "epochs, batch, lr, momentum, weight_decay, schedule, seed, threads, [quant], [dump]",
+      throw Error(fmt::format("{}: unknown key '{}'; allowed: preset, task, scale, model, width, context, blocks, heads, "
+                              "data, train_limit, test_limit, epochs, steps, batch, lr, optimizer, momentum, beta1, beta2, "
+                              "weight_decay, schedule, seed, threads, [quant], [dump]",
                               origin, key));
     }
   }
@@ -316,13 +366,20 @@ std::string to_json(const TrainConfig& c, int indent) {
   j["scale"] = c.scale;
   j["model"] = c.model;
   j["width"] = c.width;
+  j["context"] = c.context;
+  j["blocks"] = c.blocks;
+  j["heads"] = c.heads;
   j["data"] = c.data;
   j["train_limit"] = c.train_limit;
   j["test_limit"] = c.test_limit;
   j["epochs"] = c.epochs;
+  j["steps"] = c.steps;
   j["batch"] = c.batch;
   j["lr"] = c.lr;
+  j["optimizer"] = c.optimizer;
   j["momentum"] = c.momentum;
+  j["beta1"] = c.beta1;
+  j["beta2"] = c.beta2;
   j["weight_decay"] = c.weight_decay;
   j["schedule"] = c.schedule;
   j["seed"] = c.seed;
@@ -348,6 +405,8 @@ std::vector<std::string> config_differences(const TrainConfig& saved, const Trai
   static const std::map<std::string, std::string> kFlags = {
       {"preset", "--preset"}, {"task", "--task"}, {"scale", "--scale"}, {"model", "--model"}, {"width", "--width"}, {"data", "--data"},
       {"train_limit", "--train-limit"}, {"test_limit", "--test-limit"}, {"epochs", "--epochs"},
+      {"steps", "--steps"}, {"optimizer", "--optimizer"}, {"context", "--context"}, {"blocks", "--blocks"},
+      {"heads", "--heads"},
       {"batch", "--batch"}, {"lr", "--lr"}, {"seed", "--seed"}, {"threads", "--threads"},
       {"dump.path", "--dump"}, {"dump.tap", "--dump-tap"}, {"dump.layer", "--dump-layer"},
       {"dump.max_bits", "--dump-bits"}};
@@ -389,6 +448,14 @@ TrainConfig config_from_json(std::string_view text) {
     c.scale = j.contains("scale") ? json_integer(j, "scale", limits::kScale) : 2;
     c.model = j.at("model");
     c.width = json_integer(j, "width", limits::kWidth);
+    // absent in runs saved before the lm task and AdamW: their defaults
+    if (j.contains("context")) c.context = json_integer(j, "context", limits::kContext);
+    if (j.contains("blocks")) c.blocks = json_integer(j, "blocks", limits::kBlocks);
+    if (j.contains("heads")) c.heads = json_integer(j, "heads", limits::kHeads);
+    if (j.contains("steps")) c.steps = json_integer(j, "steps", limits::kSteps);
+    c.optimizer = j.value("optimizer", std::string("sgd"));
+    c.beta1 = j.value("beta1", c.beta1);
+    c.beta2 = j.value("beta2", c.beta2);
     c.data = j.at("data");
     c.train_limit = json_integer(j, "train_limit", limits::kImageLimit);
     c.test_limit = json_integer(j, "test_limit", limits::kImageLimit);
@@ -410,7 +477,9 @@ TrainConfig config_from_json(std::string_view text) {
                                             : (h.at("whiten").get<bool>() ? "whiten32" : "none");
     c.quant.harvest.skip_zeros = q.at("harvest").at("skip_zeros");
     for (int i = 0; i < kNumSites; ++i) {
-      const auto& s = q.at(std::string(kSiteNames[i]));
+      const std::string site_name(kSiteNames[i]);
+      if (i == static_cast<int>(Site::kVariance) && !q.contains(site_name)) continue;  // runs saved before AdamW
+      const auto& s = q.at(site_name);
       auto& d = c.quant.sites[i];
       d.format = s.at("format");
       d.rounding = s.at("rounding");

@@ -31,6 +31,14 @@ void Engine::configure(const QuantConfig& quant, uint64_t seed) {
   std::vector<std::string> names;
   for (const auto& l : layers) names.push_back(l->name);
   plan = make_site_plan(quant, names);
+  // A layer without weights (the GPT's attention products, layers.hpp QMatmul) has only A and E:
+  // its W, G, U, M and V sites are off, so that no one (the audit, --layers) sees sites that never round.
+  for (const auto& l : layers) {
+    if (l->weight.defined()) continue;
+    for (Site s : {Site::kWeights, Site::kGradients, Site::kUpdate, Site::kMomentum, Site::kVariance}) {
+      plan.sites[static_cast<size_t>(l->index) * kNumSites + static_cast<size_t>(s)].active = false;
+    }
+  }
   for (auto& lp : layers) {
     QLayer& l = *lp;
     for (int s = 0; s < kNumSites; ++s) {

@@ -72,4 +72,10 @@ torch::Tensor QConv2dImpl::forward(const torch::Tensor& x) {
   return quantized_output(*layer, torch::conv2d(a, w, bias, {stride, stride}, {padding, padding}));
 }
 
+QMatmulImpl::QMatmulImpl(QLayer* l) : layer(l) {}
+
+torch::Tensor QMatmulImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
+  return quantized_output(*layer, torch::matmul(quantized_input(*layer, a), quantized_input(*layer, b)));
+}
+
 }  // namespace rngfree::train

@@ -11,7 +11,12 @@ namespace rngfree::train {
 
 namespace {
 
-nlohmann::ordered_json epoch_json(const EpochMetrics& e, bool superres) {
+nlohmann::ordered_json epoch_json(const EpochMetrics& e, bool superres, bool lm = false) {
+  if (lm) {  // test_* are the validation text's
+    return {{"epoch", e.epoch},       {"step", e.step},       {"train_loss", e.train_loss},
+            {"val_loss", e.test_loss}, {"val_bpc", e.val_bpc}, {"val_accuracy", e.test_accuracy},
+            {"lr", e.lr},             {"seconds", e.seconds}, {"tokens_per_s", e.images_per_s}};
+  }
   nlohmann::ordered_json j = {{"epoch", e.epoch},         {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
                               {"test_loss", e.test_loss}, {"test_accuracy", e.test_accuracy}, {"lr", e.lr},
                               {"seconds", e.seconds},     {"images_per_s", e.images_per_s}};
@@ -24,7 +29,15 @@ nlohmann::ordered_json epoch_json(const EpochMetrics& e, bool superres) {
   return j;
 }
 
-std::string metrics_csv(const std::vector<EpochMetrics>& rows, bool superres) {
+std::string metrics_csv(const std::vector<EpochMetrics>& rows, bool superres, bool lm) {
+  if (lm) {  // images_per_s counts bytes predicted
+    std::string s = "epoch,step,train_loss,val_loss,val_bpc,val_accuracy,lr,seconds,tokens_per_s\n";
+    for (const auto& e : rows) {
+      s += fmt::format("{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f},{:.1f}\n", e.epoch, e.step, e.train_loss,
+                       e.test_loss, e.val_bpc, e.test_accuracy, e.lr, e.seconds, e.images_per_s);
+    }
+    return s;
+  }
   if (superres) {  // images_per_s counts training patches
     std::string s = "epoch,train_loss,test_loss,test_psnr_db,bicubic_psnr_db,test_ssim,bicubic_ssim,lr,seconds,images_per_s\n";
     for (const auto& e : rows) {
@@ -53,6 +66,10 @@ void finish_summary(RunSummary& s) {
     s.best_test_psnr_db = std::max(s.best_test_psnr_db, e.test_psnr_db);
   }
   s.test_accuracy = s.epochs.empty() ? 0 : s.epochs.back().test_accuracy;
+  s.best_val_loss = s.epochs.empty() ? 0 : s.epochs.front().test_loss;
+  for (const auto& e : s.epochs) s.best_val_loss = std::min(s.best_val_loss, e.test_loss);
+  s.val_loss = s.epochs.empty() ? 0 : s.epochs.back().test_loss;
+  s.val_bpc = s.epochs.empty() ? 0 : s.epochs.back().val_bpc;
   if (!s.epochs.empty()) {
     s.test_psnr_db = s.epochs.back().test_psnr_db;
     s.bicubic_psnr_db = s.epochs.back().bicubic_psnr_db;
@@ -67,7 +84,12 @@ std::string history_json(const std::vector<EpochMetrics>& rows, double wall, int
   j["wall_seconds"] = wall;
   j["world_size"] = world_size;
   j["epochs"] = nlohmann::json::array();
-  for (const auto& e : rows) j["epochs"].push_back(epoch_json(e, true));
+  for (const auto& e : rows) {
+    nlohmann::ordered_json row = epoch_json(e, true);
+    row["val_bpc"] = e.val_bpc;
+    row["step"] = e.step;
+    j["epochs"].push_back(row);
+  }
   return j.dump();
 }
 
@@ -83,13 +105,14 @@ std::vector<EpochMetrics> history_from_json(const std::string& text, double& wal
   for (const auto& e : j.at("epochs")) {
     rows.push_back({e.at("epoch"), e.at("train_loss"), e.at("train_accuracy"), e.at("test_loss"), e.at("test_accuracy"),
                     e.at("lr"), e.at("seconds"), e.at("images_per_s"), e.value("test_psnr_db", 0.0),
-                    e.value("bicubic_psnr_db", 0.0), e.value("test_ssim", 0.0), e.value("bicubic_ssim", 0.0)});
+                    e.value("bicubic_psnr_db", 0.0), e.value("test_ssim", 0.0), e.value("bicubic_ssim", 0.0),
+                    e.value("val_bpc", 0.0), e.value("step", int64_t{0})});
   }
   return rows;
 }
 
 void print_progress(int epoch, int epochs, int64_t done, int64_t total, double loss, double acc, double ips,
-                    bool tty, bool superres) {
+                    bool tty, bool superres, bool lm) {
   if (!tty && done != total) return;
   constexpr int kWidth = 28;
   const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(1, total));
@@ -98,6 +121,12 @@ void print_progress(int epoch, int epochs, int64_t done, int64_t total, double l
   if (superres) {
     std::fprintf(stderr, "%sepoch %d/%d [%s] %lld/%lld L1 %.5f %.0f patches/s", tty ? "\r" : "", epoch, epochs,
                  bar.c_str(), static_cast<long long>(done), static_cast<long long>(total), loss, ips);
+    return;
+  }
+  if (lm) {
+    std::fprintf(stderr, "%sepoch %d/%d [%s] %lld/%lld loss %.4f (%.3f bits/byte) %.0f bytes/s", tty ? "\r" : "", epoch,
+                 epochs, bar.c_str(), static_cast<long long>(done), static_cast<long long>(total), loss,
+                 loss / std::numbers::ln2, ips);
     return;
   }
   std::fprintf(stderr, "%sepoch %d/%d [%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s", tty ? "\r" : "", epoch, epochs,
@@ -109,8 +138,12 @@ void print_progress(int epoch, int epochs, int64_t done, int64_t total, double l
 std::string summary_json(const RunSummary& s) {
   nlohmann::ordered_json j;
   j["config"] = nlohmann::json::parse(to_json(s.config));
-  const bool sr = s.config.task == "superres";
-  if (sr) {
+  const bool sr = s.config.task == "superres", lm = s.config.task == "lm";
+  if (lm) {
+    j["val_loss"] = s.val_loss;
+    j["val_bpc"] = s.val_bpc;
+    j["best_val_loss"] = s.best_val_loss;
+  } else if (sr) {
     j["test_psnr_db"] = s.test_psnr_db;
     j["best_test_psnr_db"] = s.best_test_psnr_db;
     j["bicubic_psnr_db"] = s.bicubic_psnr_db;
@@ -131,7 +164,7 @@ std::string summary_json(const RunSummary& s) {
         s.steps > 0 && s.collective_bytes >= 0 ? static_cast<double>(s.collective_bytes) / static_cast<double>(s.steps) : -1.0;
   }
   j["epochs"] = nlohmann::json::array();
-  for (const auto& e : s.epochs) j["epochs"].push_back(epoch_json(e, sr));
+  for (const auto& e : s.epochs) j["epochs"].push_back(epoch_json(e, sr, lm));
   return j.dump(2) + "\n";
 }
 
@@ -142,7 +175,7 @@ int options_stop(const RunOptions& opt) { return opt.stop_after_epochs; }
 // holds the history they are made from).
 void write_reports(const std::string& out_dir, const RunSummary& summary) {
   write_file_atomic((fs::path(out_dir) / "metrics.csv").string(),
-                    metrics_csv(summary.epochs, summary.config.task == "superres"));
+                    metrics_csv(summary.epochs, summary.config.task == "superres", summary.config.task == "lm"));
   write_file_atomic((fs::path(out_dir) / "summary.json").string(), summary_json(summary));
 }
 }  // namespace
@@ -178,13 +211,13 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
   }
   if (opt.resume) {
     saved = saved_run_config(opt.out_dir);
-    const std::vector<std::string> diff = config_differences(saved, cfg, {"epochs", "threads"});
+    const std::vector<std::string> diff = config_differences(saved, cfg, {"epochs", "steps", "threads"});
     if (!diff.empty()) {
       std::string list;
       for (const auto& d : diff) list += "\n  " + d;
       throw Error(fmt::format("--resume: {} setting(s) differ from the run saved in '{}':{}\nGive the saved values or "
-                              "leave those flags out (the run continues with its own settings; only --epochs and "
-                              "--threads may change), or start a new run in another --out folder",
+                              "leave those flags out (the run continues with its own settings; only --epochs, --steps "
+                              "and --threads may change), or start a new run in another --out folder",
                               diff.size(), ckpt, list));
     }
   }
@@ -211,13 +244,17 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
                               "same --nproc (or WORLD_SIZE) to continue it",
                               opt.out_dir, saved_world, opt.dist.world_size));
     }
-    if (trainer.epochs_done() >= cfg.epochs) {
+    if (trainer.step() >= trainer.total_steps()) {
       // A run killed after its last checkpoint but before its reports: they are written again from
       // the checkpoint, so the folder is whole before the refusal.
       summary.config = saved;  // its epochs: the target the run was trained to, not the refused one
       summary.wall_seconds = wall_before;
       finish_summary(summary);
       if (writer) write_reports(opt.out_dir, summary);
+      if (cfg.steps > 0) {
+        throw Error(fmt::format("--resume: the run in '{}' has already done {} steps; pass --steps N with N > {} to "
+                                "continue it", opt.out_dir, trainer.step(), trainer.step()));
+      }
       throw Error(fmt::format("--resume: the run in '{}' has already done {} epochs; pass --epochs N with N > {} to "
                               "continue it", opt.out_dir, trainer.epochs_done(), trainer.epochs_done()));
     }
@@ -225,7 +262,7 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
   const bool tty = isatty(2) != 0;
   int epochs_this_call = 0;
   const int64_t step0 = trainer.step();
-  while (trainer.epochs_done() < cfg.epochs &&
+  while (trainer.step() < trainer.total_steps() &&
          (options_stop(opt) == 0 || epochs_this_call < options_stop(opt))) {
     ++epochs_this_call;
     const int epoch = trainer.epochs_done() + 1;
@@ -238,7 +275,8 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
         if (done != total && now - last < std::chrono::milliseconds(200)) return;
         last = now;
         const double el = std::chrono::duration<double>(now - t0).count();
-        print_progress(epoch, cfg.epochs, done, total, loss, acc, ips, tty, cfg.task == "superres");
+        print_progress(epoch, trainer.epochs_total(), done, total, loss, acc, ips, tty, cfg.task == "superres",
+                       cfg.task == "lm");
         if (tty || done == total) {
           std::fprintf(stderr, " ETA %.0fs   ", done > 0 ? el * static_cast<double>(total - done) / done : 0.0);
         }
@@ -255,7 +293,10 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
                                                           : std::string("no checkpoint yet (it failed in epoch 1)");
       throw NonFiniteLoss(fmt::format("{}; {}", err.what(), where));
     }
-    if (opt.progress && cfg.task == "superres") {
+    if (opt.progress && cfg.task == "lm") {
+      std::fprintf(stderr, "\n  step %lld: validation loss %.4f nats/byte, %.4f bits/byte, next-byte accuracy %.2f%%\n",
+                   static_cast<long long>(e.step), e.test_loss, e.val_bpc, 100 * e.test_accuracy);
+    } else if (opt.progress && cfg.task == "superres") {
       std::fprintf(stderr, "\n  test PSNR %.3f dB (bicubic %.3f dB), SSIM %.4f (bicubic %.4f)\n", e.test_psnr_db,
                    e.bicubic_psnr_db, e.test_ssim, e.bicubic_ssim);
     } else if (opt.progress) {

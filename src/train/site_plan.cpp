@@ -31,6 +31,7 @@ bool may_hold_own_bits(Site site, harvest::TapKind kind, int tap_layer, int laye
     case Site::kWeights:
     case Site::kUpdate: return kind == TapKind::kWeights && tap_layer == layer;
     case Site::kMomentum: return kind == TapKind::kGrad && tap_layer == layer;
+    case Site::kVariance: return false;  // g² holds none of g's low bits
   }
   return false;
 }
@@ -54,7 +55,8 @@ std::vector<harvest::Tap> default_harvest_taps(Site site) {
       return {{TapKind::kAct, 0}, {TapKind::kAct, +1}, {TapKind::kErr, +1}, {TapKind::kAct, -1, true}};
     case Site::kWeights: return {{TapKind::kGrad, 0}};   // previous step's, shifted
     case Site::kActivations: return {{TapKind::kAct, -1}};  // shifted; layer 0: the input
-    case Site::kMomentum: return {{TapKind::kErr, 0}};
+    case Site::kMomentum:
+    case Site::kVariance: return {{TapKind::kErr, 0}};
   }
   return {{TapKind::kSelf, 0}};
 }
@@ -164,7 +166,7 @@ SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> l
       if (!is_harvest(sc.source)) {
         p.source = SourceKind::kGenerator;
         p.generator = sc.source;
-        p.stream = 1 + static_cast<uint64_t>(l) * kNumSites + static_cast<uint64_t>(s);
+        p.stream = site_stream(l, p.site);
         p.supplied_bits = random::generator_random_bits(sc.source);
         if (p.supplied_bits < needed) {
           throw Error(fmt::format("{}: source '{}' gives {} random bits per word, but rounding '{}' needs {}; "
@@ -262,7 +264,7 @@ harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, 
     // tap apart, and the start advances by m every step. From offset 0 both would read the same
     // elements for weight j, and G's r (the low 8 bits of the mixed word) would be the low bits of U's
     // for the same weight (lenet5's fc1: 48,000 weights, every tap smaller).
-    const int64_t salt = static_cast<int64_t>(site.site) * (n / kNumSites);
+    const int64_t salt = site_salt(site.site, n);
     const int64_t offset = static_cast<int64_t>((static_cast<u128>(step) * static_cast<u128>(m) + salt) % n);
     return Pairing{PairingKind::kStrided, 0, 1, offset};
   }
@@ -273,7 +275,7 @@ harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, 
   // of a block apart so that they do not read the same elements in the same step when the tap is
   // large enough (G and U both read act).
   const int64_t k = shape.k;
-  const int64_t salt = static_cast<int64_t>(site.site) * (shape.block / kNumSites);
+  const int64_t salt = site_salt(site.site, shape.block);
   const int64_t offset = static_cast<int64_t>((static_cast<u128>(step) * static_cast<u128>(m) + salt) % shape.period);
   return Pairing{PairingKind::kSpread, k, 1, offset};
 }

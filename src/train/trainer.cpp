@@ -80,7 +80,14 @@ void Trainer::set_tap_callback(TapCallback callback) {
 
 int64_t Trainer::steps_per_epoch() const { return impl_->steps_per_epoch; }
 int64_t Trainer::step() const { return impl_->step; }
-int Trainer::epochs_done() const { return static_cast<int>(impl_->step / impl_->steps_per_epoch); }
+int Trainer::epochs_done() const {
+  const Impl& m = *impl_;
+  // a run that ended inside an epoch (--steps) counts that partial epoch as done
+  const int64_t spe = m.steps_per_epoch;
+  return static_cast<int>(m.step >= m.total_steps() ? (m.step + spe - 1) / spe : m.step / spe);
+}
+int Trainer::epochs_total() const { return impl_->total_epochs(); }
+int64_t Trainer::total_steps() const { return impl_->total_steps(); }
 
 StepBreakdown Trainer::breakdown() const {
   const Impl& m = *impl_;
@@ -139,11 +146,13 @@ EpochMetrics Trainer::train_epoch(const ProgressFn& progress) {
   Impl& m = *impl_;
   const int64_t pos = m.step % m.steps_per_epoch;
   if (pos == 0) m.reset_epoch_stats();
-  const int64_t remaining = m.steps_per_epoch - pos;
+  // --steps: the last epoch ends at the run's last step
+  const int64_t end = std::min(m.steps_per_epoch, pos + std::max<int64_t>(0, m.total_steps() - m.step));
+  const int64_t remaining = end - pos;
   for (int64_t k = 0; k < remaining; ++k) {
     m.one_step();
     if (progress && ((k + 1) % 8 == 0 || k + 1 == remaining)) {
-      progress(pos + k + 1, m.steps_per_epoch, m.epoch_loss / m.epoch_seen, m.epoch_correct / m.epoch_seen,
+      progress(pos + k + 1, end, m.epoch_loss / m.epoch_seen, m.epoch_correct / m.epoch_seen,
                m.epoch_seen / std::max(1e-9, m.epoch_seconds));
     }
   }
@@ -166,7 +175,9 @@ EpochMetrics Trainer::train_epoch(const ProgressFn& progress) {
     e.bicubic_ssim = sm.bicubic_ssim;
   } else if (m.rank == 0) {
     e.test_accuracy = m.evaluate(&e.test_loss);
+    if (m.lm) e.val_bpc = e.test_loss / std::numbers::ln2;
   }
+  e.step = m.step;
   m.write_dump();
   m.reset_epoch_stats();
   return e;
@@ -195,6 +206,44 @@ Trainer::SrImages Trainer::super_resolve_test_image(int index) {
   return r;
 }
 
+std::string Trainer::generate(const std::string& prompt, int64_t tokens, double temperature, uint64_t seed) {
+  Impl& m = *impl_;
+  if (!m.lm) throw Error("sample: the run's task is not lm (a language model)");
+  if (temperature < 0 || !std::isfinite(temperature)) {
+    throw Error(fmt::format("temperature {}: allowed 0 (most likely byte) or more", temperature));
+  }
+  std::vector<int64_t> seq;
+  for (unsigned char c : prompt.empty() ? std::string("\n") : prompt) seq.push_back(c);
+  torch::NoGradGuard guard;
+  EvaluationScope evaluation(m.engine, *m.model);
+  random::SplitMix64 rng(seed);
+  std::string out;
+  for (int64_t k = 0; k < tokens; ++k) {
+    const int64_t t = std::min<int64_t>(static_cast<int64_t>(seq.size()), m.cfg.context);
+    torch::Tensor x = torch::from_blob(seq.data() + seq.size() - t, {1, t}, torch::kInt64).clone();
+    torch::Tensor logits = m.model->forward(x).select(1, t - 1).squeeze(0).to(torch::kFloat64);
+    int64_t next = 0;
+    if (temperature == 0) {
+      next = logits.argmax().item<int64_t>();
+    } else {  // inverse CDF of the softmax at one uniform draw
+      torch::Tensor p = torch::softmax(logits / temperature, 0).contiguous();
+      const double u = static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
+      double acc = 0;
+      next = kTextVocab - 1;
+      for (int64_t i = 0; i < kTextVocab; ++i) {
+        acc += p.data_ptr<double>()[i];
+        if (u < acc) {
+          next = i;
+          break;
+        }
+      }
+    }
+    seq.push_back(next);
+    out.push_back(static_cast<char>(next));
+  }
+  return out;
+}
+
 std::vector<float> Trainer::parameters() const {
   std::vector<float> out;
   auto add = [&](const torch::Tensor& t) {
@@ -219,9 +268,11 @@ uint64_t Trainer::parameter_hash() const {
   };
   for (float v : parameters()) add(v);
   for (const auto& p : impl_->opt->params) {
-    if (!p.momentum.defined()) continue;
-    torch::Tensor c = p.momentum.contiguous();
-    for (int64_t i = 0; i < c.numel(); ++i) add(c.data_ptr<float>()[i]);
+    for (const torch::Tensor* state : {&p.momentum, &p.variance}) {
+      if (!state->defined()) continue;
+      torch::Tensor c = state->contiguous();
+      for (int64_t i = 0; i < c.numel(); ++i) add(c.data_ptr<float>()[i]);
+    }
   }
   return h;
 }

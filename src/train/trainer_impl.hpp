@@ -20,6 +20,7 @@
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/train/optimizer.hpp"
 #include "rngfree/train/superres.hpp"
+#include "rngfree/train/text_data.hpp"
 #include "rngfree/train/trainer.hpp"
 #include "collectives.hpp"
 #include "tensor_span.hpp"
@@ -47,6 +48,15 @@ inline std::shared_ptr<const SrSplit> cached_sr_data(const std::string& spec, in
   std::lock_guard lock(mu);
   auto& slot = cache[spec + "|" + std::to_string(scale)];
   if (!slot) slot = std::make_shared<const SrSplit>(load_sr_data(spec, scale, kSrPatch));
+  return slot;
+}
+
+inline std::shared_ptr<const TextSplit> cached_text_data(const std::string& spec) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const TextSplit>> cache;
+  std::lock_guard lock(mu);
+  auto& slot = cache[spec];
+  if (!slot) slot = std::make_shared<const TextSplit>(load_text_data(spec));
   return slot;
 }
 
@@ -127,9 +137,10 @@ using namespace detail;
 
 struct Trainer::Impl {
   TrainConfig cfg;
-  bool superres = false;
+  bool superres = false, lm = false;
   std::shared_ptr<const DataSplit> data;  // classify
   std::shared_ptr<const SrSplit> sr;      // superres
+  std::shared_ptr<const TextSplit> text;  // lm
   int64_t train_count = 0, test_count = 0;
   Engine engine;
   std::shared_ptr<Net> model;
@@ -160,8 +171,14 @@ struct Trainer::Impl {
     world = dist.world_size;
     set_training_threads(cfg.threads);
     superres = cfg.task == "superres";
+    lm = cfg.task == "lm";
     int64_t train_total = 0, test_total = 0;
-    if (superres) {
+    if (lm) {  // counts in bytes (train) and validation windows (test)
+      text = cached_text_data(cfg.data);
+      check_text_length(*text, cfg.context);
+      train_total = static_cast<int64_t>(text->train.size());
+      test_total = (static_cast<int64_t>(text->val.size()) - 1) / cfg.context;
+    } else if (superres) {
       sr = cached_sr_data(cfg.data, cfg.scale);
       train_total = sr->train.count;
       test_total = static_cast<int64_t>(sr->test.size());
@@ -178,15 +195,17 @@ struct Trainer::Impl {
       throw Error(fmt::format("{} training {} cannot be split into {} ranks of at least one each", train_count,
                               superres ? "patches" : "images", world));
     }
-    steps_per_epoch = train_count / (batch * world);  // the last partial global batch is dropped
-    for (int c = 0; c < 3 && !superres; ++c) {
+    // the last partial global batch is dropped; lm: an epoch is as many windows as the text has bytes
+    steps_per_epoch = lm ? std::max<int64_t>(1, train_count / (batch * world * cfg.context)) : train_count / (batch * world);
+    for (int c = 0; c < 3 && !superres && !lm; ++c) {
       for (int v = 0; v < 256; ++v) lut[c][v] = (static_cast<float>(v) / 255.0f - data->mean[c]) / data->stddev[c];
     }
     torch::manual_seed(cfg.seed);
     engine.threads = cfg.threads;
-    model = superres ? make_sr_model(cfg.model, cfg.width, cfg.scale, engine)
-                     : make_model(cfg.model, cfg.width, data->train.channels, data->train.height,
-                                  data->train.num_classes, engine);
+    model = lm         ? make_lm_model(cfg.model, cfg.width, cfg.blocks, cfg.heads, cfg.context, engine)
+            : superres ? make_sr_model(cfg.model, cfg.width, cfg.scale, engine)
+                       : make_model(cfg.model, cfg.width, data->train.channels, data->train.height,
+                                    data->train.num_classes, engine);
     if (!cfg.dump.path.empty()) {
       if (cfg.dump.layer >= static_cast<int>(engine.layers.size())) {
         throw Error(fmt::format("dump.layer {}: model {} has quantized layers 0..{}", cfg.dump.layer, cfg.model,
@@ -198,6 +217,7 @@ struct Trainer::Impl {
     }
     engine.configure(cfg.quant, cfg.seed);
     opt = std::make_unique<QSgd>(*model, engine, cfg.momentum, cfg.weight_decay);
+    if (cfg.optimizer == "adamw") opt->use_adamw(cfg.beta1, cfg.beta2);
     model->train();
     if (dist.distributed()) join_replicas();
   }
@@ -327,9 +347,14 @@ struct Trainer::Impl {
     }
   }
 
+  // The run's length: --steps, else epochs × steps per epoch; its epochs (the last one partial when
+  // --steps is not a multiple of an epoch).
+  int64_t total_steps() const { return cfg.steps > 0 ? cfg.steps : steps_per_epoch * cfg.epochs; }
+  int total_epochs() const { return static_cast<int>((total_steps() + steps_per_epoch - 1) / steps_per_epoch); }
+
   double lr_at(int64_t s) const {
     if (cfg.schedule == "constant") return cfg.lr;
-    const double total = static_cast<double>(steps_per_epoch) * cfg.epochs;
+    const double total = static_cast<double>(total_steps());
     return 0.5 * cfg.lr * (1.0 + std::cos(std::numbers::pi * std::min(1.0, static_cast<double>(s) / total)));
   }
 
@@ -383,6 +408,57 @@ struct Trainer::Impl {
         }
       }
     }
+  }
+
+  // Language-model batch of step `s` for this rank: `n` windows of `context` bytes of the training
+  // text (x) and the bytes after each (y), (n, T) int64; window k of the global batch starts at a
+  // position drawn by SplitMix64 keyed by (seed, s, k), so a resumed run sees the same windows.
+  void make_lm_batch(int64_t s, int64_t n, torch::Tensor& x, torch::Tensor& y) const {
+    const int64_t t = cfg.context;
+    const auto& bytes = text->train;
+    const uint64_t span = static_cast<uint64_t>(bytes.size()) - static_cast<uint64_t>(t);  // >= 1 (checked)
+    const uint64_t key = epoch_key(cfg.seed, s, 4);
+    x = torch::empty({n, t}, torch::kInt64);
+    y = torch::empty({n, t}, torch::kInt64);
+    int64_t* xp = x.data_ptr<int64_t>();
+    int64_t* yp = y.data_ptr<int64_t>();
+    for (int64_t b = 0; b < n; ++b) {
+      const uint64_t k = static_cast<uint64_t>(rank * n + b);
+      const size_t start = static_cast<size_t>(random::splitmix64_mix(key + k) % span);
+      for (int64_t j = 0; j < t; ++j) {
+        xp[b * t + j] = bytes[start + j];
+        yp[b * t + j] = bytes[start + j + 1];
+      }
+    }
+  }
+
+  // Validation of the lm task: the first test_count windows of `context` bytes of the validation text
+  // (consecutive, not overlapping), every position predicted; mean loss in nats per byte.
+  double evaluate_lm(double* loss_out) {
+    torch::NoGradGuard guard;
+    EvaluationScope evaluation(engine, *model);
+    const int64_t t = cfg.context;
+    constexpr int64_t kEvalBatch = 32;
+    double loss = 0, correct = 0;
+    for (int64_t first = 0; first < test_count; first += kEvalBatch) {
+      const int64_t n = std::min(kEvalBatch, test_count - first);
+      torch::Tensor x = torch::empty({n, t}, torch::kInt64), y = torch::empty({n, t}, torch::kInt64);
+      for (int64_t b = 0; b < n; ++b) {
+        const size_t start = static_cast<size_t>((first + b) * t);
+        for (int64_t j = 0; j < t; ++j) {
+          x.data_ptr<int64_t>()[b * t + j] = text->val[start + j];
+          y.data_ptr<int64_t>()[b * t + j] = text->val[start + j + 1];
+        }
+      }
+      torch::Tensor logits = model->forward(x).view({n * t, kTextVocab});
+      loss += torch::nn::functional::cross_entropy(logits, y.view({n * t}),
+                                                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                  .item<double>();
+      correct += static_cast<double>(logits.argmax(1).eq(y.view({n * t})).sum().item<int64_t>());
+    }
+    const double tokens = static_cast<double>(std::max<int64_t>(1, test_count * t));
+    if (loss_out != nullptr) *loss_out = loss / tokens;
+    return correct / tokens;
   }
 
   // Super-resolution batch: patches idx[0..n) as x (n, 1, p, p) LR luma - 0.5, the bicubic upscale
@@ -442,10 +518,12 @@ struct Trainer::Impl {
   // One optimizer step on batch `pos` of epoch `epoch`.
   void one_step() {
     const int64_t epoch = step / steps_per_epoch, pos = step % steps_per_epoch;
-    ensure_order(epoch);
+    if (!lm) ensure_order(epoch);
     torch::Tensor x, y, bic, hr, logits, loss;
-    const int64_t* first = order.data() + (pos * world + rank) * batch;  // this rank's share of the global batch
-    if (superres) {
+    const int64_t* first = lm ? nullptr : order.data() + (pos * world + rank) * batch;  // this rank's share
+    if (lm) {
+      make_lm_batch(step, batch, x, y);
+    } else if (superres) {
       make_sr_batch(first, batch, epoch_key(cfg.seed, epoch, 2), x, bic, hr);
     } else {
       make_batch(data->train, first, batch, data->augment, epoch_key(cfg.seed, epoch, 2), x, y);
@@ -454,6 +532,10 @@ struct Trainer::Impl {
     engine.step = step;
     if (superres) {
       loss = torch::l1_loss(bic + model->forward(x), hr);  // L1 (EDSR, WDSR) on luma in [0, 1]
+    } else if (lm) {  // next-byte cross-entropy over every position of every window
+      logits = model->forward(x).view({-1, kTextVocab});
+      y = y.view({-1});
+      loss = torch::nn::functional::cross_entropy(logits, y);
     } else {
       logits = model->forward(x);
       loss = torch::nn::functional::cross_entropy(logits, y);
@@ -478,9 +560,10 @@ struct Trainer::Impl {
     phase_seconds[1] += std::chrono::duration<double>(t_backward - t_forward).count();
     phase_seconds[2] += std::chrono::duration<double>(t_end - t_backward).count();
     ++phase_steps;
-    epoch_loss += step_loss * static_cast<double>(batch * world);
+    const double seen = static_cast<double>(batch * world * (lm ? cfg.context : 1));  // lm: bytes predicted
+    epoch_loss += step_loss * seen;
     epoch_correct += correct;
-    epoch_seen += static_cast<double>(batch * world);
+    epoch_seen += seen;
     dump_step();
     ++step;
   }
@@ -515,6 +598,7 @@ struct Trainer::Impl {
   }
 
   double evaluate(double* loss_out) {
+    if (lm) return evaluate_lm(loss_out);
     if (superres) {  // the test PSNR in dB stands for the accuracy
       const SrMetrics m = evaluate_sr();
       if (loss_out != nullptr) *loss_out = m.l1;

@@ -10,6 +10,7 @@
 #include "rngfree/quantize.hpp"
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/train/optimizer.hpp"
+#include "support/linear_net.hpp"
 
 using namespace rngfree;
 using namespace rngfree::train;
@@ -41,7 +42,7 @@ torch::Tensor core_quantize(const torch::Tensor& t, const std::string& fmt, cons
 }
 
 std::vector<uint32_t> philox_words(uint64_t seed, int layer, Site site, int64_t n) {
-  auto g = random::make_generator("philox", seed, 1 + static_cast<uint64_t>(layer) * kNumSites + static_cast<int>(site));
+  auto g = random::make_generator("philox", seed, site_stream(layer, site));
   std::vector<uint32_t> w(static_cast<size_t>(n));
   g->fill(w);
   return w;
@@ -289,11 +290,7 @@ TEST(TrainEngine, OptimizerRoundsIntoUpdateFormat) {
     // Weights start on the U grid (multiples of 2^-14).
     torch::Tensor w0 = lin->weight.detach().clone();
     EXPECT_TRUE(bits_equal(w0, core_quantize(w0, "fixed:16:14", "nearest-even")));
-    struct Wrap : Net {
-      QLinear inner;
-      explicit Wrap(QLinear m) : inner(register_module("lin", m)) {}
-      torch::Tensor forward(torch::Tensor x) override { return inner->forward(x); }
-    } wrap(lin);
+    rngfree::testing::LinearNet wrap(lin);
     QSgd opt(wrap, e, 0.9, 0.0);
     const double lr = 0.1;
     lin->weight.mutable_grad() = torch::full({3, 6}, 1e-4f);  // lr·g = 1e-5 < 2^-15: below half a step

@@ -212,7 +212,7 @@ TEST(SitePlan, SpreadCoversTheWholeTapOverSteps) {
       }
     }
     EXPECT_EQ(static_cast<int64_t>(seen.size()), n) << "every element, n " << n << ", m " << m;
-    if (block >= kNumSites * m) {
+    if (block >= kSiteStride * m) {
       const harvest::Pairing pg = harvest_pairing(g, n, m, 3), pu = harvest_pairing(u, n, m, 3);
       std::set<int64_t> gs;
       for (int64_t i = 0; i < m; ++i) gs.insert((pg.offset + i) % n);
@@ -240,9 +240,9 @@ TEST(SitePlan, GradientAndUpdateReadDifferentElementsOfASmallTap) {
       ASSERT_EQ(pu.kind, harvest::PairingKind::kStrided);
       EXPECT_EQ(pg.stride, 1);
       // By hand: offset = (step·m + site·floor(n/6)) mod n, G = site 3, U = site 4.
-      EXPECT_EQ(pg.offset, (step * m + 3 * (n / kNumSites)) % n) << n << " " << step;
-      EXPECT_EQ(pu.offset, (step * m + 4 * (n / kNumSites)) % n) << n << " " << step;
-      if (n >= kNumSites) {
+      EXPECT_EQ(pg.offset, (step * m + 3 * (n / kSiteStride)) % n) << n << " " << step;
+      EXPECT_EQ(pu.offset, (step * m + 4 * (n / kSiteStride)) % n) << n << " " << step;
+      if (n >= kSiteStride) {
         for (int64_t j = 0; j < m; j += 97) EXPECT_NE((pg.offset + j) % n, (pu.offset + j) % n) << n << " " << j;
       }
     }

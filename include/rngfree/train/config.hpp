@@ -69,21 +69,32 @@ inline constexpr IntRange<int> kThreads{0, 1024, "0: all cores"};
 inline constexpr IntRange<int> kDumpLayer{0, 1023, "a quantized layer's index, see --layers"};
 inline constexpr IntRange<int64_t> kDumpBits{1, std::numeric_limits<int64_t>::max()};
 inline constexpr IntRange<int> kScale{2, 4, "the super-resolution factor"};
+inline constexpr IntRange<int> kContext{2, 4096, "tokens per window, task lm"};
+inline constexpr IntRange<int> kBlocks{1, 64, "transformer blocks, task lm"};
+inline constexpr IntRange<int> kHeads{1, 64, "attention heads, task lm; must divide the width"};
+inline constexpr IntRange<int64_t> kSteps{0, std::numeric_limits<int64_t>::max(), "0: train --epochs epochs"};
+inline constexpr RealRange kBeta{0, 1, false, true};
 }  // namespace limits
 
 struct TrainConfig {
   std::string preset = "fp32";
-  std::string task = "classify";  // classify, superres (apply_task sets its defaults)
+  std::string task = "classify";  // classify, superres, lm (apply_task sets its defaults)
   int scale = 2;                  // superres: upscaling factor 2..4; classify ignores it
-  std::string model = "lenet5";  // classify: mlp, lenet5, vgg7, resnet20; superres: espcn
-  int width = 0;                 // vgg7: channels of the first block (0: 128, WAGE's); others ignore it
+  std::string model = "lenet5";  // classify: mlp, lenet5, vgg7, resnet20; superres: espcn; lm: gpt
+  int width = 0;                 // vgg7: channels of the first block (0: 128, WAGE's); gpt: model width (0: 128)
+  int context = 128;             // lm: tokens (bytes) per window
+  int blocks = 4;                // lm: transformer blocks
+  int heads = 4;                 // lm: attention heads (divide the width)
   std::string data = "fashion-mnist";
   int64_t train_limit = 0;       // use only the first N training / test images (0: all)
   int64_t test_limit = 0;
   int epochs = 4;
+  int64_t steps = 0;             // > 0: train exactly this many optimizer steps (schedule fitted), epochs ignored
   int batch = 128;
   double lr = 0.05;
-  double momentum = 0.9;
+  std::string optimizer = "sgd";  // sgd (momentum, coupled weight decay) or adamw (Loshchilov & Hutter 2019)
+  double momentum = 0.9;          // sgd
+  double beta1 = 0.9, beta2 = 0.99;  // adamw (epsilon 1e-8)
   double weight_decay = 5e-4;
   std::string schedule = "cosine";  // cosine (to 0 at the last epoch) or constant
   uint64_t seed = 1;
@@ -95,14 +106,16 @@ struct TrainConfig {
   void validate() const;
 };
 
-// The tasks: classify (the default) and superres (docs/superres.md).
+// The tasks: classify (the default), superres (docs/superres.md) and lm (docs/lm.md).
 std::vector<std::string> task_names();
 // Sets cfg.task and the task's defaults of model, data and optimizer (superres: espcn on photos,
-// batch 16, lr 0.05, weight decay 0, 40 epochs); other fields untouched. Unknown name -> Error.
+// batch 16, lr 0.05, weight decay 0, 40 epochs; lm: gpt on fortunes, adamw, batch 32, lr 1e-3, weight decay 0.1,
+// 1 epoch, 64 validation windows); other fields untouched. Unknown name -> Error.
 void apply_task(TrainConfig& cfg, std::string_view name);
 
 // Named presets (docs/training.md justifies the formats): fp32, int8-rne, int8-sr-lfsr,
-// int8-sr-xoshiro, int8-sr-philox, int8-sr-harvest.
+// int8-sr-xoshiro, int8-sr-philox, int8-sr-harvest, int8-dyn-sr-philox, int8-dyn-sr-harvest (U in
+// fixed:16:dyn), bf16-rne, bf16-sr-philox, bf16-sr-harvest.
 std::vector<std::string> preset_names();
 // Sets cfg.preset and cfg.quant to the preset (other fields untouched). Unknown name -> Error.
 void apply_preset(TrainConfig& cfg, std::string_view name);

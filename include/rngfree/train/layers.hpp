@@ -1,4 +1,4 @@
-// Quantized Linear and Conv2d modules (DESIGN.md "Training"): libtorch computes the layer, the
+// Quantized Linear, Conv2d and activation-product (matmul) modules (DESIGN.md "Training"): libtorch computes the layer, the
 // sites of its QLayer round around it — A (input) and W (weights) in the forward pass, E (dL/d
 // output) and G (dL/d weights) in the backward pass. With every site off a layer computes exactly
 // what libtorch's own layer computes.
@@ -29,5 +29,16 @@ class QConv2dImpl : public torch::nn::Module {
   QLayer* layer;
 };
 TORCH_MODULE(QConv2d);
+
+// y = a·b (torch::matmul, batched) of two activations, as attention's Q·Kᵀ and softmax·V (docs/lm.md):
+// both operands rounded by the layer's A site, dL/dy by its E site; taps act (y) and err (dL/dy).
+// The layer has no weights (W, G, U, M, V never apply to it).
+class QMatmulImpl : public torch::nn::Module {
+ public:
+  explicit QMatmulImpl(QLayer* layer);
+  torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& b);
+  QLayer* layer;
+};
+TORCH_MODULE(QMatmul);
 
 }  // namespace rngfree::train

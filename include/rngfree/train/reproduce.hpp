@@ -24,6 +24,8 @@ struct ReproduceOptions {
   bool nist = true;         // audit the first int8-sr-harvest run (NIST, bias, correlation per site)
   bool superres = true;     // also espcn ×2 on photos with fp32, int8-rne, int8-sr-philox, int8-sr-harvest
   int sr_epochs = 0;        // override of the superres runs' epochs (0: the mode's)
+  bool lm = true;           // also the byte-level gpt on fortunes (docs/lm.md)
+  int64_t lm_steps = 0;     // override of the lm runs' optimizer steps (0: the mode's)
   bool progress = true;
   // Overrides for tests (0 / empty: the mode's values).
   int epochs = 0;
@@ -40,6 +42,8 @@ struct PresetResult {
   double mean_best_accuracy = 0, mean_images_per_s = 0;
   bool superres = false;  // then accuracies are 0 and these hold test PSNR (dB) over seeds, and bicubic's
   double mean_psnr_db = 0, std_psnr_db = 0, bicubic_psnr_db = 0, mean_ssim = 0, bicubic_ssim = 0;
+  bool lm = false;  // then these hold the validation loss (nats per byte) and bits per byte over seeds
+  double mean_val_loss = 0, std_val_loss = 0, mean_val_bpc = 0;
 };
 
 struct ReproduceResult {

@@ -1,6 +1,6 @@
 // Quantization sites and tap events of a training run (DESIGN.md "Training", "Random sources"),
 // without libtorch, so that command-line code and the atlas can name them. A site is a place where
-// a tensor is rounded (W, A forward; E, G backward; U, M in the optimizer); a tap (harvest::TapKind)
+// a tensor is rounded (W, A forward; E, G backward; U, M, V in the optimizer); a tap (harvest::TapKind)
 // is a tensor that training produces and that can feed random bits to sites.
 #pragma once
 #include <array>
@@ -20,10 +20,24 @@ enum class Site : int {
   kErrors = 2,       // E: dL/d(layer output), before the layer's backward uses it
   kGradients = 3,    // G: dL/d(weights)
   kUpdate = 4,       // U: the master weights after each optimizer step (x <- Q_U(x - lr*step))
-  kMomentum = 5,     // M: the optimizer's momentum buffer
+  kMomentum = 5,     // M: the optimizer's momentum buffer (AdamW: the first moment estimate)
+  kVariance = 6,     // V: AdamW's second moment estimate (SGD has none)
 };
-inline constexpr int kNumSites = 6;
-inline constexpr std::array<std::string_view, kNumSites> kSiteNames = {"W", "A", "E", "G", "U", "M"};
+inline constexpr int kNumSites = 7;
+inline constexpr std::array<std::string_view, kNumSites> kSiteNames = {"W", "A", "E", "G", "U", "M", "V"};
+// Generator streams (1 + layer·6 + site) and harvest pairing offsets were defined on the six sites W..M;
+// V, added with AdamW, keeps every other site's numbers (and so every earlier run) unchanged: its
+// stream is 2^32 + layer (no other site's stream reaches 2^32 below 715 million layers).
+inline constexpr int kSiteStride = 6;
+inline constexpr uint64_t site_stream(int layer, Site site) {
+  return site == Site::kVariance ? (uint64_t{1} << 32) + static_cast<uint64_t>(layer)
+                                 : 1 + static_cast<uint64_t>(layer) * kSiteStride + static_cast<uint64_t>(site);
+}
+// The offset, in sixths of `span`, at which site `site` starts reading a shared tap (V: a twelfth,
+// between W's and A's).
+inline constexpr int64_t site_salt(Site site, int64_t span) {
+  return site == Site::kVariance ? span / (2 * kSiteStride) : static_cast<int64_t>(site) * (span / kSiteStride);
+}
 
 // Tap kinds that training produces per layer (harvest::TapKind without kSelf, which is the tensor
 // being rounded and is not stored). kInput is the network's input batch; it is reported with layer 0.
@@ -33,7 +47,7 @@ inline std::string_view tap_name(harvest::TapKind kind) {
   return kind == harvest::TapKind::kSelf ? "self" : kTapNames[static_cast<int>(kind)];
 }
 
-// Throws rngfree::Error naming the allowed names ("W A E G U M").
+// Throws rngfree::Error naming the allowed names ("W A E G U M V").
 Site parse_site(std::string_view name);
 
 // A tap event: the trainer calls the callback at every production point of every tap of every

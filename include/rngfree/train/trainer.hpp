@@ -30,6 +30,10 @@ struct EpochMetrics {
   // superres (accuracies are 0, losses are mean L1 of luma): mean over the test images of the
   // Y-channel PSNR (border of `scale` pixels cropped) and SSIM, the model's and bicubic's
   double test_psnr_db = 0, bicubic_psnr_db = 0, test_ssim = 0, bicubic_ssim = 0;
+  // lm (test_loss is the validation loss in nats per byte, test_accuracy the next-byte accuracy):
+  // the validation loss in bits per byte (character), test_loss / ln 2
+  double val_bpc = 0;
+  int64_t step = 0;  // optimizer steps done at the epoch's end
 };
 
 struct StepStats {
@@ -93,7 +97,9 @@ class Trainer {
 
   int64_t steps_per_epoch() const;
   int64_t step() const;         // optimizer steps done
-  int epochs_done() const;      // whole epochs done
+  int epochs_done() const;      // whole epochs done (the run's partial last epoch counts when done)
+  int epochs_total() const;     // the run's epochs: config epochs, or --steps over steps_per_epoch rounded up
+  int64_t total_steps() const;  // the run's optimizer steps: --steps, else epochs × steps_per_epoch
   // Runs n optimizer steps from the current position (crossing epoch boundaries, no evaluation).
   StepStats train_steps(int64_t n, const ProgressFn& progress = {});
   // Time per phase and per site since construction or the last reset_breakdown().
@@ -110,6 +116,11 @@ class Trainer {
     Image bicubic, output, truth;
   };
   SrImages super_resolve_test_image(int index);
+
+  // lm: `tokens` bytes continuing `prompt` (an empty prompt starts from "\n"), each drawn from the
+  // model's softmax at `temperature` (0: the most likely byte) by a generator seeded with `seed`;
+  // the model sees the last `context` bytes. Returns the new bytes only.
+  std::string generate(const std::string& prompt, int64_t tokens, double temperature, uint64_t seed);
 
   // Every parameter and buffer of the model, flattened in registration order (tests compare runs).
   std::vector<float> parameters() const;
@@ -155,6 +166,8 @@ struct RunSummary {
   double wall_seconds = 0, images_per_s = 0;
   // superres: the last epoch's test PSNR/SSIM and bicubic's, the best epoch's PSNR
   double test_psnr_db = 0, best_test_psnr_db = 0, bicubic_psnr_db = 0, test_ssim = 0, bicubic_ssim = 0;
+  // lm: the last epoch's validation loss (nats per byte) and bits per byte, the best epoch's loss
+  double val_loss = 0, val_bpc = 0, best_val_loss = 0;
   int world_size = 1;              // data-parallel ranks (images_per_s counts all of them)
   double collective_seconds = 0;   // rank 0's time in collectives during this call
   int64_t collective_bytes = 0;    // bytes rank 0 wrote inside collectives during this call (-1: unknown)

@@ -1,0 +1,359 @@
+// The language-model task (docs/lm.md) against independent numbers: the GPT is causal (a position's
+// logits do not depend on later tokens); its gradients match central finite differences (double,
+// quantization off); with quantization on, the attention products' operands and errors are the core
+// quantizer's results bit for bit; AdamW's step equals a hand-computed one; the text loader splits
+// and refuses bad input with clear errors; a run resumes bit-identically.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "rngfree/quantize.hpp"
+#include "rngfree/train/optimizer.hpp"
+#include "rngfree/train/text_data.hpp"
+#include "rngfree/train/trainer.hpp"
+#include "support/errors.hpp"
+#include "support/files.hpp"
+#include "support/linear_net.hpp"
+
+namespace fs = std::filesystem;
+using namespace rngfree;
+using namespace rngfree::train;
+using rngfree::testing::error_of;
+
+namespace {
+
+fs::path write_text(const std::string& name, const std::string& bytes) {
+  const fs::path d = rngfree::testing::fresh_test_dir("lm", name);
+  const fs::path p = d / "text.txt";
+  std::ofstream(p, std::ios::binary) << bytes;
+  return p;
+}
+
+// A text with structure a small model learns: a repeated pangram-like sentence with a counter.
+std::string learnable_text(int lines) {
+  std::string s;
+  for (int i = 0; i < lines; ++i) s += "the quick brown fox " + std::to_string(i % 7) + " jumps over the lazy dog.\n";
+  return s;
+}
+
+torch::Tensor core_quantize(const torch::Tensor& t, const std::string& fmt, const std::string& rnd) {
+  torch::Tensor in = t.contiguous(), out = torch::empty_like(in);
+  quantize({in.data_ptr<float>(), static_cast<size_t>(in.numel())}, {out.data_ptr<float>(), static_cast<size_t>(out.numel())},
+           Format::parse(fmt), Rounding::parse(rnd), {});
+  return out;
+}
+
+bool bits_equal(const torch::Tensor& a_in, const torch::Tensor& b_in) {
+  torch::Tensor a = a_in.contiguous(), b = b_in.contiguous();
+  return a.sizes() == b.sizes() &&
+         std::memcmp(a.data_ptr<float>(), b.data_ptr<float>(), static_cast<size_t>(a.numel()) * 4) == 0;
+}
+
+}  // namespace
+
+// Changing the token at position t changes no logits before t, and changes the logits at t.
+TEST(LmModel, CausalMasking) {
+  torch::manual_seed(3);
+  Engine e;
+  auto net = make_lm_model("gpt", 32, 2, 4, 16, e);
+  torch::Tensor x = torch::randint(0, 256, {2, 16}, torch::kInt64);
+  torch::NoGradGuard guard;
+  const torch::Tensor a = net->forward(x);
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{2, 16, 256}));
+  for (int64_t t : {0, 5, 15}) {
+    torch::Tensor y = x.clone();
+    y.index_put_({torch::indexing::Slice(), t}, (x.index({torch::indexing::Slice(), t}) + 1) % 256);
+    const torch::Tensor b = net->forward(y);
+    if (t > 0) {
+      EXPECT_TRUE(torch::equal(a.narrow(1, 0, t), b.narrow(1, 0, t))) << "positions before " << t << " changed";
+    }
+    EXPECT_FALSE(torch::equal(a.narrow(1, t, 1), b.narrow(1, t, 1))) << "position " << t << " did not see its token";
+  }
+}
+
+// With every site off, autograd's gradients of the loss equal central differences (double precision)
+// for the attention's projection, the position embedding and the head.
+TEST(LmModel, GradientsMatchFiniteDifferences) {
+  torch::manual_seed(5);
+  Engine e;
+  auto net = make_lm_model("gpt", 16, 1, 2, 8, e);
+  net->to(torch::kDouble);
+  torch::Tensor x = torch::randint(0, 256, {2, 8}, torch::kInt64);
+  torch::Tensor y = torch::randint(0, 256, {2 * 8}, torch::kInt64);
+  auto loss_of = [&] { return torch::nn::functional::cross_entropy(net->forward(x).view({-1, 256}), y); };
+  net->zero_grad();
+  loss_of().backward();
+  int checked = 0;
+  for (auto& p : net->named_parameters()) {
+    if (p.key() != "h0_qkv.weight" && p.key() != "wpe" && p.key() != "head.weight" && p.key() != "h0_ln1.weight") continue;
+    torch::Tensor v = p.value();
+    torch::Tensor g = v.grad().clone();
+    for (int64_t i = 0; i < std::min<int64_t>(v.numel(), 40); i += 7) {
+      torch::NoGradGuard guard;
+      double* d = v.data_ptr<double>() + i;
+      const double h = 1e-6, orig = *d;
+      *d = orig + h;
+      const double up = loss_of().item<double>();
+      *d = orig - h;
+      const double down = loss_of().item<double>();
+      *d = orig;
+      const double fd = (up - down) / (2 * h), ad = g.view(-1)[i].item<double>();
+      EXPECT_NEAR(ad, fd, 1e-7 + 1e-5 * std::fabs(fd)) << p.key() << "[" << i << "]";
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 20);
+}
+
+// Q·Kᵀ as a quantized layer: the product of the A site's roundings of both operands, and dL/d(scores)
+// rounded by the E site, bit for bit what the core quantizer gives (nearest-even).
+TEST(LmModel, AttentionProductSitesAreBitExact) {
+  torch::manual_seed(7);
+  Engine e;
+  QLayer& l = e.add_layer("qk");
+  QMatmul mm(&l);
+  QuantConfig q;
+  for (Site s : {Site::kActivations, Site::kErrors}) q.sites[static_cast<int>(s)].format = "fixed:8:dyn";
+  e.configure(q, 1);
+  torch::Tensor a = torch::randn({2, 3, 5, 4}).requires_grad_(true), b = torch::randn({2, 3, 4, 5}).requires_grad_(true);
+  torch::Tensor y = mm->forward(a, b);
+  const torch::Tensor qa = core_quantize(a.detach(), "fixed:8:dyn", "nearest-even");
+  const torch::Tensor qb = core_quantize(b.detach(), "fixed:8:dyn", "nearest-even");
+  EXPECT_TRUE(bits_equal(y.detach(), torch::matmul(qa, qb)));
+  EXPECT_FALSE(bits_equal(y.detach(), torch::matmul(a.detach(), b.detach()))) << "the sites must round";
+  const torch::Tensor up = torch::randn({2, 3, 5, 5});
+  y.backward(up);
+  const torch::Tensor qe = core_quantize(up, "fixed:8:dyn", "nearest-even");
+  EXPECT_TRUE(bits_equal(a.grad(), torch::matmul(qe, qb.transpose(-2, -1))));
+  EXPECT_TRUE(bits_equal(b.grad(), torch::matmul(qa.transpose(-2, -1), qe)));
+}
+
+// AdamW against the formula computed by hand in double precision (PyTorch's AdamW step), three steps
+// with weight decay on a matrix and none on a bias; the first step moves each weight by lr·sign(g).
+TEST(LmOptimizer, AdamWMatchesHandComputedSteps) {
+  Engine e;
+  QLayer& l = e.add_layer("fc");
+  QLinear lin(3, 2, &l, true);
+  rngfree::testing::LinearNet wrap(lin);
+  QSgd opt(wrap, e, 0.0, 0.1);
+  opt.use_adamw(0.9, 0.99);
+  {
+    torch::NoGradGuard guard;
+    lin->weight.copy_(torch::tensor({{1.0f, -0.5f, 0.25f}, {2.0f, 0.0f, -1.0f}}));
+    lin->bias.copy_(torch::tensor({0.5f, -0.5f}));
+  }
+  const double lr = 0.1, wd = 0.1, b1 = 0.9, b2 = 0.99, eps = 1e-8;
+  std::vector<double> w = {1.0, -0.5, 0.25, 2.0, 0.0, -1.0}, bias = {0.5, -0.5};
+  std::vector<double> mw(6, 0), vw(6, 0), mb(2, 0), vb(2, 0);
+  const float grads[3][6] = {{0.5f, -0.25f, 1.0f, 0.0f, 2.0f, -0.125f},
+                             {-0.5f, 0.75f, 0.5f, 0.25f, 1.0f, 0.125f},
+                             {0.25f, 0.25f, -2.0f, 0.5f, 0.0f, 0.0f}};
+  for (int t = 1; t <= 3; ++t) {
+    lin->weight.mutable_grad() = torch::from_blob(const_cast<float*>(grads[t - 1]), {2, 3}, torch::kFloat32).clone();
+    lin->bias.mutable_grad() = torch::tensor({grads[t - 1][0], grads[t - 1][1]});
+    opt.step(lr);
+    auto hand = [&](double& x, double& m, double& v, double g, bool decay) {
+      if (decay) x *= 1 - lr * wd;
+      m = b1 * m + (1 - b1) * g;
+      v = b2 * v + (1 - b2) * g * g;
+      const double mhat = m / (1 - std::pow(b1, t)), vhat = v / (1 - std::pow(b2, t));
+      x -= lr * mhat / (std::sqrt(vhat) + eps);
+    };
+    for (int i = 0; i < 6; ++i) hand(w[i], mw[i], vw[i], grads[t - 1][i], true);
+    for (int i = 0; i < 2; ++i) hand(bias[i], mb[i], vb[i], grads[t - 1][i], false);
+    for (int i = 0; i < 6; ++i) {
+      EXPECT_NEAR(lin->weight.view(-1)[i].item<double>(), w[i], 2e-6) << "step " << t << " weight " << i;
+    }
+    for (int i = 0; i < 2; ++i) EXPECT_NEAR(lin->bias[i].item<double>(), bias[i], 2e-6) << "step " << t << " bias " << i;
+    if (t == 1) {  // known answer: (1 - 0.01)·1 - 0.1·sign(0.5); a zero gradient moves only by decay
+      EXPECT_NEAR(lin->weight[0][0].item<double>(), 0.89, 1e-6);
+      EXPECT_NEAR(lin->weight[1][0].item<double>(), 1.98, 1e-6);
+    }
+  }
+}
+
+// U, M and V of AdamW round into their formats: every master weight and moment lies on its grid.
+TEST(LmOptimizer, AdamWSitesRoundState) {
+  Engine e;
+  QLayer& l = e.add_layer("fc");
+  QLinear lin(4, 4, &l, false);
+  rngfree::testing::LinearNet wrap(lin);
+  QuantConfig q;
+  q.sites[static_cast<int>(Site::kUpdate)].format = "bf16";
+  q.sites[static_cast<int>(Site::kMomentum)].format = "fixed:8:dyn";
+  q.sites[static_cast<int>(Site::kVariance)].format = "fp16";
+  e.configure(q, 1);
+  QSgd opt(wrap, e, 0.0, 0.0);
+  opt.use_adamw(0.9, 0.99);
+  lin->weight.mutable_grad() = torch::randn({4, 4});
+  opt.step(1e-3);
+  const QSgd::Param& p = opt.params.at(0);
+  EXPECT_TRUE(bits_equal(lin->weight.detach(), core_quantize(lin->weight.detach(), "bf16", "nearest-even")));
+  EXPECT_TRUE(bits_equal(p.momentum, core_quantize(p.momentum, "fixed:8:dyn", "nearest-even")));
+  EXPECT_TRUE(bits_equal(p.variance, core_quantize(p.variance, "fp16", "nearest-even")));
+  EXPECT_FALSE(bits_equal(p.variance, core_quantize(p.variance, "fixed:4:dyn", "nearest-even"))) << "can fail";
+}
+
+// fortunes' records: the lines "%" separate them; every tenth (k % 10 == 9) validates.
+TEST(LmText, FortunesSplitByRecord) {
+  std::string a, b;
+  for (int k = 0; k < 12; ++k) (k < 6 ? a : b) += "quote " + std::to_string(k) + "\n  -- someone\n%\n";
+  const TextSplit s = split_fortunes({a, b});
+  const std::string train(s.train.begin(), s.train.end()), val(s.val.begin(), s.val.end());
+  EXPECT_EQ(val, "quote 9\n  -- someone\n%\n");
+  EXPECT_EQ(train.find("quote 9"), std::string::npos);
+  EXPECT_NE(train.find("quote 11\n  -- someone\n%\n"), std::string::npos);
+  EXPECT_EQ(train.size() + val.size(), a.size() + b.size());
+}
+
+// Debian's fortunes package (installed by scripts/install-deps.sh): every listed file read, about a
+// tenth of the text validates.
+TEST(LmText, FortunesPackageLoads) {
+  const TextSplit s = load_text_data("fortunes");
+  EXPECT_EQ(s.files.size(), fortunes_files().size());
+  const double frac = static_cast<double>(s.val.size()) / static_cast<double>(s.train.size() + s.val.size());
+  EXPECT_GT(frac, 0.07);
+  EXPECT_LT(frac, 0.13);
+  EXPECT_GT(s.train.size(), 1'000'000u);
+}
+
+// text:FILE: bytes as they are (non-UTF-8 included), the last 10 % validates; clear errors.
+TEST(LmText, UserFileAndErrors) {
+  std::string bytes(1000, 'a');
+  bytes[3] = static_cast<char>(0xff);  // not UTF-8
+  bytes[950] = static_cast<char>(0x80);
+  const fs::path p = write_text("bytes", bytes);
+  const TextSplit s = load_text_data("text:" + p.string());
+  EXPECT_EQ(s.train.size(), 900u);
+  EXPECT_EQ(s.val.size(), 100u);
+  EXPECT_EQ(s.train[3], 0xff);
+  EXPECT_EQ(s.val[50], 0x80);
+  EXPECT_NO_THROW(check_text_length(s, 99));
+  const std::string short_err = error_of([&] { check_text_length(s, 100); });
+  EXPECT_NE(short_err.find("validation text has 100 bytes"), std::string::npos) << short_err;
+  EXPECT_NE(short_err.find("--context 100"), std::string::npos) << short_err;
+
+  const fs::path empty = write_text("empty", "");
+  const std::string e1 = error_of([&] { load_text_data("text:" + empty.string()); });
+  EXPECT_NE(e1.find("is empty"), std::string::npos) << e1;
+  const std::string e2 = error_of([&] { load_text_data("text:/nonexistent/file.txt"); });
+  EXPECT_NE(e2.find("not found"), std::string::npos) << e2;
+  const std::string e3 = error_of([&] { load_text_data("text:" + p.parent_path().string()); });
+  EXPECT_NE(e3.find("is a folder"), std::string::npos) << e3;
+  // the trainer refuses a text shorter than a window
+  TrainConfig c;
+  apply_task(c, "lm");
+  c.data = "text:" + p.string();
+  c.context = 128;
+  const std::string e4 = error_of([&] { Trainer t(c); });
+  EXPECT_NE(e4.find("shorter than one window of --context 128"), std::string::npos) << e4;
+}
+
+// Config: the lm task's keys are validated with the allowed values named.
+TEST(LmConfig, ValidatesKeys) {
+  TrainConfig c;
+  apply_task(c, "lm");
+  EXPECT_EQ(c.model, "gpt");
+  EXPECT_EQ(c.optimizer, "adamw");
+  EXPECT_NO_THROW(c.validate());
+  c.heads = 3;
+  EXPECT_NE(error_of([&] { c.validate(); }).find("heads 3: must divide the width 128"), std::string::npos);
+  c.heads = 4;
+  c.model = "lenet5";
+  EXPECT_NE(error_of([&] { c.validate(); }).find("allowed for task lm: gpt"), std::string::npos);
+  c.model = "gpt";
+  c.optimizer = "adam";
+  EXPECT_NE(error_of([&] { c.validate(); }).find("allowed sgd, adamw"), std::string::npos);
+  c.optimizer = "adamw";
+  apply_toml_text(c, "context = 64\nblocks = 2\nsteps = 10\n[quant.V]\nformat = \"bf16\"\n");
+  EXPECT_EQ(c.context, 64);
+  EXPECT_EQ(c.blocks, 2);
+  EXPECT_EQ(c.steps, 10);
+  const TrainConfig back = config_from_json(to_json(c));
+  EXPECT_TRUE(config_differences(c, back).empty());
+}
+
+namespace {
+TrainConfig tiny_lm(const fs::path& text, const std::string& preset) {
+  TrainConfig c;
+  apply_task(c, "lm");
+  apply_preset(c, preset);
+  c.data = "text:" + text.string();
+  c.width = 32;
+  c.blocks = 1;
+  c.heads = 2;
+  c.context = 16;
+  c.batch = 8;
+  c.test_limit = 8;
+  c.threads = 1;
+  c.lr = 1e-2;
+  return c;
+}
+}  // namespace
+
+// A run of --steps 12 with checkpoints after each of its epochs resumes bit-identically (random
+// windows keyed by step, AdamW's moments and step count, harvested taps), and learns.
+TEST(LmRun, StepsResumeBitIdenticalAndLearns) {
+  const fs::path text = write_text("learn", learnable_text(16));  // 752 bytes: 677 train, 75 validate
+  for (const std::string preset : {"fp32", "int8-dyn-sr-harvest"}) {
+    SCOPED_TRACE(preset);
+    TrainConfig c = tiny_lm(text, preset);
+    c.steps = 12;
+    Trainer probe(c);
+    ASSERT_EQ(probe.steps_per_epoch(), 5);  // floor(677 / (8 windows × 16 bytes)): epochs of 5, 5, 2 steps
+    const fs::path a = rngfree::testing::fresh_test_dir("lm", preset + "-a");
+    const fs::path b = rngfree::testing::fresh_test_dir("lm", preset + "-b");
+    RunSummary sa = run_training(c, RunOptions{a.string(), false, false, {}});
+    RunOptions interrupted{b.string(), false, false, {}};
+    interrupted.stop_after_epochs = 1;
+    (void)run_training(c, interrupted);
+    RunSummary sb = run_training(c, RunOptions{b.string(), true, false, {}});
+    ASSERT_EQ(sa.epochs.size(), sb.epochs.size());
+    EXPECT_EQ(sa.epochs.back().step, 12);
+    EXPECT_EQ(sa.val_loss, sb.val_loss);
+    Trainer ta(c), tb(c);
+    ta.load_checkpoint((a / "checkpoint.pt").string());
+    tb.load_checkpoint((b / "checkpoint.pt").string());
+    EXPECT_EQ(ta.parameter_hash(), tb.parameter_hash());
+    EXPECT_NEAR(sa.val_bpc, sa.val_loss / std::log(2.0), 1e-12);
+    EXPECT_LT(sa.val_loss, std::log(256.0) - 1.0) << "12 steps must learn the byte statistics";
+    const std::string csv = rngfree::testing::read_file(a / "metrics.csv");
+    EXPECT_EQ(csv.substr(0, csv.find('\n')), "epoch,step,train_loss,val_loss,val_bpc,val_accuracy,lr,seconds,tokens_per_s");
+  }
+}
+
+// rngfree sample's generator: the same seed gives the same bytes, another seed other bytes;
+// temperature 0 takes the most likely byte (the argmax of one forward pass of the same parameters);
+// a negative temperature is refused.
+TEST(LmRun, GenerateIsSeededAndGreedyAtTemperatureZero) {
+  const fs::path text = write_text("generate", learnable_text(16));
+  TrainConfig c = tiny_lm(text, "fp32");
+  c.steps = 5;
+  Trainer t(c);
+  t.train_steps(5);
+  const std::string a = t.generate("the ", 40, 1.0, 7), b = t.generate("the ", 40, 1.0, 7);
+  EXPECT_EQ(a.size(), 40u);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, t.generate("the ", 40, 1.0, 8));
+  const std::string g = t.generate("the ", 1, 0.0, 1);
+  Engine e;
+  torch::manual_seed(c.seed);
+  // The greedy byte is the argmax of a fresh forward pass of the same parameters.
+  auto net = make_lm_model("gpt", c.width, c.blocks, c.heads, c.context, e);
+  const std::vector<float> params = t.parameters();
+  size_t k = 0;
+  {
+    torch::NoGradGuard guard;
+    for (auto& p : net->parameters()) {
+      std::memcpy(p.data_ptr<float>(), params.data() + k, static_cast<size_t>(p.numel()) * 4);
+      k += static_cast<size_t>(p.numel());
+    }
+    net->eval();
+    torch::Tensor x = torch::tensor({'t', 'h', 'e', ' '}, torch::kInt64).view({1, 4});
+    EXPECT_EQ(static_cast<unsigned char>(g[0]), net->forward(x).select(1, 3).argmax().item<int64_t>());
+  }
+  EXPECT_NE(error_of([&] { (void)t.generate("x", 1, -1.0, 1); }).find("temperature -1"), std::string::npos);
+}
