@@ -537,7 +537,7 @@ class SitePlan : public torch::CustomClassHolder {
   }
   const train::PlannedSite& at(int64_t layer, int64_t site) const {
     check_layer(layer);
-    if (site < 0 || site >= train::kNumSites) bad_input("site = " + std::to_string(site) + ": allowed 0..5 (W A E G U M)");
+    if (site < 0 || site >= train::kNumSites) bad_input("site = " + std::to_string(site) + ": allowed 0..6 (W A E G U M V)");
     return plan_.sites[index(layer, site)];
   }
   std::span<const float> tap(int layer, harvest::TapKind kind) const {

@@ -72,7 +72,7 @@ bool rank_local_tap(harvest::TapKind kind) {
 
 ReplicaBits replica_bits(const PlannedSite& p, UpdateBits update_bits) {
   if (!p.active || p.source == SourceKind::kNone) return ReplicaBits::kNone;
-  const bool update = p.site == Site::kUpdate || p.site == Site::kMomentum;
+  const bool update = p.site == Site::kUpdate || p.site == Site::kMomentum || p.site == Site::kVariance;
   if (p.source == SourceKind::kGenerator) {
     const bool differing = p.site == Site::kActivations || p.site == Site::kErrors || p.site == Site::kGradients;
     return differing ? ReplicaBits::kRankStream : ReplicaBits::kNone;
@@ -87,7 +87,7 @@ std::string describe(ReplicaBits bits) {
   switch (bits) {
     case ReplicaBits::kNone: return {};
     case ReplicaBits::kRankLocal: return "each rank harvests its own words";
-    case ReplicaBits::kRankStream: return "rank R draws this stream + R*2^32";
+    case ReplicaBits::kRankStream: return "rank R draws this stream + R*2^40";
     case ReplicaBits::kRankZeroWords: return "rank 0's words, broadcast to every rank";
   }
   return {};

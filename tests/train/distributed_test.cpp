@@ -9,6 +9,7 @@
 // the tests with several or long runs (the ASan tier leaves *Long suites out); DistributedTrain's
 // tests still run real collectives there.
 #include <gtest/gtest.h>
+#include <set>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/core.h>
@@ -34,6 +35,8 @@
 #include <thread>
 #include <vector>
 
+#include "rngfree/train/distributed.hpp"
+#include "rngfree/train/sites.hpp"
 #include "rngfree/train/trainer.hpp"
 #include "support/cli.hpp"
 #include "support/files.hpp"
@@ -183,6 +186,26 @@ size_t count_different_bits(const std::vector<float>& a, const std::vector<float
 // steps both ranks hold the same parameters bit for bit. The same run with rank-local U words
 // diverges (after one step the replicas differ, and from then on their gradients too) — so the
 // comparison discriminates, and rank 0's broadcast is what keeps the replicas equal.
+// Every (rank, layer, site) generator stream is distinct: rank R's replica-differing sites (A, E, G)
+// draw the site's stream + replica_stream_offset(R), every other site the site's stream on every
+// rank. Checked for 64 ranks and 1,000 layers (a 2^32 offset collided with AdamW's V streams).
+TEST(DistributedStreams, NoTwoRanksAndSitesShareAGeneratorStream) {
+  std::set<uint64_t> seen;
+  int64_t streams = 0;
+  for (int layer = 0; layer < 1000; ++layer) {
+    for (int s = 0; s < kNumSites; ++s) {
+      const Site site = static_cast<Site>(s);
+      const bool differing = site == Site::kActivations || site == Site::kErrors || site == Site::kGradients;
+      for (int rank = 0; rank < (differing ? 64 : 1); ++rank) {
+        ++streams;
+        EXPECT_TRUE(seen.insert(site_stream(layer, site) + replica_stream_offset(rank)).second)
+            << "layer " << layer << " site " << kSiteNames[s] << " rank " << rank;
+      }
+    }
+  }
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), streams);
+}
+
 TEST(DistributedTrainLong, TwoRanksStayBitIdenticalWithHarvestedSrAndDivergeWithLocalUpdateBits) {
   const TrainConfig cfg = small_config("int8-sr-harvest", 16);
   const fs::path d1 = fresh_dir("harvest_rank0_bits"), d2 = fresh_dir("harvest_local_bits");
@@ -478,7 +501,7 @@ TEST(DistributedTrain, LayersListingShowsWhereEachSitesWordsComeFrom) {
   EXPECT_NE(r.out.find("E with --nproc 2: each rank harvests its own words"), std::string::npos) << r.out;
   r = rngfree::testing::run_rngfree("train --preset int8-sr-philox --layers --nproc 2");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("G with --nproc 2: rank R draws this stream + R*2^32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("G with --nproc 2: rank R draws this stream + R*2^40"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("U with --nproc 2"), std::string::npos) << r.out;
   r = rngfree::testing::run_rngfree("train --preset int8-sr-philox --layers");
   EXPECT_EQ(r.out.find("with --nproc"), std::string::npos) << r.out;

@@ -65,16 +65,17 @@ enum class ReplicaBits {
   kNone,           // no stochastic rounding, or words that are the same on every rank by construction
                    // (W, U, M from a generator; harvest from `self` or the weights only)
   kRankLocal,      // harvested from the rank's own taps (A, E, G; U and M with UpdateBits::kLocal)
-  kRankStream,     // A, E, G from a generator: rank R draws the site's stream + R·2^32 (rank 0: a
+  kRankStream,     // A, E, G from a generator: rank R draws the site's stream + R·2^40 (rank 0: a
                    // single process's stream), so the ranks' rounding errors are independent
   kRankZeroWords,  // U, M harvested from a rank-local tap: rank 0's words, broadcast to every rank
 };
 ReplicaBits replica_bits(const PlannedSite& site, UpdateBits update_bits = UpdateBits::kRankZero);
 // "rank 0's words, broadcast to every rank", ...; empty for kNone.
 std::string describe(ReplicaBits bits);
-// The stream offset of rank R's replica-differing generator sites: R·2^32 (site streams are
-// 1 + layer·kNumSites + site, far below 2^32, so no two (rank, site) pairs share a stream).
-inline uint64_t replica_stream_offset(int rank) { return static_cast<uint64_t>(rank) << 32; }
+// The stream offset of rank R's replica-differing generator sites: R·2^40. Site streams are below
+// 2^33 (1 + layer·6 + site, and V's 2^32 + layer: sites.hpp), so no two (rank, site) pairs share a
+// stream — with R·2^32, rank 1's A of layer 0 (2^32 + 2) was V's stream of layer 2.
+inline uint64_t replica_stream_offset(int rank) { return static_cast<uint64_t>(rank) << 40; }
 
 // Thrown when the replicas' parameter hashes differ after an epoch.
 class ReplicaMismatch : public Error {
