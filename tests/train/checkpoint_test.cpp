@@ -258,5 +258,16 @@ TEST(CheckpointBytes, FuzzFindingWithCraftedCodeAndMatchingCrcIsReadWithoutTheTo
   std::printf("[finding] %s\n", msg.c_str());
 }
 
+// An end record claiming 0 entries beside a zip64 end record of 6: libtorch's zip reader (miniz)
+// takes the zip64 numbers, the check took the end record's and so checked nothing; libtorch's
+// unpickler then read a damaged data.pkl whose string length made it allocate and clear gigabytes
+// (a 29 s libFuzzer timeout). The check now reads the zip64 record whenever its locator is there.
+TEST(CheckpointBytes, FuzzFindingWithAZip64RecordTheEndRecordContradictsIsChecked) {
+  const std::string bytes = finding("checkpoint-zip64-entries-unchecked");
+  const std::string msg = error_of([&] { checkpoint_config_from_bytes(bytes, "finding.pt"); });
+  EXPECT_NE(msg.find("checkpoint 'finding.pt': not a readable rngfree checkpoint (entry 'meta_only/"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("' is damaged (CRC-32"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace rngfree::train
