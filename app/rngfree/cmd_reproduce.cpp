@@ -20,9 +20,9 @@ const RegisterCommand kReproduce("", "reproduce", [](CLI::App& root) {
       "int8-sr-philox, int8-sr-harvest) over several seeds, and write a report folder: results.md (mean ± std test "
       "accuracy per preset), accuracy.svg and loss.svg (curves), audit/ (the audit of one harvest run: every "
       "stochastic site's words judged by NIST SP 800-22, SR bias and correlation in three windows), results.csv/json and every run's metrics. Without a flag the mode is "
-      "--quick (lenet5: 2 epochs per run, 18 runs, then the audit of one harvest run, 7.5 minutes measured on a busy "
-      "2-core machine; super-resolution: 4 espcn runs of 3 epochs; language model: 9 gpt runs of 100 steps, 2.4 "
-      "minutes measured; the whole quick job is not yet timed end to end); --full trains 15 epochs "
+      "--quick (lenet5: 2 epochs per run, 18 runs, then the audit of one harvest run; super-resolution: 12 espcn "
+      "runs of 3 epochs, 4 presets x 3 seeds; language model: 9 gpt runs of 100 steps; 9 minutes in all, measured "
+      "on a quiet 2-core machine); --full trains 15 epochs "
       "(about an hour; and resnet20 on "
       "CIFAR-10 with --cifar10 DIR: hours on a CPU).");
   auto* q = cmd->add_flag("--quick", *quick, "Quick mode (the default): 2 epochs per run");
