@@ -2,6 +2,9 @@
 // harvested from a tap of the network as the site plan says (site_plan.hpp, docs/training.md).
 #include <fmt/core.h>
 
+#include <cstdio>
+#include <numeric>
+
 #include "rngfree/error.hpp"
 #include "rngfree/train/engine.hpp"
 #include "tensor_span.hpp"
@@ -36,12 +39,13 @@ class HarvestWords final : public WordSource {
     const harvest::HarvestOptions opts{engine_.threads};
     const std::span<const float> tap = tap_or_self(self);
     const int64_t m = static_cast<int64_t>(out.size());
+    std::vector<harvest::TapPairing> taps = tap_pairings(tap, self, m);
+    note_repetition(taps, self, m);
     if (site_.extra.empty()) {
-      harvest::harvest_words(tap, site_.extractor, pairing(tap, self, m), out, opts);
+      harvest::harvest_words(tap, site_.extractor, taps[0].pairing, out, opts);
       return;
     }
     // Several taps: their unmixed words XORed, then mixed once (harvest_words_sum).
-    std::vector<harvest::TapPairing> taps = tap_pairings(tap, self, m);
     harvest::Extractor e = site_.extractor;
     if (e.zeros == harvest::ZeroPolicy::kSkip) {
       // The sum takes zero-free taps: drop each tap's zeros here, as harvest_words would (the
@@ -63,8 +67,10 @@ class HarvestWords final : public WordSource {
     if (site_.extractor.zeros == harvest::ZeroPolicy::kSkip) return {};
     const std::span<const float> tap = tap_or_self(self);
     const int64_t m = static_cast<int64_t>(self.size());
-    if (site_.extra.empty()) return harvest::harvest_fill(tap, site_.extractor, pairing(tap, self, m), m);
-    return harvest::harvest_fill_sum(tap_pairings(tap, self, m), site_.extractor, m);
+    std::vector<harvest::TapPairing> taps = tap_pairings(tap, self, m);
+    note_repetition(taps, self, m);
+    if (site_.extra.empty()) return harvest::harvest_fill(tap, site_.extractor, taps[0].pairing, m);
+    return harvest::harvest_fill_sum(taps, site_.extractor, m);
   }
   std::string describe() const override { return description_; }
 
@@ -94,8 +100,46 @@ class HarvestWords final : public WordSource {
     return taps;
   }
 
+  // A site whose taps are all smaller than its demand m reads each of them whole and wrapping, so
+  // the XOR of their fields (and the mixed word) repeats within the step with period lcm over the
+  // taps of n / gcd(n, stride); a tap of m or more elements gives every word distinct elements. A
+  // small batch with a large layer does that (lenet5's fc1 at batch 8: taps of 960 and 672
+  // elements, 48,000 G words, period 6,720; docs/results.md). Said once per site on stderr, when
+  // every tap has been produced (before that the site reads fewer taps or its own tensor).
+  static int64_t repetition_period(const std::vector<harvest::TapPairing>& taps, int64_t m) {
+    int64_t period = 1;
+    for (const harvest::TapPairing& t : taps) {
+      const int64_t n = static_cast<int64_t>(t.tap.size());
+      if (n == 0 || n >= m || t.pairing.kind != harvest::PairingKind::kStrided) return 0;
+      period = std::lcm(period, n / std::gcd(n, t.pairing.stride));  // both < m: no overflow
+      if (period >= m) return 0;
+    }
+    return period;
+  }
+  void note_repetition(const std::vector<harvest::TapPairing>& taps, std::span<const float> self, int64_t m) {
+    if (noted_ || site_.extractor.zeros == harvest::ZeroPolicy::kSkip) return;
+    if (site_.tap != harvest::TapKind::kSelf && taps[0].tap.data() == self.data()) return;  // tap not produced yet
+    if (taps.size() != 1 + site_.extra.size()) return;
+    noted_ = true;
+    const int64_t period = repetition_period(taps, m);
+    if (period == 0) return;
+    std::string sizes;
+    for (size_t t = 0; t < taps.size(); ++t) {
+      sizes += fmt::format("{}{}", t == 0 ? "" : (t + 1 == taps.size() ? " and " : ", "), taps[t].tap.size());
+    }
+    const std::string& name = engine_.plan.layer_names[static_cast<size_t>(site_.layer)];
+    std::fputs(fmt::format("rngfree: warning: layer {} ({}) site {} draws {} words per step from tap{} of {} elements, "
+                           "so its words repeat every {} words within a step (a larger batch gives this layer "
+                           "larger taps; `rngfree audit` judges the site)\n",
+                           site_.layer, name, kSiteNames[static_cast<size_t>(site_.site)], m,
+                           taps.size() == 1 ? "" : "s", sizes, period)
+                   .c_str(),
+               stderr);
+  }
+
   Engine& engine_;
   PlannedSite site_;
+  bool noted_ = false;  // note_repetition has looked at this site
   std::vector<std::vector<float>> kept_;  // zero-free copies of the taps (ZeroPolicy::kSkip with extra taps)
   std::string description_;
 };

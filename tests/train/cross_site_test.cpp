@@ -77,5 +77,41 @@ TEST(CrossSite, GradientAndUpdateWordsOfAWeightAreIndependent) {
   }
 }
 
+// At batch 8, fc1's taps (act 8x120 = 960, act@+1 = act@last-1 and err@+1 8x84 = 672 elements) are
+// all smaller than its 48,000 G words: read whole and wrapping, their XOR repeats every
+// lcm(960, 672) = 6,720 words. The engine says so on stderr, once per site; checked here against the
+// words training consumed (they repeat with exactly that period, and not with a shorter one), and a
+// site with a tap larger than its demand (conv2's G: 2,400 words, its act 8x16x10x10 = 12,800) is not named.
+TEST(CrossSite, WordsThatRepeatWithinAStepAreSaidAndDoRepeat) {
+  TrainConfig c;
+  apply_preset(c, "int8-sr-harvest");
+  c.model = "lenet5";
+  c.data = "synthetic:1:28";
+  c.batch = 8;
+  c.threads = 1;
+  Trainer t(c);
+  std::vector<uint32_t> fc1_g;  // fc1's G words in step 1 (every tap produced by then)
+  t.set_site_callback([&](const SiteEvent& e) {
+    if (e.layer == 2 && e.site == Site::kGradients && e.step == 1) fc1_g.assign(e.words.begin(), e.words.end());
+  });
+  testing::internal::CaptureStderr();
+  t.train_steps(2);
+  const std::string said = testing::internal::GetCapturedStderr();
+  std::printf("[cross-site] stderr:\n%s", said.c_str());
+  EXPECT_NE(said.find("layer 2 (fc1) site G draws 48000 words per step from taps of 960, 672 and 672 elements, "
+                      "so its words repeat every 6720 words"),
+            std::string::npos);
+  EXPECT_EQ(said.find("layer 1 (conv2) site G"), std::string::npos);
+  ASSERT_EQ(fc1_g.size(), 48000u);
+  int64_t equal = 0;
+  for (size_t i = 0; i + 6720 < fc1_g.size(); ++i) equal += fc1_g[i] == fc1_g[i + 6720];
+  EXPECT_EQ(equal, 48000 - 6720) << "fc1's G words repeat with period 6,720";
+  for (const size_t shorter : {960u, 672u, 3360u, 1920u}) {  // divisors of 6,720 that are periods of one tap or a pair
+    int64_t same = 0;
+    for (size_t i = 0; i + shorter < fc1_g.size(); ++i) same += fc1_g[i] == fc1_g[i + shorter];
+    EXPECT_LT(same, 1000) << "period " << shorter;
+  }
+}
+
 }  // namespace
 }  // namespace rngfree::train
