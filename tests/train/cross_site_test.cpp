@@ -32,17 +32,22 @@ double correlation(const std::vector<double>& x, const std::vector<double>& y) {
   return cov / std::sqrt((sxx / n - (sx / n) * (sx / n)) * (syy / n - (sy / n) * (sy / n)));
 }
 
-TEST(CrossSite, GradientAndUpdateWordsOfAWeightAreIndependent) {
+// lenet5 with the default harvester on synthetic 28x28 images, one thread.
+TrainConfig lenet5_harvest(int batch) {
   TrainConfig c;
   apply_preset(c, "int8-sr-harvest");
   c.model = "lenet5";
   c.data = "synthetic:1:28";
+  c.batch = batch;
+  c.threads = 1;
+  return c;
+}
+
+TEST(CrossSite, GradientAndUpdateWordsOfAWeightAreIndependent) {
   // Batch 128 (the preset's): at batch 8 fc1's taps (act 960, act@+1 = act@last-1 672, err@+1 672
   // elements, each read whole from an offset) repeat their XOR with period lcm(960, 672) = 6,720
   // within fc1's 48,000 weights, so its words are not independent samples and 4/sqrt(N) is no bound.
-  c.batch = 128;
-  c.threads = 1;
-  Trainer t(c);
+  Trainer t(lenet5_harvest(128));
   // (layer, step) -> G's words, then U's; U is rounded after G in every step.
   std::map<std::pair<int, int64_t>, std::vector<uint32_t>> g_words;
   std::map<int, std::vector<double>> rg, ru_low, ru_high;  // per layer
@@ -83,13 +88,7 @@ TEST(CrossSite, GradientAndUpdateWordsOfAWeightAreIndependent) {
 // words training consumed (they repeat with exactly that period, and not with a shorter one), and a
 // site with a tap larger than its demand (conv2's G: 2,400 words, its act 8x16x10x10 = 12,800) is not named.
 TEST(CrossSite, WordsThatRepeatWithinAStepAreSaidAndDoRepeat) {
-  TrainConfig c;
-  apply_preset(c, "int8-sr-harvest");
-  c.model = "lenet5";
-  c.data = "synthetic:1:28";
-  c.batch = 8;
-  c.threads = 1;
-  Trainer t(c);
+  Trainer t(lenet5_harvest(8));
   std::vector<uint32_t> fc1_g;  // fc1's G words in step 1 (every tap produced by then)
   t.set_site_callback([&](const SiteEvent& e) {
     if (e.layer == 2 && e.site == Site::kGradients && e.step == 1) fc1_g.assign(e.words.begin(), e.words.end());
