@@ -224,13 +224,21 @@ class AdamW(torch.optim.Optimizer):
     The moments are not harvested: they are computed from g itself, so a harvest of g would feed a
     moment's rounding with its own bits (the library's own-bits rule, docs/training.md).
 
+    ``params``: the parameters or param groups to optimize, as torch.optim's first argument (default
+    ``model.parameters()``, one group); every one must be a parameter of ``model``. A group's keys
+    (``lr``, ``betas``, ``eps``, ``weight_decay``) override the keyword defaults, e.g. the engine's
+    ``rngfree train --optimizer adamw``, which decays only tensors of two or more dimensions:
+    ``params=[{"params": [p for p in model.parameters() if p.dim() >= 2]},
+    {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}]``.
+
     ``state_dict()``/``load_state_dict()`` (torch's) carry m, v and the step; with
     ``model.rngfree.state_dict()`` a resumed run continues bit-identically (docs/python.md).
     """
 
     def __init__(self, model: torch.nn.Module, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, state_format: Optional[str] = "bf16",
-                 state_rounding: str = "stochastic:16", state_source: str = "philox", seed: int = 1):
+                 state_rounding: str = "stochastic:16", state_source: str = "philox", seed: int = 1,
+                 params=None):
         if not hasattr(model, "rngfree"):
             raise Error("AdamW: call rngfree.nn.quantize_model(model, ...) first")
         if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
@@ -241,11 +249,24 @@ class AdamW(torch.optim.Optimizer):
             _quantize(torch.zeros(1), state_format, state_rounding,
                       source=state_source if "stochastic" in state_rounding else None,
                       seed=seed if "stochastic" in state_rounding else None)
-        super().__init__(model.parameters(), dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(model.parameters() if params is None else params,
+                         dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
         self.q: QuantizedModel = model.rngfree
         self.state_format, self.state_rounding, self.state_source = state_format, state_rounding, state_source
         self.seed = _seed(seed) % (1 << 64)
+        # the moments' streams number parameters in model.parameters() order, whatever the groups
         self.index = {id(p): i for i, p in enumerate(model.parameters())}
+        for group in self.param_groups:
+            b = group["betas"]
+            if not 0.0 <= b[0] < 1.0 or not 0.0 <= b[1] < 1.0:
+                raise Error("param group betas = %r: allowed 0 <= beta < 1 for both" % (b,))
+            if group["lr"] < 0 or group["eps"] < 0 or group["weight_decay"] < 0:
+                raise Error("param group lr = %r, eps = %r, weight_decay = %r: allowed >= 0"
+                            % (group["lr"], group["eps"], group["weight_decay"]))
+            for p in group["params"]:
+                if id(p) not in self.index:
+                    raise Error("AdamW: params holds a tensor of shape %s that is not a parameter of model"
+                                % (tuple(p.shape),))
 
     def _round_state(self, x: torch.Tensor, t: int, index: int, moment: int) -> torch.Tensor:
         if self.state_format is None:
