@@ -82,6 +82,33 @@ def test_adamw_param_groups_are_torchs_param_groups():
         assert torch.equal(bits(p.detach()), bits(r.detach()))
 
 
+def test_adamw_rounds_the_moments_with_the_plans_m_and_v_sites():
+    # [quant.M] / [quant.V] on: a quantized layer's moments are rounded as the engine's AdamW rounds
+    # them, with the streams docs/training.md names (M: 1 + layer*6 + 5, V: 2^32 + layer); the
+    # biases' moments follow state_format (None: FP32, exactly torch's arithmetic)
+    torch.manual_seed(8)
+    model = Net()
+    config = ('[quant.M]\nformat = "bf16"\nrounding = "stochastic:16"\nsource = "philox"\n'
+              '[quant.V]\nformat = "bf16"\nrounding = "stochastic:16"\nsource = "philox"\n')
+    q = rnn.quantize_model(model, preset="int8-sr-philox", seed=5, config=config)
+    opt = rnn.AdamW(model, lr=0.01, betas=(0.9, 0.99), weight_decay=0.0, state_format=None)
+    x, y = batches(1)[0]
+    F.cross_entropy(model(x), y).backward()
+    grads = {id(p): p.grad.clone() for p in model.parameters()}
+    opt.step()
+    for p in model.parameters():
+        g, state = grads[id(p)], opt.state[p]
+        m = torch.zeros_like(g).mul_(0.9).add_(g, alpha=1 - 0.9)
+        v = torch.zeros_like(g).mul_(0.99).addcmul_(g, g, value=1 - 0.99)
+        layer = q.layer_of.get(id(p))
+        if layer is not None:
+            m = rngfree.quantize(m, "bf16", "stochastic:16", source="philox", seed=5, site=1 + layer * 6 + 5)
+            v = rngfree.quantize(v, "bf16", "stochastic:16", source="philox", seed=5, site=(1 << 32) + layer)
+            assert not torch.equal(state["exp_avg"], torch.zeros_like(g).mul_(0.9).add_(g, alpha=1 - 0.9))
+        assert torch.equal(bits(state["exp_avg"]), bits(m))
+        assert torch.equal(bits(state["exp_avg_sq"]), bits(v))
+
+
 def test_adamw_rounds_u_and_the_moments_as_documented():
     torch.manual_seed(4)
     model = Net()
