@@ -122,8 +122,9 @@ def main():
         for i in range(steps_per_epoch):
             idx = order[i * batch:(i + 1) * batch]
             x, y = x_train[idx], y_train[idx]
-            for group in opt.param_groups:  # cosine to 0 at the last step, as `rngfree train`
-                group["lr"] = 0.5 * a.lr * (1 + math.cos(math.pi * min(1.0, step / total)))
+            lr = 0.5 * a.lr * (1 + math.cos(math.pi * min(1.0, step / total)))  # cosine to 0, as `rngfree train`
+            for group in opt.param_groups:
+                group["lr"] = lr
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             opt.zero_grad()
@@ -138,8 +139,9 @@ def main():
             test_correct = sum((model(x_test[i:i + 1000]).argmax(1) == y_test[i:i + 1000]).sum().item()
                                for i in range(0, len(x_test), 1000))
         acc = test_correct / len(x_test)
-        print("epoch %d: train loss %.4f, train accuracy %.4f, test accuracy %.4f, %.1f s"
-              % (epoch + 1, loss_sum / seen, correct / seen, acc, time.time() - t0), flush=True)
+        # lr: that of the epoch's last step (as the engine's metrics.csv)
+        print("epoch %d: train loss %.4f, train accuracy %.4f, test accuracy %.4f, lr %.9g, %.1f s"
+              % (epoch + 1, loss_sum / seen, correct / seen, acc, lr, time.time() - t0), flush=True)
     print(json.dumps({"preset": a.preset, "optimizer": a.optimizer, "seed": a.seed, "epochs": a.epochs,
                       "steps_per_epoch": steps_per_epoch, "train_images": len(x_train),
                       "test_images": len(x_test), "test_accuracy": acc, "seconds": time.time() - t_start}))
