@@ -1,4 +1,4 @@
-"""Quantization sites W, A, E, G (and U, M in the optimizer) on any ``torch.nn.Module``'s Linear and
+"""Quantization sites W, A, E, G (and U, M, V in the optimizer) on any ``torch.nn.Module``'s Linear and
 Conv2d layers, with the C++ engine's site plan, word sources and default generator-free pairing
 (docs/training.md; docs/python.md says precisely what differs from ``rngfree train``).
 
@@ -27,9 +27,9 @@ from . import quantize as _quantize
 
 __all__ = ["quantize_model", "QuantizedModel", "SGD", "AdamW", "SITES", "TAPS"]
 
-SITES = {"W": 0, "A": 1, "E": 2, "G": 3, "U": 4, "M": 5}
+SITES = {"W": 0, "A": 1, "E": 2, "G": 3, "U": 4, "M": 5, "V": 6}
 TAPS = {"input": 0, "weights": 1, "act": 2, "err": 3, "grad": 4}
-_W, _A, _E, _G, _U, _M = range(6)
+_W, _A, _E, _G, _U, _M, _V = range(7)
 _INPUT, _WEIGHTS, _ACT, _ERR, _GRAD = range(5)
 
 
@@ -138,7 +138,8 @@ def quantize_model(model: torch.nn.Module, preset: str = "int8-sr-harvest", seed
     """Put the quantization sites of ``preset`` on every Linear and Conv2d layer of ``model`` (in place).
 
     preset: one of ``rngfree.presets()`` (``fp32``, ``int8-rne``, ``int8-sr-lfsr``,
-        ``int8-sr-xoshiro``, ``int8-sr-philox``, ``int8-sr-harvest``), as ``rngfree train --preset``.
+        ``int8-sr-xoshiro``, ``int8-sr-philox``, ``int8-sr-harvest``, the ``int8-dyn-*`` and ``bf16-*``
+        master-weight presets), as ``rngfree train --preset``.
     config: optional TOML text with ``[quant.*]`` overrides, as a ``rngfree train`` config file
         (e.g. ``'[quant.E]\\nsource = "harvest:err@+1"'``); the preset is applied first.
     seed: the seed of the generator sources (stream of (layer, site) = 1 + layer*6 + site, as the engine).
@@ -209,14 +210,17 @@ class AdamW(torch.optim.Optimizer):
     rounded with stochastic rounding:
 
         p <- p - lr * weight_decay * p                 (decoupled weight decay)
-        m <- Q_state(beta1 * m + (1 - beta1) * g)
-        v <- Q_state(beta2 * v + (1 - beta2) * g^2)
+        m <- Q_M(beta1 * m + (1 - beta1) * g)
+        v <- Q_V(beta2 * v + (1 - beta2) * g^2)
         p <- Q_U(p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps))
 
     Q_U is the plan's U site of a quantized layer's weight (its format, rounding and word source,
-    harvested or a generator, as ``SGD``); other parameters (biases) are updated in FP32. Q_state is
-    ``rngfree.quantize(x, state_format, state_rounding, source=state_source, seed=seed, site=S)`` on
-    every parameter's moments, with a Philox-style stream per (step, parameter, moment):
+    harvested or a generator, as ``SGD``); other parameters (biases) are updated in FP32. Q_M and Q_V
+    of a quantized layer's weight are the plan's M and V sites where the config turns them on
+    (``[quant.M]``, ``[quant.V]``: exactly the engine's ``--optimizer adamw`` rounding of its moments;
+    the presets leave them off). Every other moment (all of them with a preset) is rounded by
+    Q_state = ``rngfree.quantize(x, state_format, state_rounding, source=state_source, seed=seed, site=S)``,
+    with a Philox-style stream per (step, parameter, moment):
     S = 2^40 + (t * n_params + index) * 2 + moment (far from the plan's own streams 1 + layer*6 +
     site), so the moments' words need no state beyond the step and a resumed run draws the same
     words. ``state_format=None`` keeps the moments in FP32. The default ``bf16`` with
@@ -224,13 +228,21 @@ class AdamW(torch.optim.Optimizer):
     The moments are not harvested: they are computed from g itself, so a harvest of g would feed a
     moment's rounding with its own bits (the library's own-bits rule, docs/training.md).
 
+    ``params``: the parameters or param groups to optimize, as torch.optim's first argument (default
+    ``model.parameters()``, one group); every one must be a parameter of ``model``. A group's keys
+    (``lr``, ``betas``, ``eps``, ``weight_decay``) override the keyword defaults, e.g. the engine's
+    ``rngfree train --optimizer adamw``, which decays only tensors of two or more dimensions:
+    ``params=[{"params": [p for p in model.parameters() if p.dim() >= 2]},
+    {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}]``.
+
     ``state_dict()``/``load_state_dict()`` (torch's) carry m, v and the step; with
     ``model.rngfree.state_dict()`` a resumed run continues bit-identically (docs/python.md).
     """
 
     def __init__(self, model: torch.nn.Module, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, state_format: Optional[str] = "bf16",
-                 state_rounding: str = "stochastic:16", state_source: str = "philox", seed: int = 1):
+                 state_rounding: str = "stochastic:16", state_source: str = "philox", seed: int = 1,
+                 params=None):
         if not hasattr(model, "rngfree"):
             raise Error("AdamW: call rngfree.nn.quantize_model(model, ...) first")
         if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
@@ -241,11 +253,24 @@ class AdamW(torch.optim.Optimizer):
             _quantize(torch.zeros(1), state_format, state_rounding,
                       source=state_source if "stochastic" in state_rounding else None,
                       seed=seed if "stochastic" in state_rounding else None)
-        super().__init__(model.parameters(), dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(model.parameters() if params is None else params,
+                         dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
         self.q: QuantizedModel = model.rngfree
         self.state_format, self.state_rounding, self.state_source = state_format, state_rounding, state_source
         self.seed = _seed(seed) % (1 << 64)
+        # the moments' streams number parameters in model.parameters() order, whatever the groups
         self.index = {id(p): i for i, p in enumerate(model.parameters())}
+        for group in self.param_groups:
+            b = group["betas"]
+            if not 0.0 <= b[0] < 1.0 or not 0.0 <= b[1] < 1.0:
+                raise Error("param group betas = %r: allowed 0 <= beta < 1 for both" % (b,))
+            if group["lr"] < 0 or group["eps"] < 0 or group["weight_decay"] < 0:
+                raise Error("param group lr = %r, eps = %r, weight_decay = %r: allowed >= 0"
+                            % (group["lr"], group["eps"], group["weight_decay"]))
+            for p in group["params"]:
+                if id(p) not in self.index:
+                    raise Error("AdamW: params holds a tensor of shape %s that is not a parameter of model"
+                                % (tuple(p.shape),))
 
     def _round_state(self, x: torch.Tensor, t: int, index: int, moment: int) -> torch.Tensor:
         if self.state_format is None:
@@ -274,15 +299,21 @@ class AdamW(torch.optim.Optimizer):
                 t = state["step"]
                 index = self.index[id(p)]
                 m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
+                layer: Optional[int] = self.q.layer_of.get(id(p))
                 m.mul_(beta1).add_(g, alpha=1 - beta1)
-                self._round_state(m, t, index, 0)
+                if layer is not None and self.q.enabled and plan.active(layer, _M):
+                    m.copy_(plan.quantize(layer, _M, m))
+                else:
+                    self._round_state(m, t, index, 0)
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                self._round_state(v, t, index, 1)
+                if layer is not None and self.q.enabled and plan.active(layer, _V):
+                    v.copy_(plan.quantize(layer, _V, v))
+                else:
+                    self._round_state(v, t, index, 1)
                 # torch.optim.AdamW's arithmetic, operation for operation (equal to it bit for bit
                 # when nothing is rounded: python/tests/test_optim.py)
                 denom = (v.sqrt() / math.sqrt(1 - beta2 ** t)).add_(eps)
                 new = p.mul(1 - lr * wd).addcdiv_(m, denom, value=-lr / (1 - beta1 ** t))
-                layer: Optional[int] = self.q.layer_of.get(id(p))
                 if layer is not None and self.q.enabled and plan.active(layer, _U):
                     p.copy_(plan.quantize(layer, _U, new))
                 else:

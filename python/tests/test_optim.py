@@ -54,6 +54,61 @@ def test_adamw_without_rounding_is_torchs_adamw():
         assert torch.equal(bits(p.detach()), bits(r.detach()))
 
 
+def test_adamw_param_groups_are_torchs_param_groups():
+    # the engine's rule (decay only tensors of 2+ dimensions) as param groups: with nothing rounded,
+    # bit for bit torch.optim.AdamW given the same groups; the biases differ from a run that decays them
+    torch.manual_seed(6)
+    model, ref, decayed = Net(), Net(), Net()
+    ref.load_state_dict(model.state_dict())
+    decayed.load_state_dict(model.state_dict())
+
+    def groups(m):
+        return [{"params": [p for p in m.parameters() if p.dim() >= 2]},
+                {"params": [p for p in m.parameters() if p.dim() < 2], "weight_decay": 0.0}]
+
+    for m in (model, decayed):
+        rnn.quantize_model(m, preset="int8-sr-harvest").enabled = False
+    opt = rnn.AdamW(model, lr=0.01, weight_decay=0.05, state_format=None, params=groups(model))
+    decayed_opt = rnn.AdamW(decayed, lr=0.01, weight_decay=0.05, state_format=None)
+    ref_opt = torch.optim.AdamW(groups(ref), lr=0.01, weight_decay=0.05)
+    data = batches(4)
+    train(decayed, decayed_opt, data[:1])
+    train(model, opt, data[:1])
+    for p, d in zip(model.parameters(), decayed.parameters()):  # the first step: only the biases differ
+        assert torch.equal(p, d) == (p.dim() >= 2)
+    train(model, opt, data[1:])
+    train(ref, ref_opt, data)
+    for p, r in zip(model.parameters(), ref.parameters()):
+        assert torch.equal(bits(p.detach()), bits(r.detach()))
+
+
+def test_adamw_rounds_the_moments_with_the_plans_m_and_v_sites():
+    # [quant.M] / [quant.V] on: a quantized layer's moments are rounded as the engine's AdamW rounds
+    # them, with the streams docs/training.md names (M: 1 + layer*6 + 5, V: 2^32 + layer); the
+    # biases' moments follow state_format (None: FP32, exactly torch's arithmetic)
+    torch.manual_seed(8)
+    model = Net()
+    config = ('[quant.M]\nformat = "bf16"\nrounding = "stochastic:16"\nsource = "philox"\n'
+              '[quant.V]\nformat = "bf16"\nrounding = "stochastic:16"\nsource = "philox"\n')
+    q = rnn.quantize_model(model, preset="int8-sr-philox", seed=5, config=config)
+    opt = rnn.AdamW(model, lr=0.01, betas=(0.9, 0.99), weight_decay=0.0, state_format=None)
+    x, y = batches(1)[0]
+    F.cross_entropy(model(x), y).backward()
+    grads = {id(p): p.grad.clone() for p in model.parameters()}
+    opt.step()
+    for p in model.parameters():
+        g, state = grads[id(p)], opt.state[p]
+        m = torch.zeros_like(g).mul_(0.9).add_(g, alpha=1 - 0.9)
+        v = torch.zeros_like(g).mul_(0.99).addcmul_(g, g, value=1 - 0.99)
+        layer = q.layer_of.get(id(p))
+        if layer is not None:
+            m = rngfree.quantize(m, "bf16", "stochastic:16", source="philox", seed=5, site=1 + layer * 6 + 5)
+            v = rngfree.quantize(v, "bf16", "stochastic:16", source="philox", seed=5, site=(1 << 32) + layer)
+            assert not torch.equal(state["exp_avg"], torch.zeros_like(g).mul_(0.9).add_(g, alpha=1 - 0.9))
+        assert torch.equal(bits(state["exp_avg"]), bits(m))
+        assert torch.equal(bits(state["exp_avg_sq"]), bits(v))
+
+
 def test_adamw_rounds_u_and_the_moments_as_documented():
     torch.manual_seed(4)
     model = Net()
@@ -145,3 +200,7 @@ def test_adamw_bad_settings_are_refused():
         rnn.AdamW(model, betas=(1.0, 0.999))
     with pytest.raises(rngfree.Error, match="float:9"):
         rnn.AdamW(model, state_format="float:9:3")
+    with pytest.raises(rngfree.Error, match="not a parameter of model"):
+        rnn.AdamW(model, params=[torch.nn.Parameter(torch.zeros(3))])
+    with pytest.raises(rngfree.Error, match="param group betas"):
+        rnn.AdamW(model, params=[{"params": list(model.parameters()), "betas": (0.9, 1.5)}])
