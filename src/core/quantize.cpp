@@ -46,12 +46,16 @@ struct Params {
   uint32_t keep_inf = 0;                  // all-ones: an infinite input gives inf_bits (IEEE formats)
   uint32_t inf_bits = 0;
   int r_bits = 0;                         // stochastic only
+  // Stochastic, fixed-shift paths: r = word & r_mask (the low R bits); kUniform and kFloatSplit
+  // above 2^emin add (r << r_shift_left) >> r_shift_right to the pattern (see sr_add_to_pattern).
+  uint32_t r_mask = 0;
+  uint32_t r_shift_left = 0, r_shift_right = 0;
   // Specialized grids (see quantize_bits_float_split and quantize_bits_fixed_scaled); kGeneral: none.
   FastGrid fast = FastGrid::kGeneral;
   uint32_t normal_min = 0;  // kFloatSplit: bit pattern of 2^emin; below it the grid has a fixed step
   float add_round = 0;      // kFloatSplit, nearest-even: 2^(emin-M+23), whose ulp is the subnormal step
-  float to_grid = 0;        // kFixedScaled: 1/step; kFloatSplit (stochastic): 2^R/(subnormal step)
-  float y_min = 0, y_max = 0;  // kFixedScaled: the grid's index range; kFloatSplit: 2^(M+R)
+  float to_grid = 0;        // kFixedScaled: 1/step (stochastic: 2^R/step); kFloatSplit (stochastic): 2^R/(subnormal step)
+  float y_min = 0, y_max = 0;  // kFixedScaled: the grid's index range (stochastic: times 2^R); kFloatSplit: 2^(M+R)
   float step = 0;           // the grid's step (kFloatSplit: the subnormal step)
 };
 
@@ -69,11 +73,29 @@ struct Params {
   return u > 0x7F800000u ? b : res;
 }
 
+// Stochastic rounding of a magnitude pattern u whose kept precision ends c >= 1 bits above its
+// last bit (rem = u & mask, mask = 2^c - 1), with f the top R bits of the dropped fraction rem/2^c:
+//   c >= R: rem = f·2^(c-R) + g with g < 2^(c-R), so rem + r·2^(c-R) >= 2^c iff f + r >= 2^R;
+//   c <  R: f = rem·2^(R-c), so f + r >= 2^R iff rem + r/2^(R-c) >= 2^c iff rem + floor(r/2^(R-c))
+//           >= 2^c (rem is an integer).
+// Either way SR's "away iff f + r >= 2^R" is the carry into bit c of u + aligned r, so the rounded
+// pattern is (u + aligned r) & ~mask: a carry out of the mantissa field is the next binade's first
+// value, as in quantize_bits. Params: r_mask, r_shift_left = max(c-R, 0), r_shift_right = max(R-c, 0).
+[[gnu::always_inline]] inline uint32_t sr_add_to_pattern(uint32_t u, uint32_t word, uint32_t mask, const Params& p) {
+  return (u + (((word & p.r_mask) << p.r_shift_left) >> p.r_shift_right)) & ~mask;
+}
+
 // kUniform: the grid has the same number of dropped bits s = c <= 23 in every binade (t <= 1, e.g.
 // bf16 and tf32, whose exponent range is FP32's): d = 0 for every element, so the shifts become one
 // loop-invariant count and the vectorized loop is a handful of operations shorter.
 template <RoundingKind kMode, bool kTwosComplementSr, bool kUniform = false>
 [[gnu::always_inline]] inline uint32_t quantize_bits(uint32_t b, uint32_t word, const Params& p) {
+  if constexpr (kUniform && kMode == RoundingKind::kStochastic && !kTwosComplementSr) {
+    // bf16, tf32 and other formats with FP32's exponent range: one shift c <= 23 everywhere (c = 0:
+    // r_mask is 0 and nothing moves).
+    const uint32_t mask = (1u << static_cast<uint32_t>(p.c)) - 1u;
+    return finish_magnitude(sr_add_to_pattern(b & 0x7FFFFFFFu, word, mask, p), b, p);
+  }
   const uint32_t u = b & 0x7FFFFFFFu;
   const uint32_t neg = b >> 31;
   const int32_t be = static_cast<int32_t>(u >> 23);
@@ -149,9 +171,7 @@ template <RoundingKind kMode>
     small = std::bit_cast<uint32_t>((a + p.add_round) - p.add_round);
   } else {
     const auto r_bits = static_cast<uint32_t>(p.r_bits);
-    const uint32_t f = (u << (32u - c)) & (0xFFFFFFFFu << (32u - r_bits));
-    const uint32_t r = word << (32u - r_bits);
-    normal = (u & ~mask) + (((f + r) < f ? 1u : 0u) << c);
+    normal = sr_add_to_pattern(u, word, mask, p);
     const float y = a * p.to_grid;
     const auto lo = static_cast<uint32_t>(static_cast<int32_t>(y < p.y_max ? y : 0.0f));  // y >= 0, truncation = floor
     const uint32_t q = (lo + (word & ((1u << r_bits) - 1u))) >> r_bits;
@@ -160,22 +180,41 @@ template <RoundingKind kMode>
   return finish_magnitude(u >= p.normal_min ? normal : small, b, p);
 }
 
-// kFixedScaled (nearest-even only): fixed:WL:FL and fixed:WL:dyn with WL <= 23 where the grid's
-// step 2^se and 1/step are normal FP32 values. y = x/step is exact (a power-of-two scaling; a y
-// that underflows has |y| < 1/2 and rounds to zero anyway), clamped to the grid's range
-// [-2^(WL-1), 2^(WL-1)-1], then (y + 1.5·2^23) - 1.5·2^23 rounds it to an integer (|y| <= 2^22:
-// the FPU's round-to-nearest-even, ties to even), times the step. The sign is ORed back, so a
-// negative x that rounds to zero gives -0 as the general kernel does. Needs the default FP
-// environment (fast_grid_usable()). (Stochastic rounding keeps the integer kernel: an FP32 version
-// with a floor was exact but GCC 12 did not vectorize it, 0.15x copy against 0.4x.)
+// kFixedScaled: fixed:WL:FL and fixed:WL:dyn on grids whose step 2^se is a normal FP32 value,
+// rounded in FP32 arithmetic (fixed_params says where each applies).
+//   nearest-even (WL <= 23, 1/step normal): y = x/step is exact (a power-of-two scaling; a y that
+//     underflows has |y| < 1/2 and rounds to zero anyway), clamped to the grid's range
+//     [-2^(WL-1), 2^(WL-1)-1], then (y + 1.5·2^23) - 1.5·2^23 rounds it to an integer (|y| <= 2^22:
+//     the FPU's round-to-nearest-even, ties to even), times the step.
+//   stochastic:R (WL <= 25, WL + R <= 32, se <= R): y = x·2^(R-se) is exact (a scaling by a power
+//     of two >= 1 cannot lose bits; an overflow to inf is clamped like any x beyond the grid),
+//     clamped to [-2^(WL-1+R), (2^(WL-1)-1)·2^R], which fits int32. Y = floor(y) is the truncation
+//     minus [trunc(y) > y] (trunc(y) is an FP32 value, so the compare is exact). Then Y = lo·2^R + f
+//     with lo = floor(x/step) and f the top R bits of the two's complement fraction, and the
+//     arithmetic shift (Y + r) >> R = lo + [f + r >= 2^R], SR's definition; the clamped ends give
+//     exactly the saturation values for every r < 2^R. |k| <= 2^(WL-1) <= 2^24 converts exactly.
+// The sign is ORed back, so a negative x that rounds to zero gives -0 as the reference does. Needs
+// the default FP environment (fast_grid_usable()).
 template <RoundingKind kMode>
-[[gnu::always_inline]] inline uint32_t quantize_bits_fixed_scaled(uint32_t b, uint32_t, const Params& p) {
-  static_assert(kMode == RoundingKind::kNearestEven, "kFixedScaled rounds to nearest-even only");
-  constexpr float kRound = 0x1.8p23f;
+[[gnu::always_inline]] inline uint32_t quantize_bits_fixed_scaled(uint32_t b, uint32_t word, const Params& p) {
+  static_assert(kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic,
+                "kFixedScaled rounds to nearest-even or stochastically");
   float y = std::bit_cast<float>(b) * p.to_grid;
-  y = y > p.y_min ? y : p.y_min;
+  y = y > p.y_min ? y : p.y_min;  // also maps NaN to y_min (no conversion of a NaN below)
   y = y < p.y_max ? y : p.y_max;
-  const uint32_t res = std::bit_cast<uint32_t>(((y + kRound) - kRound) * p.step) | (b & 0x80000000u);
+  uint32_t res = 0;
+  if constexpr (kMode == RoundingKind::kNearestEven) {
+    constexpr float kRound = 0x1.8p23f;
+    res = std::bit_cast<uint32_t>(((y + kRound) - kRound) * p.step);
+  } else {
+    // floor in FP32 with float-only selects (GCC 12 left an int -= (float > float) unvectorized):
+    // t - 1 is exact because t > y only for a non-integer y, so |y| < 2^23.
+    float t = static_cast<float>(static_cast<int32_t>(y));  // truncation toward zero
+    t = t > y ? t - 1.0f : t;
+    const int32_t k = (static_cast<int32_t>(t) + static_cast<int32_t>(word & p.r_mask)) >> p.r_bits;  // arithmetic shift: floor
+    res = std::bit_cast<uint32_t>(static_cast<float>(k) * p.step);
+  }
+  res |= b & 0x80000000u;
   return (b & 0x7FFFFFFFu) > 0x7F800000u ? b : res;  // NaN stays the same NaN
 }
 
@@ -225,7 +264,8 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid>
 [[gnu::always_inline]] inline uint32_t quantize_element(uint32_t b, uint32_t word, const Params& p) {
   if constexpr (kGrid == FastGrid::kFloatSplit) {
     return quantize_bits_float_split<kMode>(b, word, p);
-  } else if constexpr (kGrid == FastGrid::kFixedScaled && kMode == RoundingKind::kNearestEven) {
+  } else if constexpr (kGrid == FastGrid::kFixedScaled &&
+                       (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic)) {
     return quantize_bits_fixed_scaled<kMode>(b, word, p);
   } else {
     return quantize_bits<kMode, kTwos, kUniform>(b, word, p);
@@ -269,7 +309,7 @@ template <RoundingKind kMode, bool kTwos>
   if constexpr (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic) {
     if (a.params->fast != FastGrid::kGeneral && fast_grid_usable()) {
       if (a.params->fast == FastGrid::kFloatSplit) return loop_grid<kMode, kTwos, false, FastGrid::kFloatSplit>(a);
-      if constexpr (kMode == RoundingKind::kNearestEven) return loop_grid<kMode, kTwos, false, FastGrid::kFixedScaled>(a);
+      return loop_grid<kMode, kTwos, false, FastGrid::kFixedScaled>(a);
     }
   }
   if (a.params->t <= 1 && a.params->c <= 23) return loop_grid<kMode, kTwos, true>(a);
@@ -513,6 +553,11 @@ Params float_params(const Format& f, const Rounding& r) {
   p.limit_pos = p.limit_neg = max_bits;
   p.over_pos = p.over_neg = max_bits;
   p.r_bits = r.random_bits;
+  if (r.kind == RoundingKind::kStochastic && p.c >= 1 && p.c <= 23) {  // sr_add_to_pattern (c = 0: nothing to round)
+    p.r_mask = r.random_bits == 32 ? 0xFFFFFFFFu : (1u << r.random_bits) - 1u;
+    p.r_shift_left = static_cast<uint32_t>(std::max(p.c - r.random_bits, 0));
+    p.r_shift_right = static_cast<uint32_t>(std::max(r.random_bits - p.c, 0));  // <= 31: c >= 1
+  }
   const int emin = f.min_exponent();
   const int m = f.mantissa_bits;
   const bool stochastic = r.kind == RoundingKind::kStochastic;
@@ -553,6 +598,18 @@ Params fixed_params(int word_length, int step_exponent, const Rounding& r) {
     p.y_min = -std::ldexp(1.0f, wl - 1);
     p.y_max = std::ldexp(1.0f, wl - 1) - 1.0f;
     p.step = std::ldexp(1.0f, se);
+  }
+  // kFixedScaled (stochastic:R): step and 2^R/step normal FP32 values with 2^R/step >= 1, the
+  // grid's indices times 2^R within int32, and every index exactly an FP32 value.
+  const int rb = r.random_bits;
+  if (r.kind == RoundingKind::kStochastic && se >= -126 && se <= rb && rb - se <= 127 && se + wl <= 127 && wl <= 25 &&
+      wl + rb <= 32) {
+    p.fast = FastGrid::kFixedScaled;
+    p.to_grid = std::ldexp(1.0f, rb - se);
+    p.y_min = -std::ldexp(1.0f, wl - 1 + rb);
+    p.y_max = static_cast<float>(std::ldexp(std::ldexp(1.0, wl - 1) - 1.0, rb));  // exact: WL-1 <= 24 bits
+    p.step = std::ldexp(1.0f, se);
+    p.r_mask = (1u << rb) - 1u;  // rb <= 30: wl >= 2
   }
   return p;
 }

@@ -3,10 +3,13 @@
 // vcvtneps2bf16 and F16C vcvtps2ph (skipped with a message where the CPU lacks them); every e4m3
 // and e5m2 code, decoded by the OCP OFP8 definition, round-trips unchanged in every mode.
 // The instructions give IEEE overflow (inf), so they are compared with the :ieee variants.
+// Stochastic rounding: every pattern, with a word per pattern, equals SR's definition computed in
+// double arithmetic for the fixed-point and float formats that have fast SR paths.
 #include <gtest/gtest.h>
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdio>
@@ -144,6 +147,95 @@ TEST(QuantizeExhaustive, SaturatingEqualsIeeeWithInfinitiesClamped) {
       }
     }
     EXPECT_EQ(mismatches, 0u) << name;
+  }
+}
+
+// SR written straight from DESIGN.md "Arithmetic" in double arithmetic, independent of both the
+// kernels' FP32 tricks and the reference's integer splitting. Every step is exact: x/step and
+// x·2^R/step are power-of-two scalings, and f = floor(x·2^R/step) - lo·2^R is a difference of
+// integers below 2^53 (not (x/step - lo)·2^R: for a tiny negative x, x/step - lo = 1 - tiny rounds
+// to 1 in double). Float formats (saturating): on the magnitude, with
+// the quantum q = 2^(max(e, emin) - M), |x| = (k + frac)·q, f = floor(frac·2^R), away iff f + r >= 2^R.
+float sr_float_definition(float x, const Format& format, int r_bits, uint32_t word) {
+  if (std::isnan(x)) return x;
+  const double max = format.max_value();
+  if (std::isinf(x)) return std::copysign(static_cast<float>(max), x);
+  if (x == 0) return x;
+  const double a = std::fabs(static_cast<double>(x));
+  const double q = std::ldexp(1.0, std::max(std::ilogb(a), format.min_exponent()) - format.mantissa_bits);
+  const double k = std::floor(a / q);
+  const double f = std::floor(std::ldexp(a / q, r_bits)) - std::ldexp(k, r_bits);
+  const auto r = static_cast<double>(word & ((uint64_t{1} << r_bits) - 1));
+  const double m = std::min((k + (f + r >= std::ldexp(1.0, r_bits) ? 1.0 : 0.0)) * q, max);
+  return std::copysign(static_cast<float>(m), x);
+}
+
+// Fixed point with step 2^se: saturate at the grid's ends, else on the two's complement value
+// x/step = lo + frac (lo = floor), f = floor(frac·2^R), result lo + [f + r >= 2^R]; zero keeps x's sign.
+float sr_fixed_definition(float x, int word_length, int se, int r_bits, uint32_t word) {
+  if (std::isnan(x)) return x;
+  const double top = std::ldexp(std::ldexp(1.0, word_length - 1) - 1.0, se);
+  const double bottom = -std::ldexp(1.0, word_length - 1 + se);
+  if (x >= top) return static_cast<float>(top);
+  if (x <= bottom) return static_cast<float>(bottom);
+  const double v = std::ldexp(static_cast<double>(x), -se);
+  const double lo = std::floor(v);
+  const double f = std::floor(std::ldexp(v, r_bits)) - std::ldexp(lo, r_bits);
+  const auto r = static_cast<double>(word & ((uint64_t{1} << r_bits) - 1));
+  const double k = lo + (f + r >= std::ldexp(1.0, r_bits) ? 1.0 : 0.0);
+  return k == 0 ? std::copysign(0.0f, x) : static_cast<float>(std::ldexp(k, se));
+}
+
+// Word of pattern i: all 32 bits vary (bits above R must be ignored), every low-R value occurs.
+uint32_t exhaustive_word(uint32_t i) {
+  uint64_t z = i * 0x9E3779B97F4A7C15ull;
+  z ^= z >> 29;
+  return static_cast<uint32_t>(z ^ (z >> 32));
+}
+
+TEST(QuantizeExhaustive, StochasticEqualsDefinitionOnEveryPattern) {
+  // The training presets' SR sites (fixed:8 steps with stochastic:8, fixed:16:8 with stochastic:16)
+  // and the float formats' fixed-shift SR paths, both c >= R and c < R, on the best SIMD target.
+  struct Case {
+    const char* format;
+    int r_bits;
+  };
+  for (const Case c : {Case{"fixed:8:4", 8}, Case{"fixed:16:8", 16}, Case{"fixed:24:0", 8}, Case{"bf16", 8},
+                       Case{"fp16", 16}, Case{"e4m3", 8}, Case{"e5m2", 16}}) {
+    const Format format = Format::parse(c.format);
+    const Rounding rounding = Rounding::parse("stochastic:" + std::to_string(c.r_bits));
+    uint64_t mismatches = 0;
+    const int64_t chunks = static_cast<int64_t>(kPatterns / kChunk);
+#pragma omp parallel reduction(+ : mismatches)
+    {
+      std::vector<float> in(kChunk), out(kChunk);
+      std::vector<uint32_t> words(kChunk);
+#pragma omp for schedule(static)
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        for (uint32_t i = 0; i < kChunk; ++i) {
+          const uint32_t pattern = static_cast<uint32_t>(ch) * kChunk + i;
+          in[i] = std::bit_cast<float>(pattern);
+          words[i] = exhaustive_word(pattern);
+        }
+        quantize(in, out, format, rounding, words, {.threads = 1});
+        for (uint32_t i = 0; i < kChunk; ++i) {
+          const float expected = format.kind == FormatKind::kFixed
+                                     ? sr_fixed_definition(in[i], format.word_length, -format.fraction_length,
+                                                           c.r_bits, words[i])
+                                     : sr_float_definition(in[i], format, c.r_bits, words[i]);
+          if (!same_value(out[i], expected) && ++mismatches <= 5) {
+#pragma omp critical
+            std::printf("%s %s: x=%a r=0x%08x ours=%a definition=%a\n", c.format, rounding.name().c_str(),
+                        static_cast<double>(in[i]), words[i], static_cast<double>(out[i]),
+                        static_cast<double>(expected));
+          }
+        }
+      }
+    }
+    EXPECT_EQ(mismatches, 0u) << c.format << " stochastic:" << c.r_bits;
+    std::printf("%s stochastic:%d: %llu patterns compared\n", c.format, c.r_bits,
+                static_cast<unsigned long long>(kPatterns));
+    std::fflush(stdout);
   }
 }
 

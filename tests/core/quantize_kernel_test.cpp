@@ -152,7 +152,7 @@ TEST_P(EveryTarget, EqualsReferenceForEveryFormatAndMode) {
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-// The FP32-arithmetic kernels (fp16/e4m3/e5m2 below their normal range, fixed nearest-even) rely on
+// The FP32-arithmetic kernels (fp16/e4m3/e5m2 below their normal range, fixed point) rely on
 // IEEE round-to-nearest with subnormals; a caller that set flush-to-zero, denormals-are-zero and
 // round-toward-zero (MXCSR, per thread) must still get the reference's bits, on every target.
 TEST_P(EveryTarget, EqualsReferenceUnderFlushToZeroAndRoundTowardZero) {
@@ -180,6 +180,92 @@ TEST_P(EveryTarget, EqualsReferenceUnderFlushToZeroAndRoundTowardZero) {
   }
 }
 #endif
+
+// Stochastic rounding's edge cases, fast kernels against the reference on every target: grid
+// points, ties, values exactly at and one FP32 step either side of each SR threshold j/2^R of a
+// step (j = 1, 2^(R-1), 2^R - 1), negative values (two's complement fractions for fixed point),
+// the grid's ends and beyond (saturation), -0, FP32 subnormals, infinities and NaN; each with the
+// words r = 0, 1, 2^(R-1), 2^R - 1 and with high bits above the R used ones set. Covers the
+// FP32-scaled fixed-point SR (fixed:WL:FL and fixed:WL:dyn, including WL + R = 32, WL = 25 and the
+// se <= R bound) and the pattern-add SR of the fixed-shift float paths.
+std::vector<float> sr_edge_values(double step, int r_bits, const std::vector<double>& grid_indices) {
+  std::vector<float> v = {0.0f, -0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::quiet_NaN(), std::bit_cast<float>(0xFFC00001u),
+                          std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::denorm_min(), -std::numeric_limits<float>::denorm_min(),
+                          std::bit_cast<float>(0x007FFFFFu), -std::numeric_limits<float>::min()};
+  const double r_scale = std::ldexp(1.0, -r_bits);
+  for (double k : grid_indices) {
+    for (double j : {0.0, 1.0, std::ldexp(1.0, r_bits - 1), std::ldexp(1.0, r_bits) - 1.0}) {
+      const auto x = static_cast<float>((k + j * r_scale) * step);
+      if (static_cast<double>(x) != (k + j * r_scale) * step) continue;  // not an FP32 value
+      for (float s : {x, std::nextafter(x, -INFINITY), std::nextafter(x, INFINITY)}) {
+        v.push_back(s);
+        v.push_back(-s);
+      }
+    }
+  }
+  return v;
+}
+
+TEST_P(EveryTarget, StochasticEdgeCasesEqualReference) {
+  struct Case {
+    const char* format;
+    int r_bits;
+    double step;  // the grid's step at grid_indices (fixed:dyn: set by the span's max, an element here)
+    std::vector<double> grid_indices;
+  };
+  auto ends = [](int wl) {
+    const double top = std::ldexp(1.0, wl - 1);
+    return std::vector<double>{0, 1, 2, 3, -1, -2, -3, top - 2, top - 1, top, top + 1, -top + 1, -top, -top - 1};
+  };
+  const std::vector<Case> cases = {
+      {"fixed:8:4", 8, 0x1p-4, ends(8)},      {"fixed:8:4", 16, 0x1p-4, ends(8)},
+      {"fixed:16:8", 16, 0x1p-8, ends(16)},   {"fixed:16:8", 1, 0x1p-8, ends(16)},
+      {"fixed:24:0", 8, 1.0, ends(24)},       {"fixed:25:3", 7, 0x1p-3, ends(25)},
+      {"fixed:25:3", 8, 0x1p-3, ends(25)},    {"fixed:8:-8", 8, 0x1p8, ends(8)},
+      {"fixed:8:-9", 8, 0x1p9, ends(8)},      {"fixed:8:dyn", 8, 0x1p-126, ends(8)}, {"fixed:8:dyn", 8, 0x1p-127, ends(8)},  // se >= -126 bound
+      {"fixed:8:dyn", 8, 0x1p-6, ends(8)},
+      {"fixed:8:dyn", 16, 0x1p-6, ends(8)},   {"fixed:16:dyn", 16, 0x1p-14, ends(16)},
+      {"fixed:2:dyn", 30, 0.5, ends(2)},      {"fixed:2:dyn", 31, 0.5, ends(2)},
+      // float formats: grid indices k in units of the step of one binade ([1, 2) unless noted)
+      {"bf16", 8, 0x1p-7, {128, 129, 255}},          {"bf16", 32, 0x1p-7, {128, 192, 255}},
+      {"bf16", 8, 0x1p-133, {1, 127, 128}},          // FP32 subnormals: bf16's step 2^-133
+      {"tf32", 16, 0x1p-10, {1024, 1025, 2047}},     {"fp16", 8, 0x1p-10, {1024, 1536, 2047}},
+      {"fp16", 16, 0x1p-24, {1, 2, 1023, 1024}},     // subnormals, up to 2^emin
+      {"fp16", 16, 0x1p5, {2046, 2047}},             // [2^15, 2^16): the largest value and overflow
+      {"e4m3", 16, 0x1p-3, {8, 9, 15}},              {"e4m3", 8, 0x1p-9, {1, 7, 8}},  // subnormals
+      {"e4m3", 8, 0x1p5, {12, 13, 14, 15}},          // [256, 512): 448 = 14·2^5 is the largest
+      {"e5m2:ieee", 16, 0x1p13, {6, 7, 8}},          // 57344 = 7·2^13 is the largest, then inf
+      {"e5m2", 20, 0x1p-2, {4, 5, 7}},
+  };
+  for (const Case& c : cases) {
+    const Format format = Format::parse(c.format);
+    const Rounding rounding = Rounding::parse("stochastic:" + std::to_string(c.r_bits));
+    std::vector<float> in = sr_edge_values(c.step, c.r_bits, c.grid_indices);
+    if (format.kind == FormatKind::kFixedDynamic) {
+      // The span's max sets the step: |max| in [2^(WL-2)·step, 2^(WL-1)·step); saturation is then
+      // reached only by the max itself, so drop values beyond it (they would change the scale).
+      const double max = std::ldexp(c.step, format.word_length - 2) * 1.5;
+      std::erase_if(in, [&](float x) { return std::isfinite(x) && std::fabs(static_cast<double>(x)) > max; });
+      in.push_back(static_cast<float>(max));
+      ASSERT_EQ(independent_step_exponent(in, format), std::ilogb(c.step)) << c.format;
+    }
+    const uint32_t r_max = c.r_bits == 32 ? 0xFFFFFFFFu : (1u << c.r_bits) - 1u;
+    for (uint32_t r : {0u, 1u, r_max >> 1, (r_max >> 1) + 1, r_max, ~r_max, ~r_max | 1u, 0xFFFFFFFFu}) {
+      const std::vector<uint32_t> random(in.size(), r);
+      std::vector<float> out(in.size());
+      quantize(in, out, format, rounding, random);
+      const int se = independent_step_exponent(in, format);
+      for (size_t i = 0; i < in.size(); ++i) {
+        const float expected = quantize_reference(in[i], format, rounding, r, se);
+        ASSERT_TRUE(same_bits_or_both_nan(out[i], expected))
+            << c.format << " stochastic:" << c.r_bits << " x=" << std::hexfloat << in[i] << " r=" << r
+            << " fast=" << out[i] << " reference=" << expected << std::defaultfloat;
+      }
+    }
+  }
+}
 
 TEST(QuantizeKernel, ResultsDoNotDependOnThreadCount) {
   std::mt19937_64 rng(7);
