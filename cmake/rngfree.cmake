@@ -52,7 +52,7 @@ function(rngfree_tests module)
     # project's own test run never lacks it (a missing program fails those tests, never skips them).
     add_dependencies(test_${module} rngfree)
   endif()
-  if(slow)
+  if(slow AND RNGFREE_BUILD_EXHAUSTIVE)
     add_executable(test_${module}_exhaustive ${slow})
     target_link_libraries(test_${module}_exhaustive PRIVATE ${ARGN} GTest::gtest GTest::gtest_main)
     target_include_directories(test_${module}_exhaustive PRIVATE ${PROJECT_SOURCE_DIR}/tests)
