@@ -52,7 +52,7 @@ function(rngfree_tests module)
     # project's own test run never lacks it (a missing program fails those tests, never skips them).
     add_dependencies(test_${module} rngfree)
   endif()
-  if(slow)
+  if(slow AND RNGFREE_BUILD_EXHAUSTIVE)
     add_executable(test_${module}_exhaustive ${slow})
     target_link_libraries(test_${module}_exhaustive PRIVATE ${ARGN} GTest::gtest GTest::gtest_main)
     target_include_directories(test_${module}_exhaustive PRIVATE ${PROJECT_SOURCE_DIR}/tests)
@@ -60,5 +60,59 @@ function(rngfree_tests module)
       RNGFREE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" RNGFREE_BINARY_DIR="${PROJECT_BINARY_DIR}")
     # One label only: gtest_discover_tests (CMake 3.25) splits a "a;b" value into separate arguments.
     gtest_discover_tests(test_${module}_exhaustive PROPERTIES LABELS exhaustive DISCOVERY_TIMEOUT 60)
+  endif()
+endfunction()
+
+# rngfree_torch_pch(TARGET): libtorch's headers (include/rngfree/train/torch.hpp) precompiled for
+# TARGET's sources that include them, directly or through one of the project's headers; the
+# target's other sources are compiled as before (a 600 MB PCH loaded into a TU that does not need
+# libtorch makes it slower). Parsing <torch/torch.h> is about half of each such TU's compile time;
+# the builds are most of CI's time (docs/testing.md). RNGFREE_PCH=OFF turns it off. Which sources
+# include libtorch is found by reading the sources and the project's headers (transitively), so a
+# new file needs no list to be kept.
+function(rngfree_torch_pch target)
+  if(NOT RNGFREE_PCH)
+    return()
+  endif()
+  # The project's headers that include libtorch: start from torch.hpp, add every header that includes one
+  # already found, until nothing changes.
+  file(GLOB_RECURSE headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/*.hpp ${PROJECT_SOURCE_DIR}/src/*.hpp
+    ${PROJECT_SOURCE_DIR}/tests/*.hpp)
+  set(torch_names torch.hpp)
+  set(changed TRUE)
+  while(changed)
+    string(REPLACE "." "\\." alternatives "${torch_names}")
+    string(REPLACE ";" "|" alternatives "${alternatives}")
+    set(pattern "#include ([<\"](torch/|ATen/)|\"([^\"]*/)?(${alternatives})\")")
+    set(changed FALSE)
+    foreach(h ${headers})
+      get_filename_component(name ${h} NAME)
+      if(NOT name IN_LIST torch_names)
+        file(STRINGS ${h} hits REGEX "${pattern}")
+        if(hits)
+          list(APPEND torch_names ${name})
+          set(changed TRUE)
+        endif()
+      endif()
+    endforeach()
+  endwhile()
+  get_target_property(sources ${target} SOURCES)
+  get_target_property(source_dir ${target} SOURCE_DIR)
+  set(with 0)
+  list(LENGTH sources total)
+  foreach(src ${sources})
+    if(NOT IS_ABSOLUTE ${src})
+      set(src ${source_dir}/${src})
+    endif()
+    file(STRINGS ${src} hits REGEX "${pattern}")
+    if(hits)
+      math(EXPR with "${with} + 1")
+    else()
+      set_source_files_properties(${src} TARGET_DIRECTORY ${target} PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+    endif()
+  endforeach()
+  message(STATUS "${target}: libtorch's headers precompiled for ${with} of ${total} sources (RNGFREE_PCH)")
+  if(with GREATER 0)
+    target_precompile_headers(${target} PRIVATE ${PROJECT_SOURCE_DIR}/include/rngfree/train/torch.hpp)
   endif()
 endfunction()
