@@ -193,9 +193,13 @@ uint32_t exhaustive_word(uint32_t i) {
   return static_cast<uint32_t>(z ^ (z >> 32));
 }
 
-TEST(QuantizeExhaustive, StochasticEqualsDefinitionOnEveryPattern) {
+TEST(QuantizeExhaustive, StochasticEqualsDefinitionOnEveryBlockOf64Patterns) {
   // The training presets' SR sites (fixed:8 steps with stochastic:8, fixed:16:8 with stochastic:16)
   // and the float formats' fixed-shift SR paths, both c >= R and c < R, on the best SIMD target.
+  // One FP32 pattern of every aligned block of 64 (every sign, exponent and mantissa bit above the
+  // lowest 6; the lowest 6 from a hash of the block, so every value occurs), 2^26 per case: all 2^32
+  // patterns against the double-arithmetic definition took minutes per case, longer than the tier's
+  // budget (docs/testing.md).
   struct Case {
     const char* format;
     int r_bits;
@@ -205,7 +209,8 @@ TEST(QuantizeExhaustive, StochasticEqualsDefinitionOnEveryPattern) {
     const Format format = Format::parse(c.format);
     const Rounding rounding = Rounding::parse("stochastic:" + std::to_string(c.r_bits));
     uint64_t mismatches = 0;
-    const int64_t chunks = static_cast<int64_t>(kPatterns / kChunk);
+    constexpr uint64_t kBlocks = kPatterns / 64;
+    const int64_t chunks = static_cast<int64_t>(kBlocks / kChunk);
 #pragma omp parallel reduction(+ : mismatches)
     {
       std::vector<float> in(kChunk), out(kChunk);
@@ -213,7 +218,8 @@ TEST(QuantizeExhaustive, StochasticEqualsDefinitionOnEveryPattern) {
 #pragma omp for schedule(static)
       for (int64_t ch = 0; ch < chunks; ++ch) {
         for (uint32_t i = 0; i < kChunk; ++i) {
-          const uint32_t pattern = static_cast<uint32_t>(ch) * kChunk + i;
+          const uint32_t block = static_cast<uint32_t>(ch) * kChunk + i;
+          const uint32_t pattern = block * 64 + (exhaustive_word(block) >> 26);
           in[i] = std::bit_cast<float>(pattern);
           words[i] = exhaustive_word(pattern);
         }
@@ -234,7 +240,7 @@ TEST(QuantizeExhaustive, StochasticEqualsDefinitionOnEveryPattern) {
     }
     EXPECT_EQ(mismatches, 0u) << c.format << " stochastic:" << c.r_bits;
     std::printf("%s stochastic:%d: %llu patterns compared\n", c.format, c.r_bits,
-                static_cast<unsigned long long>(kPatterns));
+                static_cast<unsigned long long>(kBlocks));
     std::fflush(stdout);
   }
 }
