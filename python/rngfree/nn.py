@@ -281,6 +281,13 @@ class AdamW(torch.optim.Optimizer):
         return _quantize(x, self.state_format, self.state_rounding, source=self.state_source, seed=self.seed,
                          site=site, out=x)
 
+    def _round_moment(self, x: torch.Tensor, layer: Optional[int], site: int, t: int, index: int) -> None:
+        """Moment x (in place): the plan's M or V site of a quantized layer where it is on, else Q_state."""
+        if layer is not None and self.q.enabled and self.q.plan.active(layer, site):
+            x.copy_(self.q.plan.quantize(layer, site, x))
+        else:
+            self._round_state(x, t, index, 0 if site == _M else 1)
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -301,15 +308,9 @@ class AdamW(torch.optim.Optimizer):
                 m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
                 layer: Optional[int] = self.q.layer_of.get(id(p))
                 m.mul_(beta1).add_(g, alpha=1 - beta1)
-                if layer is not None and self.q.enabled and plan.active(layer, _M):
-                    m.copy_(plan.quantize(layer, _M, m))
-                else:
-                    self._round_state(m, t, index, 0)
+                self._round_moment(m, layer, _M, t, index)
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                if layer is not None and self.q.enabled and plan.active(layer, _V):
-                    v.copy_(plan.quantize(layer, _V, v))
-                else:
-                    self._round_state(v, t, index, 1)
+                self._round_moment(v, layer, _V, t, index)
                 # torch.optim.AdamW's arithmetic, operation for operation (equal to it bit for bit
                 # when nothing is rounded: python/tests/test_optim.py)
                 denom = (v.sqrt() / math.sqrt(1 - beta2 ** t)).add_(eps)

@@ -2,7 +2,8 @@
 # `rngfree train`'s (the last partial batch dropped, unless --keep-last-batch), so the learning rate
 # of every epoch's last step equals the lr the engine's metrics.csv reports for the same settings,
 # for SGD and AdamW; and the script's AdamW is configured as the engine's (betas, decay on 2+-dim
-# tensors only). Needs Debian's dataset-fashion-mnist (skipped without it).
+# tensors only). Needs Debian's dataset-fashion-mnist (scripts/install-deps.sh installs it; without
+# it the tests fail, as the project's other tests whose data is missing).
 import csv
 import json
 import os
@@ -16,8 +17,13 @@ from conftest import SOURCE_DIR, run_cli
 
 DATA = "/usr/share/datasets/fashion-mnist"
 SCRIPT = os.path.join(SOURCE_DIR, "examples", "python", "train_fashion_mnist.py")
-pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte.gz")),
-                                reason="Debian's dataset-fashion-mnist is not installed")
+
+
+def setup_module():
+    assert os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte.gz")), \
+        "Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist: scripts/install-deps.sh)"
+
+
 COMMON = ["--preset", "int8-sr-harvest", "--epochs", "2", "--train-limit", "600", "--test-limit", "100",
           "--batch", "128", "--threads", "1"]
 

@@ -2,7 +2,6 @@
 // harvested from a tap of the network as the site plan says (site_plan.hpp, docs/training.md).
 #include <fmt/core.h>
 
-#include <cstdio>
 #include <numeric>
 
 #include "rngfree/error.hpp"
@@ -128,13 +127,12 @@ class HarvestWords final : public WordSource {
       sizes += fmt::format("{}{}", t == 0 ? "" : (t + 1 == taps.size() ? " and " : ", "), taps[t].tap.size());
     }
     const std::string& name = engine_.plan.layer_names[static_cast<size_t>(site_.layer)];
-    std::fputs(fmt::format("rngfree: warning: layer {} ({}) site {} draws {} words per step from tap{} of {} elements, "
-                           "so its words repeat every {} words within a step (a larger batch gives this layer "
-                           "larger taps; `rngfree audit` judges the site)\n",
-                           site_.layer, name, kSiteNames[static_cast<size_t>(site_.site)], m,
-                           taps.size() == 1 ? "" : "s", sizes, period)
-                   .c_str(),
-               stderr);
+    fmt::print(stderr,
+               "rngfree: warning: layer {} ({}) site {} draws {} words per step from tap{} of {} elements, so its "
+               "words repeat every {} words within a step (a larger batch gives this layer larger taps; `rngfree "
+               "audit` judges the site)\n",
+               site_.layer, name, kSiteNames[static_cast<size_t>(site_.site)], m, taps.size() == 1 ? "" : "s", sizes,
+               period);
   }
 
   Engine& engine_;
