@@ -27,6 +27,9 @@ ratio, computed per pair and summarised by its median and its quartiles.
    preallocated buffers (`out=` / in-place ops), against rngfree.quantize with Philox words
    (allocating and `out=`).
 
+4. The fixed cost of a call: 1024 values, 1000 calls per round, rngfree.quantize(out=) against the
+   kernel call alone (timed in C++) and torch.round(out=).
+
 --cli also runs `rngfree bench quantize --json` (a separate process, OMP_NUM_THREADS=T, best of 5,
 not interleaved) after the in-process rows, as a cross-check of the in-process baseline.
 
@@ -209,6 +212,29 @@ def main():
         print("%-76s %-20s %s" % ("", "Melem/s", "/ pure PyTorch (allocating)"))
         for name, t in zip(fns, times):
             print("%-76s %-20s %s" % (name, rate_text(n, t), ratio_text(t, times[0])[1]))
+
+    print("\n-- fixed cost per call: 1024 values, bf16 nearest-even, %d thread(s), %d rounds of 1000 calls (load %s)" %
+          (thread_counts[-1], a.repeats, loadavg()))
+    xs, ys = x[:1024].clone(), torch.empty(1024)
+    k = 1000
+
+    def calls(fn):
+        def run():
+            for _ in range(k):
+                fn()
+        return run
+
+    def kernel_only():
+        return sum(_ops._kernel_seconds(xs, "bf16", "nearest-even", None, "", 1, 0, ys)[0] for _ in range(k))
+
+    fns = {"rngfree.quantize(xs, 'bf16', 'nearest-even', out=ys)": calls(
+               lambda: rngfree.quantize(xs, "bf16", "nearest-even", out=ys)),
+           "the C++ kernel call alone (timed in C++)": kernel_only,
+           "torch.round(xs, out=ys)": calls(lambda: torch.round(xs, out=ys))}
+    times = interleaved(list(fns.values()), a.repeats)
+    for name, t in zip(fns, times):
+        print("%-62s %7.1f us per call [%.1f-%.1f]" % (name, statistics.median(t) / k * 1e6, min(t) / k * 1e6,
+                                                       max(t) / k * 1e6))
 
     print("\nout= within 10 %% of the C++ kernel (median per-round ratio >= 0.90): %d of %d rows" %
           (sum(verdicts), len(verdicts)))
