@@ -112,17 +112,18 @@ bool overlap(const torch::Tensor& a, const torch::Tensor& b) {
   return a0 < b1 && b0 < a1;
 }
 
-// A new contiguous float32 result of x's shape. A large new tensor is fresh memory from the kernel
+// A new contiguous float32 result of x's shape. A large new tensor is fresh memory from the OS
 // (glibc maps allocations above its mmap threshold, at most 32 MiB, anew each time, and torch 1.13
-// asks for no huge pages), so its first write page-faults every 4 KiB page: for 2^24 values that
-// cost 3-5x the rounding itself (docs/python.md, "Speed"). Where the kernel offers transparent huge
-// pages on request (THP "madvise", Debian's default), MADV_HUGEPAGE on the 2 MiB-aligned interior
-// of the new buffer, before anything touches it, makes that 32 faults of 2 MiB. Only a hint: the
-// values and the result are the same with or without it (and where madvise refuses it).
+// asks for no huge pages), so its first write faults in and zeroes every 4 KiB page: for 2^24 values
+// the allocating call measured a quarter of the rounding kernel's throughput (docs/python.md,
+// "Speed"). Where the OS gives transparent huge pages on request (THP "madvise", Debian's default),
+// MADV_HUGEPAGE on the 2 MiB-aligned interior of the new buffer, before anything touches it, makes
+// that about 32 faults of 2 MiB. Only a hint: the values are the same with or without it (and where
+// madvise refuses it).
 torch::Tensor new_result(const torch::Tensor& x) {
   torch::Tensor out = torch::empty_like(x, torch::MemoryFormat::Contiguous);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t{1} << 21;  // x86-64's PMD size; elsewhere simply a coarser range
+  constexpr uintptr_t kHuge = uintptr_t{1} << 21;  // x86-64's huge page (PMD) size
   const auto begin = reinterpret_cast<uintptr_t>(out.data_ptr());
   const uintptr_t end = begin + static_cast<uintptr_t>(out.numel()) * sizeof(float);
   const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1), last = end & ~(kHuge - 1);
