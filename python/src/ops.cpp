@@ -10,11 +10,16 @@
 #include <torch/custom_class.h>
 #include <torch/library.h>
 
+#include <omp.h>
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -107,10 +112,32 @@ bool overlap(const torch::Tensor& a, const torch::Tensor& b) {
   return a0 < b1 && b0 < a1;
 }
 
+// A new contiguous float32 result of x's shape. A large new tensor is fresh memory from the OS
+// (glibc maps allocations above its mmap threshold, at most 32 MiB, anew each time, and torch 1.13
+// asks for no huge pages), so its first write faults in and zeroes every 4 KiB page: for 2^24 values
+// the allocating call measured a quarter of the rounding kernel's throughput (docs/python.md,
+// "Speed"). Where the OS gives transparent huge pages on request (THP "madvise", Debian's default),
+// MADV_HUGEPAGE on the 2 MiB-aligned interior of the new buffer, before anything touches it, makes
+// that about 32 faults of 2 MiB. Only a hint: the values are the same with or without it (and where
+// madvise refuses it).
+torch::Tensor new_result(const torch::Tensor& x) {
+  torch::Tensor out = torch::empty_like(x, torch::MemoryFormat::Contiguous);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{1} << 21;  // x86-64's huge page (PMD) size
+  const auto begin = reinterpret_cast<uintptr_t>(out.data_ptr());
+  const uintptr_t end = begin + static_cast<uintptr_t>(out.numel()) * sizeof(float);
+  const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1), last = end & ~(kHuge - 1);
+  if (last >= first + 2 * kHuge) {
+    madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);  // a refusal changes nothing
+  }
+#endif
+  return out;
+}
+
 // The result tensor: a new one, or `out` (float32, contiguous, CPU, x's shape). The kernels round in
 // place (out is x) or into a separate buffer, never into a partly overlapping one.
 torch::Tensor output_for(const torch::Tensor& x, const c10::optional<torch::Tensor>& out) {
-  if (!out.has_value() || !out->defined()) return torch::empty_like(x, torch::MemoryFormat::Contiguous);
+  if (!out.has_value() || !out->defined()) return new_result(x);
   const torch::Tensor& o = *out;
   if (o.scalar_type() != torch::kFloat32 || o.device().type() != c10::DeviceType::CPU || !o.is_contiguous() ||
       o.sizes() != x.sizes()) {
@@ -177,6 +204,49 @@ torch::Tensor quantize_generator(const torch::Tensor& x_, const std::string& for
     gen->fill(w);
     quantize(span_of(x), mut_span_of(out), format, rounding, w);
     return out;
+  });
+}
+
+// The in-process C++ baseline of examples/python/bench_quantize.py: the seconds that the library's
+// kernel call alone takes on the caller's tensors, timed with steady_clock in C++ around exactly the
+// call that rngfree.quantize makes (and `rngfree bench quantize` times): quantize(x, out, format,
+// rounding, words) for deterministic modes and int32 words, quantize_with_source with philox_fill for
+// source "philox". Everything else the Python call does (the Python wrapper, the dispatcher, parsing
+// the specs, checking the tensors) is outside the timed region here. Same OpenMP runtime and thread
+// count as rngfree.quantize in this thread (omp_get_max_threads(), which torch.set_num_threads
+// sets), returned with the time so that a benchmark can check it.
+std::tuple<double, int64_t> kernel_seconds(const torch::Tensor& x_, const std::string& format_spec,
+                                           const std::string& rounding_spec, const c10::optional<torch::Tensor>& words,
+                                           const std::string& source, int64_t seed, int64_t site,
+                                           const torch::Tensor& out_) {
+  return guarded([&] {
+    const Format format = Format::parse(format_spec);
+    const Rounding rounding = Rounding::parse(rounding_spec);
+    const torch::Tensor x = float_input(x_, "x");
+    torch::Tensor out = output_for(x, out_);
+    const int64_t threads = omp_get_max_threads();
+    std::vector<uint32_t> keep;
+    torch::Tensor hold;
+    std::span<const uint32_t> w;
+    RandomFill fill;
+    if (rounding.is_stochastic()) {
+      if (source == "philox") {
+        const uint64_t s = static_cast<uint64_t>(seed), st = static_cast<uint64_t>(site);
+        fill = [s, st](int64_t first, std::span<uint32_t> ws) { random::philox_fill(s, st, static_cast<uint64_t>(first), ws); };
+      } else if (source.empty() && words.has_value() && words->defined()) {
+        w = words_of(*words, x.numel(), keep, hold);
+      } else {
+        bad_input("kernel_seconds: stochastic rounding times words= or source 'philox'");
+      }
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    if (fill) {
+      quantize_with_source(span_of(x), mut_span_of(out), format, rounding, fill);
+    } else {
+      quantize(span_of(x), mut_span_of(out), format, rounding, w);
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return std::make_tuple(s, threads);
   });
 }
 
@@ -504,7 +574,7 @@ class SitePlan : public torch::CustomClassHolder {
       const train::PlannedSite& p = at(layer, site);
       torch::Tensor x = float_input(x_, "x");
       if (!p.active) return x.clone();
-      torch::Tensor out = torch::empty_like(x, torch::MemoryFormat::Contiguous);
+      torch::Tensor out = new_result(x);
       const std::span<const float> in = span_of(x);
       if (!p.rounding.is_stochastic()) {
         quantize(in, mut_span_of(out), p.format, p.rounding);
@@ -601,6 +671,10 @@ TORCH_LIBRARY(rngfree, m) {
   m.def("quantize_harvest(Tensor x, str format, str rounding, Tensor[] taps, str[] pairings, str bits, str mix, "
         "bool skip_zeros, Tensor? out=None) -> Tensor",
         &quantize_harvest);
+  // examples/python/bench_quantize.py's in-process C++ baseline (not part of the Python API).
+  m.def("_kernel_seconds(Tensor x, str format, str rounding, Tensor? words, str source, int seed, int site, Tensor out) "
+        "-> (float, int)",
+        &kernel_seconds);
   m.def("generator_words(str source, int seed, int site, int count) -> Tensor", &generator_words);
   m.def("reference_sequence(str source, int seed, int count) -> Tensor", &reference_sequence);
   m.def("harvest_words(Tensor[] taps, str[] pairings, int m, str bits, str mix, bool skip_zeros) -> Tensor",

@@ -3,12 +3,15 @@
 # `rngfree random` program's streams; the harvested source against its definition (docs/random.md).
 import itertools
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
 import rngfree
-from conftest import bits, load_table
+from conftest import SOURCE_DIR, bits, load_table
 
 TABLE = load_table()
 
@@ -214,3 +217,38 @@ def test_out_and_in_place_equal_a_new_result():
     with pytest.raises(rngfree.Error, match="overlaps x partly"):
         buf = torch.randn(3001)
         rngfree.quantize(buf[1:], "bf16", "nearest-even", out=buf[:3000])
+
+
+def test_large_new_result_equals_out_and_the_kernel_baseline():
+    # 2^22 values (16 MiB): a new result this large gets the huge-page hint (ops.cpp new_result);
+    # its values are those of out= and of the benchmark's in-process C++ baseline
+    # (torch.ops.rngfree._kernel_seconds, examples/python/bench_quantize.py), which reports the
+    # OpenMP thread count it ran with: torch's, as rngfree.quantize's.
+    g = torch.Generator().manual_seed(9)
+    n = 1 << 22
+    x = torch.randn(n, generator=g)
+    w = torch.randint(-2**31, 2**31, (n,), generator=g, dtype=torch.int32)
+    for fmt, rounding, kw, words, source in [("bf16", "nearest-even", {}, None, ""),
+                                             ("e4m3", "stochastic:16", dict(words=w), w, ""),
+                                             ("fixed:8:dyn", "stochastic:16", dict(source="philox", seed=1), None,
+                                              "philox")]:
+        new = rngfree.quantize(x, fmt, rounding, **kw)
+        out = torch.full_like(x, 7.0)
+        rngfree.quantize(x, fmt, rounding, out=out, **kw)
+        assert torch.equal(bits(new), bits(out))
+        base = torch.full_like(x, 7.0)
+        seconds, threads = torch.ops.rngfree._kernel_seconds(x, fmt, rounding, words, source, 1, 0, base)
+        assert seconds > 0 and threads == torch.get_num_threads()
+        assert torch.equal(bits(base), bits(out))
+    with pytest.raises(ValueError, match="words= or source 'philox'"):
+        torch.ops.rngfree._kernel_seconds(x, "bf16", "stochastic:8", None, "mt19937", 1, 0, torch.empty_like(x))
+
+
+def test_benchmark_script_runs():
+    # examples/python/bench_quantize.py on 2^16 values, 3 rounds, one thread: it runs, its Python and
+    # C++ outputs agree bit for bit (it checks them) and it prints its summary. No timing is judged.
+    script = os.path.join(SOURCE_DIR, "examples", "python", "bench_quantize.py")
+    r = subprocess.run([sys.executable, script, "--log2-elements", "16", "--repeats", "3", "--threads", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "out= within 10 % of the C++ kernel" in r.stdout and "pure PyTorch" in r.stdout
