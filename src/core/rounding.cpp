@@ -1,5 +1,5 @@
 // Rounding mode specs: parsing with validation and canonical names (DESIGN.md "Arithmetic").
-// The arithmetic itself lives in quantize_reference.cpp (the spec) and quantize.cpp (fast kernels).
+// The arithmetic itself lives in quantize_reference.cpp (the spec) and quantize_kernels.hpp (fast kernels, compiled per SIMD target).
 #include "rngfree/rounding.hpp"
 
 #include <charconv>
