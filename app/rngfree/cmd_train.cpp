@@ -41,14 +41,14 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
   cmd->add_option("--config", flags->config, "TOML config file (keys in docs/training.md)");
   cmd->add_option("--task", flags->task,
                   "classify (default) or superres (single-image super-resolution, docs/superres.md; sets its own "
-                  "defaults: --model espcn --data photos --batch 16 --lr 0.05 --epochs 40, no weight decay) or lm "
+                  "defaults: --model espcn --data photos --optimizer adamw --batch 16 --lr 1e-3 --epochs 40, no weight decay) or lm "
                   "(byte-level language model, docs/lm.md; defaults: --model gpt --data fortunes --optimizer adamw "
                   "--batch 32 --lr 0.001 --epochs 1, weight decay 0.1, --test-limit 64 validation windows)");
   add_integer_flag(cmd, "--context", flags->context, "lm: bytes per window (default 128)", train::limits::kContext);
   add_integer_flag(cmd, "--blocks", flags->blocks, "lm: transformer blocks (default 4)", train::limits::kBlocks);
   add_integer_flag(cmd, "--heads", flags->heads, "lm: attention heads, dividing --width (default 4)",
                    train::limits::kHeads);
-  cmd->add_option("--optimizer", flags->optimizer, "sgd (default; momentum 0.9) or adamw (default of task lm)");
+  cmd->add_option("--optimizer", flags->optimizer, "sgd (default; momentum 0.9) or adamw (default of tasks superres and lm)");
   add_integer_flag(cmd, "--steps", flags->steps,
                    "Train exactly N optimizer steps, the learning-rate schedule fitted to them (instead of --epochs; "
                    "evaluation after every epoch and at the end)",

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -222,6 +223,8 @@ TEST(SrConfig, TaskKeysAreCheckedAndRoundTrip) {
   apply_task(cfg, "superres");
   EXPECT_EQ(cfg.model, "espcn");
   EXPECT_EQ(cfg.data, "photos");
+  EXPECT_EQ(cfg.optimizer, "adamw");  // the task's recipe (docs/superres.md, "Loss and optimizer")
+  EXPECT_EQ(cfg.lr, 1e-3);
   cfg.validate();
   cfg.scale = 5;
   EXPECT_NE(error_of([&] { cfg.validate(); }).find("scale"), std::string::npos);
@@ -254,6 +257,10 @@ std::string one_image_folder(const std::string& name) {
   return "sr:" + d.string();
 }
 
+// AdamW's peak learning rate for the tiny run, and the PSNR it must gain over bicubic (measured).
+constexpr double kTinyAdamwLr = 1e-3;
+constexpr double kTinyAdamwMarginDb = 0.15;
+
 TrainConfig tiny_config(const std::string& data, const std::string& preset) {
   TrainConfig cfg;
   apply_task(cfg, "superres");
@@ -267,8 +274,8 @@ TrainConfig tiny_config(const std::string& data, const std::string& preset) {
 }
 }  // namespace
 
-// A short run must reduce its L1 loss on its own training image and write a whole run folder. (The
-// issue asks for a run that beats bicubic; none does yet with SGD — docs/superres.md, "Status".)
+// A short run must reduce its L1 loss on its own training image and write a whole run folder (beating
+// bicubic is AdamwBeatsBicubicOnItsTrainingImage's check).
 TEST(SrTrain, Fp32LearnsAndWritesTheRunFolder) {
   const TrainConfig cfg = tiny_config(one_image_folder("fp32"), "fp32");
   const fs::path out = fresh_test_dir("superres", "fp32_run");
@@ -291,6 +298,27 @@ TEST(SrTrain, Fp32LearnsAndWritesTheRunFolder) {
   EXPECT_EQ(pic.width, 3 * 128 + 2 * 4);
   EXPECT_EQ(pic.height, 128);
   EXPECT_EQ(read_file(out / "metrics.csv").substr(0, 40), "epoch,train_loss,test_loss,test_psnr_db,");
+}
+
+// The issue's end-to-end check: a tiny AdamW run must beat bicubic on its own training image (one
+// 192x192 crop of astronaut.png, width 16, batch 4, 100 epochs = 400 steps, lr 1e-3 cosine). When
+// written it gained +0.299 dB (34.188 against bicubic's 33.889; docs/superres.md, "Status"); the
+// margin is half of that. With 30 epochs (120 steps) it gained only +0.003 dB, and SGD runs of up
+// to 200 steps ended at or below bicubic.
+TEST(SrTrain, AdamwBeatsBicubicOnItsTrainingImage) {
+  TrainConfig cfg = tiny_config(one_image_folder("adamw"), "fp32");
+  cfg.optimizer = "adamw";
+  cfg.lr = kTinyAdamwLr;
+  cfg.epochs = 100;
+  RunOptions opt;
+  opt.out_dir = fresh_test_dir("superres", "adamw_run").string();
+  opt.progress = false;
+  const RunSummary s = run_training(cfg, opt);
+  ASSERT_EQ(s.epochs.size(), 100u);
+  std::printf("tiny adamw run: test PSNR %.4f dB, bicubic %.4f dB, gain %+.4f dB\n", s.test_psnr_db,
+              s.bicubic_psnr_db, s.test_psnr_db - s.bicubic_psnr_db);
+  EXPECT_GT(s.test_psnr_db, s.bicubic_psnr_db + kTinyAdamwMarginDb);
+  EXPECT_GT(s.test_ssim, s.bicubic_ssim);
 }
 
 TEST(SrTrain, HarvestResumesBitIdentically) {

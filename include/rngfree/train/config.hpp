@@ -109,7 +109,7 @@ struct TrainConfig {
 // The tasks: classify (the default), superres (docs/superres.md) and lm (docs/lm.md).
 std::vector<std::string> task_names();
 // Sets cfg.task and the task's defaults of model, data and optimizer (superres: espcn on photos,
-// batch 16, lr 0.05, weight decay 0, 40 epochs; lm: gpt on fortunes, adamw, batch 32, lr 1e-3, weight decay 0.1,
+// adamw, batch 16, lr 1e-3, weight decay 0, 40 epochs; lm: gpt on fortunes, adamw, batch 32, lr 1e-3, weight decay 0.1,
 // 1 epoch, 64 validation windows); other fields untouched. Unknown name -> Error.
 void apply_task(TrainConfig& cfg, std::string_view name);
 
