@@ -51,12 +51,6 @@ function(rngfree_tests module)
     # Command-line tests run the built program: building a test target builds it too, so the
     # project's own test run never lacks it (a missing program fails those tests, never skips them).
     add_dependencies(test_${module} rngfree)
-    # A test program's files compiled together (CMake's unity build), 4 to a batch: each file parses
-    # GoogleTest and the project's headers again (docs/testing.md "CI's time"). Not test_train, whose
-    # libtorch files take a precompiled header instead (rngfree_torch_pch).
-    if(NOT module STREQUAL "train")
-      set_target_properties(test_${module} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 4)
-    endif()
   endif()
   if(slow AND RNGFREE_BUILD_EXHAUSTIVE)
     add_executable(test_${module}_exhaustive ${slow})
