@@ -63,13 +63,19 @@ function(rngfree_tests module)
   endif()
 endfunction()
 
-# rngfree_torch_pch(TARGET): libtorch's headers (include/rngfree/train/torch.hpp) precompiled for
-# TARGET's sources that include them, directly or through one of the project's headers; the
-# target's other sources are compiled as before (a 600 MB PCH loaded into a TU that does not need
-# libtorch makes it slower). Parsing <torch/torch.h> is about half of each such TU's compile time;
-# the builds are most of CI's time (docs/testing.md). RNGFREE_PCH=OFF turns it off. Which sources
-# include libtorch is found by reading the sources and the project's headers (transitively), so a
-# new file needs no list to be kept.
+# rngfree_torch_pch(TARGET [UNITY_GROUPS N] [REUSE_FROM OTHER]): libtorch's headers
+# (include/rngfree/train/torch.hpp) precompiled for TARGET's sources that include them, directly or
+# through one of the project's headers; the target's other sources are compiled as before (a 600 MB
+# PCH loaded into a TU that does not need libtorch makes it slower). Parsing <torch/torch.h> is about
+# half of each such TU's compile time; the builds are most of CI's time (docs/testing.md).
+# RNGFREE_PCH=OFF turns all of this off. Which sources include libtorch is found by reading the
+# sources and the project's headers (transitively), so a new file needs no list to be kept.
+# UNITY_GROUPS N: those sources are also compiled as N unity files (CMake's UNITY_BUILD, round robin
+# in source order): each libtorch TU instantiates and compiles the same inline code again, so one
+# file of six compiles in well under half the time of the six. A new libtorch source joins a group;
+# names at namespace scope (anonymous namespaces included) must then differ between the group's files.
+# REUSE_FROM OTHER: use OTHER's precompiled header instead of building another (it is valid only
+# with the same code-generation flags, so TARGET is compiled with -fPIC as the libraries are).
 function(rngfree_torch_pch target)
   if(NOT RNGFREE_PCH)
     return()
@@ -96,6 +102,7 @@ function(rngfree_torch_pch target)
       endif()
     endforeach()
   endwhile()
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "UNITY_GROUPS;REUSE_FROM" "")
   get_target_property(sources ${target} SOURCES)
   get_target_property(source_dir ${target} SOURCE_DIR)
   set(with 0)
@@ -106,13 +113,24 @@ function(rngfree_torch_pch target)
     endif()
     file(STRINGS ${src} hits REGEX "${pattern}")
     if(hits)
+      if(arg_UNITY_GROUPS)
+        math(EXPR group "${with} % ${arg_UNITY_GROUPS}")
+        set_source_files_properties(${src} TARGET_DIRECTORY ${target} PROPERTIES UNITY_GROUP torch${group})
+      endif()
       math(EXPR with "${with} + 1")
     else()
-      set_source_files_properties(${src} TARGET_DIRECTORY ${target} PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+      set_source_files_properties(${src} TARGET_DIRECTORY ${target} PROPERTIES SKIP_PRECOMPILE_HEADERS ON
+        SKIP_UNITY_BUILD_INCLUSION ON)
     endif()
   endforeach()
   message(STATUS "${target}: libtorch's headers precompiled for ${with} of ${total} sources (RNGFREE_PCH)")
-  if(with GREATER 0)
+  if(arg_UNITY_GROUPS AND with GREATER 0)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
+  endif()
+  if(with GREATER 0 AND arg_REUSE_FROM)
+    target_precompile_headers(${target} REUSE_FROM ${arg_REUSE_FROM})
+    target_compile_options(${target} PRIVATE -fPIC)
+  elseif(with GREATER 0)
     target_precompile_headers(${target} PRIVATE ${PROJECT_SOURCE_DIR}/include/rngfree/train/torch.hpp)
   endif()
 endfunction()
