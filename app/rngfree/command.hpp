@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <concepts>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <sstream>
@@ -19,6 +20,17 @@ using CommandSetup = std::function<void(CLI::App& parent)>;
 
 struct RegisterCommand {
   RegisterCommand(std::string parent, std::string name, CommandSetup setup);
+};
+
+// The error line for an exception of a library underneath (libtorch's c10::Error): its message
+// without the backtrace, and the full text for --verbose. The program with the libtorch commands
+// (rngfree-torch, torch_errors.cpp) registers one; it is also how main.cpp knows which program it is in.
+struct ErrorText {
+  std::string message, detail;
+};
+using DescribeError = std::function<std::optional<ErrorText>(const std::exception&)>;
+struct RegisterErrorDescriber {
+  explicit RegisterErrorDescriber(DescribeError describe);
 };
 
 // "a,b,,c" -> {"a", "b", "c"}: a comma-separated flag value, empty items dropped.

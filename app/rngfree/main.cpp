@@ -1,7 +1,18 @@
-// rngfree: the one command-line program. Parses, calls the library, prints; no logic here.
+// rngfree: the command-line program. Parses, calls the library, prints; no logic here.
+//
+// Two executables share this file and the commands that do not need libtorch: `rngfree` holds
+// only those, and hands every other command line (train, reproduce, audit, ..., --help, a missing
+// or unknown command) to `rngfree-torch` next to it, which holds all commands. Loading libtorch
+// costs ~0.7 s of CPU at every start (its operator registry), which `rngfree nist`, `quantize`,
+// `harvest`, `random` and their benchmarks no longer pay (docs/testing.md "CI's time").
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -9,10 +20,6 @@
 
 #include "command.hpp"
 #include "rngfree/error.hpp"
-
-#ifdef RNGFREE_WITH_TORCH
-#include <c10/util/Exception.h>
-#endif
 
 namespace rngfree::app {
 namespace {
@@ -24,11 +31,54 @@ std::vector<Entry>& registry() {
   static std::vector<Entry> r;
   return r;
 }
+
+DescribeError& error_describer() {
+  static DescribeError d;
+  return d;
+}
 }  // namespace
 
 RegisterCommand::RegisterCommand(std::string parent, std::string name, CommandSetup setup) {
   registry().push_back({std::move(parent), std::move(name), std::move(setup)});
 }
+
+RegisterErrorDescriber::RegisterErrorDescriber(DescribeError describe) { error_describer() = std::move(describe); }
+
+namespace {
+// The command a command line asks for: its first word that is not an option, and for `bench` the
+// next one ("bench quantize"); "" when there is none.
+std::vector<std::string> requested_command(int argc, char** argv) {
+  std::vector<std::string> words;
+  for (int i = 1; i < argc && words.size() < 2; ++i) {
+    const std::string a = argv[i];
+    if (a.empty() || a[0] == '-') continue;
+    words.push_back(a);
+    if (a != "bench") break;
+  }
+  return words;
+}
+
+bool registered_here(const std::vector<std::string>& words) {
+  if (words.empty()) return false;
+  return std::any_of(registry().begin(), registry().end(), [&](const Entry& e) {
+    return words.size() == 2 ? e.parent == words[0] && e.name == words[1] : e.parent.empty() && e.name == words[0];
+  });
+}
+
+// Replaces this process by rngfree-torch (same directory as this program) with the same arguments;
+// returns only when that program cannot be started, with the error line.
+int run_torch_program(char** argv) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const auto program = (ec ? std::filesystem::path(argv[0]) : self).parent_path() / "rngfree-torch";
+  ::execv(program.c_str(), argv);
+  std::fprintf(stderr,
+               "rngfree: error: this command line needs the commands built with libtorch, in %s, which cannot be "
+               "started: %s (build the project again: scripts/build.sh)\n",
+               program.c_str(), std::strerror(errno));
+  return 2;
+}
+}  // namespace
 
 void setup_commands(CLI::App& root) {
   auto& r = registry();
@@ -71,6 +121,14 @@ int report_error(const std::string& message, const std::string& detail, bool ver
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef RNGFREE_WITH_TORCH
+  // The program without libtorch (no error describer registered) hands what it lacks to rngfree-torch.
+  const bool version_only = argc == 2 && std::string(argv[1]) == "--version";
+  if (!rngfree::app::error_describer() && !version_only &&
+      !rngfree::app::registered_here(rngfree::app::requested_command(argc, argv))) {
+    return rngfree::app::run_torch_program(argv);
+  }
+#endif
   CLI::App app{"rngfree: low-precision DNN training with generator-free stochastic rounding"};
   app.set_version_flag("--version", std::string("rngfree ") + RNGFREE_VERSION);
   bool verbose = false;
@@ -85,11 +143,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const rngfree::Error& e) {
     return report_error(e.what(), e.detail(), verbose, 2);
-#ifdef RNGFREE_WITH_TORCH
-  } catch (const c10::Error& e) {
-    return report_error(e.what_without_backtrace(), e.what(), verbose, 1);
-#endif
   } catch (const std::exception& e) {
+    if (const auto& describe = rngfree::app::error_describer()) {
+      if (const auto text = describe(e)) return report_error(text->message, text->detail, verbose, 1);
+    }
     return report_error(e.what(), {}, verbose, 1);
   }
   return 0;
