@@ -93,9 +93,9 @@ TEST(CrossSite, WordsThatRepeatWithinAStepAreSaidAndDoRepeat) {
   t.set_site_callback([&](const SiteEvent& e) {
     if (e.layer == 2 && e.site == Site::kGradients && e.step == 1) fc1_g.assign(e.words.begin(), e.words.end());
   });
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   t.train_steps(2);
-  const std::string said = testing::internal::GetCapturedStderr();
+  const std::string said = ::testing::internal::GetCapturedStderr();
   std::printf("[cross-site] stderr:\n%s", said.c_str());
   EXPECT_NE(said.find("layer 2 (fc1) site G draws 48000 words per step from taps of 960, 672 and 672 elements, "
                       "so its words repeat every 6720 words"),

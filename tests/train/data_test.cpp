@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/idx.hpp"
 #include "rngfree/error.hpp"
 #include "rngfree/train/data.hpp"
 
@@ -18,17 +19,16 @@ namespace fs = std::filesystem;
 using rngfree::Error;
 using namespace rngfree::train;
 
+using rngfree::testing::put_be32;
+using rngfree::testing::write_gz;
+
 namespace {
 
-fs::path temp_dir(const std::string& name) {
+fs::path data_dir(const std::string& name) {
   fs::path d = fs::path(RNGFREE_BINARY_DIR) / "test_tmp" / "train_data" / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
-}
-
-void put_be32(std::vector<uint8_t>& b, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
 }
 
 std::vector<uint8_t> idx_images(uint32_t n, uint32_t rows, uint32_t cols) {
@@ -54,13 +54,6 @@ void write(const fs::path& p, const std::vector<uint8_t>& b) {
   out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
-void write_gz(const fs::path& p, const std::vector<uint8_t>& b) {
-  gzFile f = gzopen(p.string().c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  ASSERT_EQ(gzwrite(f, b.data(), static_cast<unsigned>(b.size())), static_cast<int>(b.size()));
-  gzclose(f);
-}
-
 std::vector<uint8_t> read(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -68,7 +61,7 @@ std::vector<uint8_t> read(const fs::path& p) {
 
 // An MNIST-style folder: 5 train and 3 test images of 28x28.
 fs::path make_mnist_dir(const std::string& name, bool gz) {
-  fs::path d = temp_dir(name);
+  fs::path d = data_dir(name);
   auto w = [&](const std::string& f, const std::vector<uint8_t>& b) {
     if (gz) write_gz(d / (f + ".gz"), b);
     else write(d / f, b);
@@ -102,7 +95,7 @@ TEST(TrainData, IdxPlainAndGzipped) {
 }
 
 TEST(TrainData, MissingFileNamesItAndHowToGetIt) {
-  fs::path d = temp_dir("missing");
+  fs::path d = data_dir("missing");
   std::string msg = error_of([&] { load_data("mnist:" + d.string()); });
   EXPECT_NE(msg.find("train-images-idx3-ubyte"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not found"), std::string::npos) << msg;
@@ -189,7 +182,7 @@ std::vector<uint8_t> cifar_records(int n, int label_bytes, int first_label) {
 
 // CIFAR-10: six batch files; record i's pixels are ((p + i) mod 256), its label first_label + i.
 TEST(TrainData, Cifar10Batches) {
-  fs::path d = temp_dir("cifar10") / "cifar-10-batches-bin";
+  fs::path d = data_dir("cifar10") / "cifar-10-batches-bin";
   fs::create_directories(d);
   for (int k = 1; k <= 5; ++k) write(d / ("data_batch_" + std::to_string(k) + ".bin"), cifar_records(2, 1, k));
   write(d / "test_batch.bin", cifar_records(3, 1, 0));
@@ -204,7 +197,7 @@ TEST(TrainData, Cifar10Batches) {
 }
 
 TEST(TrainData, Cifar100FineLabelsAndTruncation) {
-  fs::path d = temp_dir("cifar100");
+  fs::path d = data_dir("cifar100");
   write(d / "train.bin", cifar_records(4, 2, 50));
   write(d / "test.bin", cifar_records(2, 2, 98));
   DataSplit s = load_data("cifar100:" + d.string());

@@ -33,7 +33,6 @@ using rngfree::testing::run_rngfree;
 namespace {
 
 fs::path fresh_dir(const std::string& name) { return rngfree::testing::fresh_test_dir("train_kill", name); }
-std::string read_text(const fs::path& p) { return rngfree::testing::read_file(p); }
 
 // Files in d whose names start with prefix (".checkpoint.pt.tmp." : write_file_atomic's temporaries).
 int count_prefixed(const fs::path& d, const std::string& prefix) {
@@ -115,8 +114,8 @@ void expect_same_result(const fs::path& got, const fs::path& want) {
   b.load_checkpoint((got / "checkpoint.pt").string());
   EXPECT_EQ(b.step(), a.step());
   EXPECT_TRUE(b.parameters() == a.parameters()) << "parameters differ";
-  const auto ja = nlohmann::json::parse(read_text(want / "summary.json"));
-  const auto jb = nlohmann::json::parse(read_text(got / "summary.json"));
+  const auto ja = nlohmann::json::parse(rngfree::testing::read_file(want / "summary.json"));
+  const auto jb = nlohmann::json::parse(rngfree::testing::read_file(got / "summary.json"));
   ASSERT_EQ(jb.at("epochs").size(), ja.at("epochs").size());
   for (size_t e = 0; e < ja.at("epochs").size(); ++e) {
     for (const char* k : {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr"}) {
@@ -127,9 +126,9 @@ void expect_same_result(const fs::path& got, const fs::path& want) {
   ca["dump"].erase("path");  // each run dumps into its own folder
   cb["dump"].erase("path");
   EXPECT_EQ(cb, ca);
-  const std::string csv = read_text(got / "metrics.csv");
+  const std::string csv = rngfree::testing::read_file(got / "metrics.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4) << csv;
-  EXPECT_EQ(read_text(got / "act1.bin"), read_text(want / "act1.bin")) << "dumped bits differ";
+  EXPECT_EQ(rngfree::testing::read_file(got / "act1.bin"), rngfree::testing::read_file(want / "act1.bin")) << "dumped bits differ";
 }
 
 TEST(TrainKillLong, KillNineAnywhereResumesBitIdenticallyOrRefusesClearly) {

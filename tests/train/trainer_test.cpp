@@ -13,6 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/idx.hpp"
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/train/trainer.hpp"
@@ -22,17 +23,10 @@ namespace fs = std::filesystem;
 using namespace rngfree;
 using namespace rngfree::train;
 
+using rngfree::testing::put_be32;
+using rngfree::testing::write_gz;
+
 namespace {
-
-void put_be32(std::vector<uint8_t>& b, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(v >> s));
-}
-
-void write_gz(const fs::path& p, const std::vector<uint8_t>& b) {
-  gzFile f = gzopen(p.string().c_str(), "wb");
-  gzwrite(f, b.data(), static_cast<unsigned>(b.size()));
-  gzclose(f);
-}
 
 // Ten classes; class c is a fixed random 28x28 template; an image is its template with each
 // pixel replaced by uniform noise with probability 0.5.
@@ -73,7 +67,7 @@ std::string synthetic_mnist() {
   return "mnist:" + dir;
 }
 
-fs::path temp_dir(const std::string& name) { return rngfree::testing::fresh_test_dir("train_runs", name); }
+fs::path run_dir(const std::string& name) { return rngfree::testing::fresh_test_dir("train_runs", name); }
 
 TrainConfig small_config(const std::string& preset) {
   TrainConfig c;
@@ -86,8 +80,6 @@ TrainConfig small_config(const std::string& preset) {
   c.threads = 1;
   return c;
 }
-
-std::string read_text(const fs::path& p) { return rngfree::testing::read_file(p); }
 
 }  // namespace
 
@@ -138,7 +130,7 @@ TEST(TrainRunLong, ResumeIsBitIdentical) {
       sc.rounding = "stochastic:8";
       sc.source = preset == "int8-sr-philox" ? "philox" : "harvest";  // W <- previous step's grad
     }
-    fs::path a = temp_dir(preset + "-a"), b = temp_dir(preset + "-b");
+    fs::path a = run_dir(preset + "-a"), b = run_dir(preset + "-b");
     RunOptions oa{a.string(), false, false, {}};
     RunSummary sa = run_training(c, oa);
     RunOptions interrupted{b.string(), false, false, {}};
@@ -158,9 +150,9 @@ TEST(TrainRunLong, ResumeIsBitIdentical) {
     EXPECT_EQ(ta.parameters(), tb.parameters());
     EXPECT_EQ(ta.step(), tb.step());
     // The run folder: a CSV row per epoch, fractions in summary.json.
-    const std::string csv = read_text(b / "metrics.csv");
+    const std::string csv = rngfree::testing::read_file(b / "metrics.csv");
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
-    auto j = nlohmann::json::parse(read_text(b / "summary.json"));
+    auto j = nlohmann::json::parse(rngfree::testing::read_file(b / "summary.json"));
     // summary.json's fractions are the run's own: the last epoch's and the best epoch's test accuracy,
     // each a whole number of the 200 test images.
     EXPECT_EQ(j.at("test_accuracy").get<double>(), sb.epochs[1].test_accuracy);
@@ -181,7 +173,7 @@ TEST(TrainRun, NonFiniteLossStops) {
   TrainConfig c = small_config("fp32");
   c.lr = 90;
   c.train_limit = 640;
-  fs::path d = temp_dir("nan");
+  fs::path d = run_dir("nan");
   try {
     run_training(c, RunOptions{d.string(), false, false, {}});
     FAIL() << "expected NonFiniteLoss";
@@ -196,7 +188,7 @@ TEST(TrainRun, NonFiniteLossStops) {
 // exactly harvest_bits of the named tap, step after step.
 TEST(TrainRun, TapHookAndDump) {
   TrainConfig c = small_config("int8-sr-harvest");
-  fs::path d = temp_dir("dump");
+  fs::path d = run_dir("dump");
   c.dump.path = (d / "act1.bin").string();
   c.dump.layer = 1;
   c.dump.tap = "act";
@@ -232,7 +224,7 @@ TEST(TrainRun, TapHookAndDump) {
 // CIFAR-format data through the augmenting batch path and a BatchNorm model: one epoch of vgg7
 // (width 4) and resnet20 on 64 tiny records runs with a finite loss and the documented step count.
 TEST(TrainRun, CifarFormatWithAugmentationRuns) {
-  fs::path d = temp_dir("cifar");
+  fs::path d = run_dir("cifar");
   random::SplitMix64 rng(7);
   auto batch = [&](int n) {
     std::vector<uint8_t> b;
