@@ -80,9 +80,9 @@ const RegisterCommand kAudit("", "audit", [](CLI::App& root) {
     }
     int passed = 0;
     for (const auto& s : r.report.sites) passed += s.ok();
-    fmt::print("audit: {} on {}: {} of {} (site, window) cells pass; verdict {}; test accuracy {:.2f} %, {:.0f} s\n",
-               cfg.preset, cfg.model, passed, r.report.sites.size(), r.report.ok() ? "PASS" : "FAIL",
-               100 * r.test_accuracy, r.seconds);
+    fmt::print("audit: {} on {}: {} of {} (site, window) cells pass; verdict {}; {}, {:.0f} s\n", cfg.preset, cfg.model,
+               passed, r.report.sites.size(), r.report.ok() ? "PASS" : "FAIL",
+               train::final_metric_text(cfg.task, r.test_accuracy), r.seconds);
     fmt::print("wrote {}/audit.md, audit.csv, audit.svg, audit.json{}\n", f->out,
                f->json.empty() ? "" : ", " + f->json);
     if (f->strict && !r.report.ok()) throw CLI::RuntimeError(3);

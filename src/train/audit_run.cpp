@@ -67,6 +67,12 @@ AuditRunOptions make_audit_options(const AuditRequest& r) {
   return o;
 }
 
+std::string final_metric_text(const std::string& task, double value) {
+  if (task == "superres") return fmt::format("test PSNR {:.3f} dB", value);
+  if (task == "lm") return fmt::format("validation next-byte accuracy {:.2f} %", 100 * value);
+  return fmt::format("test accuracy {:.2f} %", 100 * value);
+}
+
 AuditRunResult run_audit(const AuditRunOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   auto log = [&](const std::string& s) {
@@ -146,8 +152,8 @@ AuditRunResult run_audit(const AuditRunOptions& o) {
   trainer.set_site_callback(nullptr);
   result.steps = total;
   result.test_accuracy = trainer.evaluate();
-  log(fmt::format("audit: trained {} steps, test accuracy {:.4f}; judging {} (site, window) cells", total,
-                  result.test_accuracy, sites.size() * o.windows.size()));
+  log(fmt::format("audit: trained {} steps, {}; judging {} (site, window) cells", total,
+                  final_metric_text(o.train.task, result.test_accuracy), sites.size() * o.windows.size()));
 
   result.report.model = o.train.model;
   result.report.preset = o.train.preset;

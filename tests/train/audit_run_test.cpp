@@ -77,6 +77,15 @@ TEST(AuditRun, NearConstantFieldFails) {
 }
 
 // Invariant: bad options are refused by name.
+// The final line names each task's own metric (a superres audit once printed its PSNR of 27.34 dB
+// as "test accuracy 2734.07 %").
+TEST(AuditRun, FinalMetricIsNamedByTask) {
+  EXPECT_EQ(final_metric_text("classify", 0.8813), "test accuracy 88.13 %");
+  EXPECT_EQ(final_metric_text("", 0.5), "test accuracy 50.00 %");
+  EXPECT_EQ(final_metric_text("superres", 27.3407), "test PSNR 27.341 dB");
+  EXPECT_EQ(final_metric_text("lm", 0.312), "validation next-byte accuracy 31.20 %");
+}
+
 TEST(AuditRun, RefusesBadOptions) {
   AuditRunOptions o = small("int8-rne");
   EXPECT_THROW(

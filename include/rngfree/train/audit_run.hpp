@@ -26,10 +26,14 @@ struct AuditRunOptions {
   std::function<void(const std::string&)> log;  // progress lines (stderr in the app)
 };
 
+// The trained run's final metric as a phrase: "test accuracy 88.13 %", "test PSNR 27.341 dB" (superres),
+// "validation next-byte accuracy 31.20 %" (lm).
+std::string final_metric_text(const std::string& task, double value);
+
 struct AuditRunResult {
   audit::AuditReport report;
   int64_t steps = 0;                 // steps trained
-  double test_accuracy = 0;          // after the last step
+  double test_accuracy = 0;          // after the last step (superres: test PSNR in dB; lm: next-byte accuracy)
   double seconds = 0;                // wall time, training and judging
   std::vector<std::pair<std::string, int64_t>> window_starts;  // window name, first step
 };
