@@ -30,7 +30,7 @@ std::vector<BenchTrainRow> bench_train(const BenchTrainOptions& o) {
     c.threads = o.threads;
     c.epochs = 1000;  // the schedule barely moves over a benchmark
     trainers.push_back(std::make_unique<Trainer>(c));
-    rows.push_back({p, 0, {}});
+    rows.push_back({p, 0, {}, {}});
   }
   for (auto& t : trainers) {
     t->train_steps(std::max(2, steps / 4));  // warm-up: allocations, first-touch

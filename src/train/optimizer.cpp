@@ -16,7 +16,7 @@ QSgd::QSgd(Net& model, Engine& engine, double momentum_, double weight_decay_)
   }
   for (auto& p : model.parameters()) {
     auto it = owner.find(p.unsafeGetTensorImpl());
-    params.push_back({p, it == owner.end() ? nullptr : it->second, {}});
+    params.push_back({p, it == owner.end() ? nullptr : it->second, {}, {}});
   }
 }
 

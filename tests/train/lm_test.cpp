@@ -14,6 +14,7 @@
 #include "rngfree/train/optimizer.hpp"
 #include "rngfree/train/text_data.hpp"
 #include "rngfree/train/trainer.hpp"
+#include "support/run_options.hpp"
 #include "support/errors.hpp"
 #include "support/files.hpp"
 #include "support/linear_net.hpp"
@@ -306,11 +307,11 @@ TEST(LmRun, StepsResumeBitIdenticalAndLearns) {
     ASSERT_EQ(probe.steps_per_epoch(), 5);  // floor(677 / (8 windows × 16 bytes)): epochs of 5, 5, 2 steps
     const fs::path a = rngfree::testing::fresh_test_dir("lm", preset + "-a");
     const fs::path b = rngfree::testing::fresh_test_dir("lm", preset + "-b");
-    RunSummary sa = run_training(c, RunOptions{a.string(), false, false, {}});
-    RunOptions interrupted{b.string(), false, false, {}};
+    RunSummary sa = run_training(c, rngfree::testing::quiet_run(a));
+    RunOptions interrupted = rngfree::testing::quiet_run(b);
     interrupted.stop_after_epochs = 1;
     (void)run_training(c, interrupted);
-    RunSummary sb = run_training(c, RunOptions{b.string(), true, false, {}});
+    RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
     ASSERT_EQ(sa.epochs.size(), sb.epochs.size());
     EXPECT_EQ(sa.epochs.back().step, 12);
     EXPECT_EQ(sa.val_loss, sb.val_loss);

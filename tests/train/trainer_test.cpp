@@ -13,6 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/run_options.hpp"
 #include "support/idx.hpp"
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/random/random_source.hpp"
@@ -131,12 +132,12 @@ TEST(TrainRunLong, ResumeIsBitIdentical) {
       sc.source = preset == "int8-sr-philox" ? "philox" : "harvest";  // W <- previous step's grad
     }
     fs::path a = run_dir(preset + "-a"), b = run_dir(preset + "-b");
-    RunOptions oa{a.string(), false, false, {}};
+    RunOptions oa = rngfree::testing::quiet_run(a);
     RunSummary sa = run_training(c, oa);
-    RunOptions interrupted{b.string(), false, false, {}};
+    RunOptions interrupted = rngfree::testing::quiet_run(b);
     interrupted.stop_after_epochs = 1;
     EXPECT_EQ(run_training(c, interrupted).epochs.size(), 1u);
-    RunSummary sb = run_training(c, RunOptions{b.string(), true, false, {}});
+    RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
     ASSERT_EQ(sa.epochs.size(), 2u);
     ASSERT_EQ(sb.epochs.size(), 2u);
     for (int i = 0; i < 2; ++i) {
@@ -175,7 +176,7 @@ TEST(TrainRun, NonFiniteLossStops) {
   c.train_limit = 640;
   fs::path d = run_dir("nan");
   try {
-    run_training(c, RunOptions{d.string(), false, false, {}});
+    run_training(c, rngfree::testing::quiet_run(d));
     FAIL() << "expected NonFiniteLoss";
   } catch (const NonFiniteLoss& e) {
     const std::string msg = e.what();
