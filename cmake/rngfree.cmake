@@ -71,9 +71,12 @@ endfunction()
 # RNGFREE_PCH=OFF turns all of this off. Which sources include libtorch is found by reading the
 # sources and the project's headers (transitively), so a new file needs no list to be kept.
 # UNITY_GROUPS N: those sources are also compiled as N unity files (CMake's UNITY_BUILD, round robin
-# in source order): each libtorch TU instantiates and compiles the same inline code again, so one
-# file of six compiles in well under half the time of the six. A new libtorch source joins a group;
-# names at namespace scope (anonymous namespaces included) must then differ between the group's files.
+# in source order), and the target's other sources as N more, without the PCH: each libtorch TU
+# instantiates and compiles the same inline code again, so one file of six compiles in well under
+# half the time of the six. A new source joins a group; names at namespace scope (anonymous
+# namespaces included) must then differ between the group's files. Keeping the PCH out of the other
+# groups' unity files names them by CMake's own layout (CMakeFiles/TARGET.dir/Unity/unity_GROUP_cxx.cxx,
+# CMake 3.25); if that layout changes they compile with the PCH, slower but still correct.
 # REUSE_FROM OTHER: use OTHER's precompiled header instead of building another (it is valid only
 # with the same code-generation flags, so TARGET is compiled with -fPIC as the libraries are).
 function(rngfree_torch_pch target)

@@ -46,7 +46,7 @@ RegisterErrorDescriber::RegisterErrorDescriber(DescribeError describe) { error_d
 
 namespace {
 // The command a command line asks for: its first word that is not an option, and for `bench` the
-// next one ("bench quantize"); "" when there is none.
+// next one ({"bench", "quantize"}); empty when there is none.
 std::vector<std::string> requested_command(int argc, char** argv) {
   std::vector<std::string> words;
   for (int i = 1; i < argc && words.size() < 2; ++i) {
