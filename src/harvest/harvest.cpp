@@ -324,6 +324,31 @@ template <bool kAssign>
   }
 }
 
+// One pass over a group for kS contiguous streams (every tap a single window, wrapping at its n): the
+// fields XORed and mixed in registers, o written once. s[t] < n[t] are the streams' positions of the
+// first word; each segment ends where the first stream wraps.
+template <Mix kMix, int kS>
+[[gnu::always_inline]] inline void streams_t(const float* const* x, const int64_t* n, int64_t* s, Field f,
+                                             const FieldMixConstants& c, uint32_t* o, int64_t count) {
+  while (count > 0) {
+    int64_t seg = count;
+    for (int t = 0; t < kS; ++t) seg = std::min(seg, n[t] - s[t]);
+    const float* p[kS];
+    for (int t = 0; t < kS; ++t) p[t] = x[t] + s[t];
+    for (int64_t r = 0; r < seg; ++r) {
+      uint32_t v = 0;
+      for (int t = 0; t < kS; ++t) v ^= (std::bit_cast<uint32_t>(p[t][r]) >> f.lo) & f.mask;
+      o[r] = finish<kMix>(v, c);
+    }
+    for (int t = 0; t < kS; ++t) {
+      s[t] += seg;
+      if (s[t] == n[t]) s[t] = 0;
+    }
+    o += seg;
+    count -= seg;
+  }
+}
+
 // Words i in [i0, i1) of the window map, written to o[i - i0] (kXor: XORed into it): the XOR over
 // j < k of the fields of x[(start + i + j·block) mod n], in groups of 2048 words kept in L1 while the
 // k windows are folded in, then mixed. k == 0 (empty tap): mix(0). kXor is used unmixed only (sums
@@ -336,6 +361,12 @@ template <Mix kMix, bool kXor = false>
   if (r.k == 0) {
     if constexpr (!kXor) std::fill(o, o + (i1 - i0), finish<kMix>(0u, c));
     return;
+  }
+  if constexpr (!kXor) {
+    if (r.k == 1) {  // one window: field and mix in one pass
+      int64_t s = mod_n(r.start + i0, n);
+      return streams_t<kMix, 1>(&x, &n, &s, f, c, o, i1 - i0);
+    }
   }
   for (int64_t b = i0; b < i1; b += kGroup) {
     const int64_t e = std::min(b + kGroup, i1);
@@ -393,12 +424,35 @@ template <Mix kMix, bool kXor = false>
   }
 }
 
+constexpr int kMaxStreams = 4;  // sums of up to this many single-window taps take the one-pass path
+
 // Sum of taps, words [i0, i1) into o[0 .. i1 - i0): per group of kGroup words (in L1), the first tap's
 // unmixed words, each further tap's XORed in, then one mix pass. Every job has mix kNone; kMix is the
 // site's.
+
 template <Mix kMix>
 [[gnu::always_inline]] inline void sum_t(std::span<const Job> jobs, const FieldMixConstants& c, uint32_t* o,
                                          int64_t i0, int64_t i1) {
+  // Every tap one window (aligned, or a smaller tap read whole and wrapping: the default E sites):
+  // one pass, words mixed in registers. Same words as the group loop below.
+  bool single = jobs.size() <= static_cast<size_t>(kMaxStreams);
+  for (const Job& j : jobs) single = single && j.r.kind != PairingKind::kStrided && j.r.k == 1;
+  if (single && i1 > i0) {
+    const float* x[kMaxStreams];
+    int64_t n[kMaxStreams], s[kMaxStreams];
+    for (size_t t = 0; t < jobs.size(); ++t) {
+      x[t] = jobs[t].x;
+      n[t] = jobs[t].n;
+      s[t] = mod_n(jobs[t].r.start + i0, jobs[t].n);
+    }
+    const Field f = jobs[0].f;
+    switch (jobs.size()) {
+      case 1: return streams_t<kMix, 1>(x, n, s, f, c, o, i1 - i0);
+      case 2: return streams_t<kMix, 2>(x, n, s, f, c, o, i1 - i0);
+      case 3: return streams_t<kMix, 3>(x, n, s, f, c, o, i1 - i0);
+      default: return streams_t<kMix, 4>(x, n, s, f, c, o, i1 - i0);
+    }
+  }
   for (int64_t b = i0; b < i1; b += kGroup) {
     const int64_t e = std::min(b + kGroup, i1);
     uint32_t* ob = o + (b - i0);

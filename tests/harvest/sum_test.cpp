@@ -84,6 +84,12 @@ TEST(Sum, MatchesTheReferenceForManyShapesPairingsLevelsAndThreadCounts) {
       {big, {{-1, "aligned"}, {-1, "strided:3:1"}}},
       {big, {{3 * big + 1, "spread:0:4242"}, {2 * big, "spread:0:99"}}},
       {big, {{-1, "aligned"}, {5 * big, "spread:0:123456"}}},
+      // Every tap one window (the one-pass path of the default E sites): taps smaller than the site
+      // read whole and wrapping, at offsets near their ends, a one-element tap, a k = 1 spread.
+      {5000, {{-1, "aligned"}, {1300, "strided:1:1299"}, {7, "strided:1:3"}, {4999, "strided:1:0"}}},
+      {big, {{-1, "aligned"}, {70001, "strided:1:5"}, {333, "auto"}}},
+      {4097, {{1, "auto"}}},
+      {3000, {{4000, "spread:0:3999"}, {-1, "strided:1:2999"}}},
   };
   const Extractor extractors[] = {bits(0, 15),          bits(8, 23, Mix::kField), bits(3, 10, Mix::kField),
                                   bits(0, 15, Mix::kWhiten32), bits(4, 11)};
