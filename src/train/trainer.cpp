@@ -179,7 +179,9 @@ EpochMetrics Trainer::train_epoch(const ProgressFn& progress) {
   }
   e.step = m.step;
   m.write_dump();
-  m.reset_epoch_stats();
+  // A partial last epoch (--steps) keeps its sums: they go into the checkpoint, so a run resumed
+  // with a larger --steps continues this epoch's row as an uninterrupted run would.
+  if (m.step % m.steps_per_epoch == 0) m.reset_epoch_stats();
   return e;
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "rngfree/quantize.hpp"
 #include "rngfree/train/optimizer.hpp"
@@ -323,6 +324,62 @@ TEST(LmRun, StepsResumeBitIdenticalAndLearns) {
     EXPECT_LT(sa.val_loss, std::log(256.0) - 1.0) << "12 steps must learn the byte statistics";
     const std::string csv = rngfree::testing::read_file(a / "metrics.csv");
     EXPECT_EQ(csv.substr(0, csv.find('\n')), "epoch,step,train_loss,val_loss,val_bpc,val_accuracy,lr,seconds,tokens_per_s");
+  }
+}
+
+namespace {
+// The rows of metrics.csv without the timing columns (seconds, tokens_per_s), split into fields.
+std::vector<std::vector<std::string>> lm_metric_rows_without_timing(const fs::path& run) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(rngfree::testing::read_file(run / "metrics.csv"));
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string x; std::getline(fields, x, ',');) f.push_back(x);
+    f.resize(7);  // epoch, step, train_loss, val_loss, val_bpc, val_accuracy, lr
+    rows.push_back(f);
+  }
+  return rows;
+}
+}  // namespace
+
+// A --steps 6 run (epochs of 5 steps: the second one partial) resumed with --steps 8 writes exactly
+// the rows of an uninterrupted --steps 8 run: one per epoch, the continued epoch's row replacing the
+// partial one, its training loss over all 5 of its steps (the partial epoch's sums are in the
+// checkpoint). The constant schedule makes the two runs' updates the same (cosine depends on N).
+TEST(LmRun, StepsResumedWithMoreStepsWritesOneRowPerEpoch) {
+  const fs::path text = write_text("more-steps", learnable_text(16));
+  for (const std::string preset : {"fp32", "int8-dyn-sr-harvest"}) {
+    SCOPED_TRACE(preset);
+    TrainConfig c = tiny_lm(text, preset);
+    c.schedule = "constant";
+    c.steps = 8;
+    const fs::path a = rngfree::testing::fresh_test_dir("lm", preset + "-more-a");
+    const fs::path b = rngfree::testing::fresh_test_dir("lm", preset + "-more-b");
+    const RunSummary sa = run_training(c, rngfree::testing::quiet_run(a));
+    ASSERT_EQ(sa.epochs.size(), 2u);
+    EXPECT_EQ(sa.epochs[1].step, 8);
+    TrainConfig first = c;
+    first.steps = 6;
+    const RunSummary s6 = run_training(first, rngfree::testing::quiet_run(b));
+    ASSERT_EQ(s6.epochs.size(), 2u);
+    EXPECT_EQ(s6.epochs[1].epoch, 2);
+    EXPECT_EQ(s6.epochs[1].step, 6);
+    const RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
+    ASSERT_EQ(sb.epochs.size(), 2u) << "the partial epoch 2 and its continuation must be one row";
+    for (size_t e = 0; e < 2; ++e) {
+      EXPECT_EQ(sb.epochs[e].epoch, static_cast<int>(e + 1));
+      EXPECT_EQ(sb.epochs[e].step, sa.epochs[e].step);
+      EXPECT_EQ(sb.epochs[e].train_loss, sa.epochs[e].train_loss) << "epoch " << e + 1;
+      EXPECT_EQ(sb.epochs[e].test_loss, sa.epochs[e].test_loss) << "epoch " << e + 1;
+    }
+    EXPECT_EQ(lm_metric_rows_without_timing(b), lm_metric_rows_without_timing(a));
+    Trainer ta(c), tb(c);
+    ta.load_checkpoint((a / "checkpoint.pt").string());
+    tb.load_checkpoint((b / "checkpoint.pt").string());
+    EXPECT_EQ(ta.parameter_hash(), tb.parameter_hash());
   }
 }
 
