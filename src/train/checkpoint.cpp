@@ -34,6 +34,10 @@ void save_rank_local(const Engine& engine, torch::serialize::OutputArchive& ar, 
       taps.push_back(fmt::format("{}.{}", l->index, k));
     }
   }
+  for (int k = 0; k < kNumTensorSites; ++k) {
+    const QuantSite& site = engine.tensor_sites[static_cast<size_t>(k)];
+    if (site.source) sources[fmt::format("tensor.{}", kTensorSiteNames[k])] = site.source->save_state();
+  }
   meta["sources"] = sources;
   meta["taps"] = taps;
 }
@@ -156,6 +160,11 @@ void restore_rank_local(Engine& engine, const detail::ArchiveTensors& ar, const 
       const std::string key = fmt::format("{}.{}", l->index, kSiteNames[s]);
       if (l->sites[s].source && sources.contains(key)) l->sites[s].source->load_state(sources.at(key).get<std::string>());
     }
+  }
+  for (int k = 0; k < kNumTensorSites; ++k) {
+    QuantSite& site = engine.tensor_sites[static_cast<size_t>(k)];
+    const std::string key = fmt::format("tensor.{}", kTensorSiteNames[k]);
+    if (site.source && sources.contains(key)) site.source->load_state(sources.at(key).get<std::string>());
   }
 }
 }  // namespace
