@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "command.hpp"
+#include "rngfree/rounding.hpp"
 #include "rngfree/train/trainer.hpp"
 
 namespace rngfree::app {
@@ -146,6 +147,15 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
           const std::string note = train::describe(train::replica_bits(t.site_plan().at(l.index, static_cast<train::Site>(s)), update_bits));
           if (!note.empty()) fmt::print("  {} with --nproc {}: {}\n", train::kSiteNames[s], nproc, note);
         }
+      }
+      // The gpt's tensor sites ([quant.layernorm], [quant.softmax], [quant.embedding]; docs/lm.md).
+      for (int k = 0; k < train::kNumTensorSites; ++k) {
+        const train::SiteConfig& s = cfg.quant.tensors[static_cast<size_t>(k)];
+        if (s.format.empty()) continue;
+        const bool sr = Rounding::parse(s.rounding).is_stochastic();
+        fmt::print("tensor site {}: {} {}{}\n", train::kTensorSiteNames[k], s.format, s.rounding,
+                   sr ? fmt::format(" <- {} (stream 2^33 + {}{})", s.source, k, nproc > 1 ? ", rank R > 0 adds R*2^40" : "")
+                      : std::string());
       }
       return;
     }

@@ -3,6 +3,7 @@
 // archive, serialized in memory and written with write_file_atomic (a kill leaves the old or the new).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <iterator>
@@ -32,6 +33,10 @@ void save_rank_local(const Engine& engine, torch::serialize::OutputArchive& ar, 
       ar.write(fmt::format("tap.{}.{}", l->index, k), l->taps[k]);
       taps.push_back(fmt::format("{}.{}", l->index, k));
     }
+  }
+  for (int k = 0; k < kNumTensorSites; ++k) {
+    const QuantSite& site = engine.tensor_sites[static_cast<size_t>(k)];
+    if (site.source) sources[fmt::format("tensor.{}", kTensorSiteNames[k])] = site.source->save_state();
   }
   meta["sources"] = sources;
   meta["taps"] = taps;
@@ -71,6 +76,8 @@ void Trainer::save_checkpoint(const std::string& path, const std::string& extra)
   meta["format"] = "rngfree-checkpoint-1";
   meta["config"] = nlohmann::json::parse(to_json(m.cfg));
   meta["step"] = m.step;
+  // The sums of an epoch the run stopped inside (--steps): a resumed run continues its row.
+  meta["epoch_stats"] = {m.epoch_loss, m.epoch_correct, m.epoch_seen, m.epoch_seconds};
   meta["dump_bits"] = m.dump_bits;
   std::vector<int> mom;
   for (size_t i = 0; i < m.opt->params.size(); ++i) {
@@ -154,6 +161,11 @@ void restore_rank_local(Engine& engine, const detail::ArchiveTensors& ar, const 
       if (l->sites[s].source && sources.contains(key)) l->sites[s].source->load_state(sources.at(key).get<std::string>());
     }
   }
+  for (int k = 0; k < kNumTensorSites; ++k) {
+    QuantSite& site = engine.tensor_sites[static_cast<size_t>(k)];
+    const std::string key = fmt::format("tensor.{}", kTensorSiteNames[k]);
+    if (site.source && sources.contains(key)) site.source->load_state(sources.at(key).get<std::string>());
+  }
 }
 }  // namespace
 
@@ -235,6 +247,18 @@ std::string Trainer::load_checkpoint(const std::string& path) {
   }
   m.order_epoch = -1;
   m.reset_epoch_stats();
+  if (meta.contains("epoch_stats") && m.step % m.steps_per_epoch != 0) {  // absent in older checkpoints
+    const nlohmann::json& j = meta.at("epoch_stats");
+    if (!j.is_array() || j.size() != 4 || !std::all_of(j.begin(), j.end(), [](const auto& v) { return v.is_number(); })) {
+      throw Error(fmt::format("checkpoint '{}': epoch_stats is {}, not 4 numbers; run without --resume to start afresh",
+                              path, j.dump()));
+    }
+    const std::vector<double> sums = j.get<std::vector<double>>();
+    m.epoch_loss = sums[0];
+    m.epoch_correct = sums[1];
+    m.epoch_seen = sums[2];
+    m.epoch_seconds = sums[3];
+  }
   return meta.at("extra").get<std::string>();
 }
 

@@ -32,6 +32,9 @@ bool QuantConfig::any() const {
   for (const auto& s : sites) {
     if (!s.format.empty()) return true;
   }
+  for (const auto& s : tensors) {
+    if (!s.format.empty()) return true;
+  }
   return !batchnorm.empty();
 }
 
@@ -75,6 +78,36 @@ void validate_site(const SiteConfig& s, std::string_view site_name) {
     }
   } catch (const Error& e) {
     throw Error(fmt::format("quant.{}: {}", site_name, e.what()));
+  }
+}
+
+// A tensor site of the gpt ([quant.layernorm] ...): the layer sites' checks, only for task lm, and
+// SR only from a generator that gives the bits the rounding needs (no tap pairing is defined for
+// these tensors, so harvested words are refused).
+void validate_tensor_site(const SiteConfig& s, std::string_view site_name, std::string_view task) {
+  if (s.format.empty()) return;
+  if (task != "lm") {
+    throw Error(fmt::format("quant.{}: format '{}', but task '{}' has no such tensor; only task lm (gpt) rounds "
+                            "its layernorm, softmax and embedding outputs; leave [quant.{}] out",
+                            site_name, s.format, task, site_name));
+  }
+  validate_site(s, site_name);
+  const Rounding r = Rounding::parse(s.rounding);
+  if (!r.is_stochastic()) return;
+  if (s.source == "harvest" || s.source.starts_with("harvest:")) {
+    throw Error(fmt::format("quant.{}.source '{}': harvested words are not available for this tensor (no tap "
+                            "pairing is defined for it); allowed: a generator (philox, xoshiro128pp, xorshift32, "
+                            "mt19937, lfsr:W)", site_name, s.source));
+  }
+  const int supplied = random::generator_random_bits(s.source);
+  if (supplied < r.random_bits) {
+    throw Error(fmt::format("quant.{}.source '{}': gives {} random bits per word, but rounding '{}' needs {}; use a "
+                            "generator with at least {} bits (e.g. philox) or fewer random bits",
+                            site_name, s.source, supplied, s.rounding, r.random_bits, r.random_bits));
+  }
+  if (s.pairing != "auto" || s.allow_own_bits) {
+    throw Error(fmt::format("quant.{}: pairing and allow_own_bits are for harvested sources; leave them out",
+                            site_name));
   }
 }
 
@@ -129,6 +162,7 @@ void TrainConfig::validate() const {
   (void)checked_integer("train_limit", train_limit, limits::kImageLimit);
   (void)checked_integer("test_limit", test_limit, limits::kImageLimit);
   for (int i = 0; i < kNumSites; ++i) validate_site(quant.sites[i], kSiteNames[i]);
+  for (int i = 0; i < kNumTensorSites; ++i) validate_tensor_site(quant.tensors[i], kTensorSiteNames[i], task);
   if (!quant.batchnorm.empty()) (void)Format::parse(quant.batchnorm);
   harvest::Extractor ex = harvest::Extractor::parse_bits(quant.harvest.bits);
   ex.validate();
@@ -315,9 +349,13 @@ void apply_table(TrainConfig& cfg, const toml::table& root, std::string_view ori
           }
         } else if (qv.is_table() && qkey.size() == 1 && std::string_view("WAEGUMV").find(qkey[0]) != std::string_view::npos) {
           apply_site(cfg.quant.sites[static_cast<int>(parse_site(qkey))], *qv.as_table(), full, origin);
+        } else if (auto t = std::find(kTensorSiteNames.begin(), kTensorSiteNames.end(), qkey);
+                   qv.is_table() && t != kTensorSiteNames.end()) {
+          apply_site(cfg.quant.tensors[static_cast<size_t>(t - kTensorSiteNames.begin())], *qv.as_table(), full, origin);
         } else {
           throw Error(fmt::format("{}: unknown key '{}'; allowed: first_layer, last_layer, batchnorm, [quant.harvest], "
-                                  "[quant.W] [quant.A] [quant.E] [quant.G] [quant.U] [quant.M] [quant.V]", origin, full));
+                                  "[quant.W] [quant.A] [quant.E] [quant.G] [quant.U] [quant.M] [quant.V], "
+                                  "[quant.layernorm] [quant.softmax] [quant.embedding] (task lm)", origin, full));
         }
       }
     } else if (key == "dump" && v.is_table()) {
@@ -395,6 +433,11 @@ std::string to_json(const TrainConfig& c, int indent) {
     const auto& s = c.quant.sites[i];
     q[std::string(kSiteNames[i])] = {{"format", s.format}, {"rounding", s.rounding}, {"source", s.source},
                                      {"pairing", s.pairing}, {"allow_own_bits", s.allow_own_bits}};
+  }
+  for (int i = 0; i < kNumTensorSites; ++i) {
+    const auto& s = c.quant.tensors[static_cast<size_t>(i)];
+    q[std::string(kTensorSiteNames[i])] = {{"format", s.format}, {"rounding", s.rounding}, {"source", s.source},
+                                           {"pairing", s.pairing}, {"allow_own_bits", s.allow_own_bits}};
   }
   j["dump"] = {{"path", c.dump.path}, {"layer", c.dump.layer}, {"tap", c.dump.tap}, {"max_bits", c.dump.max_bits}};
   return j.dump(indent);
@@ -487,6 +530,17 @@ TrainConfig config_from_json(std::string_view text) {
       d.source = s.at("source");
       d.pairing = s.at("pairing");
       d.allow_own_bits = s.value("allow_own_bits", false);  // absent in runs saved before it existed
+    }
+    for (int i = 0; i < kNumTensorSites; ++i) {
+      const std::string name(kTensorSiteNames[i]);
+      if (!q.contains(name)) continue;  // runs saved before the tensor sites: FP32
+      const auto& s = q.at(name);
+      auto& d = c.quant.tensors[static_cast<size_t>(i)];
+      d.format = s.at("format");
+      d.rounding = s.at("rounding");
+      d.source = s.at("source");
+      d.pairing = s.at("pairing");
+      d.allow_own_bits = s.at("allow_own_bits");
     }
     const auto& d = j.at("dump");
     c.dump.path = d.at("path");

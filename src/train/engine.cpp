@@ -68,12 +68,42 @@ void Engine::configure(const QuantConfig& quant, uint64_t seed) {
     }
     if (l.weight.defined()) l.taps[static_cast<int>(harvest::TapKind::kWeights)] = l.weight.detach();
   }
+  // The gpt's tensor sites; not the site plan's (no layer), so not audited or harvested: SR takes a
+  // generator stream of its own.
+  for (int k = 0; k < kNumTensorSites; ++k) {
+    const SiteConfig& sc = quant.tensors[static_cast<size_t>(k)];
+    QuantSite& site = tensor_sites[static_cast<size_t>(k)];
+    site.layer = -1;
+    site.threads = threads;
+    site.source.reset();
+    site.active = !sc.format.empty();
+    if (!site.active) continue;
+    site.format = Format::parse(sc.format);
+    site.rounding = Rounding::parse(sc.rounding);
+    if (!site.rounding.is_stochastic()) continue;
+    PlannedSite p;
+    p.active = true;
+    p.format = site.format;
+    p.rounding = site.rounding;
+    p.source = SourceKind::kGenerator;
+    p.generator = sc.source;
+    p.stream = tensor_site_stream(static_cast<TensorSite>(k));
+    site.source = make_word_source(p, *this, seed);
+  }
   batchnorm_site.active = !quant.batchnorm.empty();
   batchnorm_site.threads = threads;
   if (batchnorm_site.active) {
     batchnorm_site.format = Format::parse(quant.batchnorm);
     batchnorm_site.rounding = Rounding{};
   }
+}
+
+torch::Tensor Engine::round_tensor(TensorSite s, const torch::Tensor& x) {
+  QuantSite& site = tensor_sites[static_cast<size_t>(s)];
+  if (!site.active) return x;
+  torch::Tensor y = quantize_op(x, nullptr, &site, nullptr, -1, -1);
+  if (tensor_site_observer) tensor_site_observer(s, x, y);
+  return y;
 }
 
 }  // namespace rngfree::train

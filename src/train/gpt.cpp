@@ -61,22 +61,27 @@ class Gpt final : public Net {
     RNGFREE_CHECK(tokens.dim() == 2 && tokens.scalar_type() == torch::kInt64, "gpt: tokens must be (N, T) int64");
     const int64_t n = tokens.size(0), t = tokens.size(1);
     if (t > context_) throw Error(fmt::format("gpt: {} tokens exceed the context of {}", t, context_));
+    // The input tap is the FP32 embedding sum, before its tensor site rounds it (quant.embedding).
     torch::Tensor x = wte_(tokens) + wpe_.narrow(0, 0, t);
     if (!e_.layers.empty()) e_.record(*e_.layers[0], harvest::TapKind::kInput, x);
+    x = e_.round_tensor(TensorSite::kEmbedding, x);
+    auto norm = [this](torch::nn::LayerNorm& ln, const torch::Tensor& y) {
+      return e_.round_tensor(TensorSite::kLayerNorm, ln(y));
+    };
     const int64_t hd = width_ / heads_;
     const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
     const torch::Tensor mask = mask_.narrow(0, 0, t).narrow(1, 0, t);
     for (auto& b : blocks_) {
-      auto qkv = b.qkv(b.ln1(x)).split(width_, 2);  // 3 × (N, T, C)
+      auto qkv = b.qkv(norm(b.ln1, x)).split(width_, 2);  // 3 × (N, T, C)
       auto heads = [&](const torch::Tensor& y) { return y.view({n, t, heads_, hd}).transpose(1, 2); };  // (N, H, T, hd)
       torch::Tensor q = heads(qkv[0]) * scale, k = heads(qkv[1]), v = heads(qkv[2]);
       torch::Tensor att = b.qk(q, k.transpose(-2, -1)).masked_fill(mask, -std::numeric_limits<float>::infinity());
-      att = torch::softmax(att, -1);
+      att = e_.round_tensor(TensorSite::kSoftmax, torch::softmax(att, -1));
       torch::Tensor y = b.pv(att, v).transpose(1, 2).contiguous().view({n, t, width_});
       x = x + b.proj(y);
-      x = x + b.fc2(torch::gelu(b.fc1(b.ln2(x))));
+      x = x + b.fc2(torch::gelu(b.fc1(norm(b.ln2, x))));
     }
-    return head_(lnf_(x));
+    return head_(norm(lnf_, x));
   }
 
  private:

@@ -99,14 +99,24 @@ double fp32_mean(const std::vector<PresetResult>& all, const PresetResult& pr, d
   return NAN;
 }
 
-// One results.csv row per run of a preset (its final and best value) and the final values as the
-// JSON array `key` of the preset's entry.
+// The epochs a run trained: its optimizer steps over the steps of a whole epoch, a fraction for
+// runs of --steps (the lm task's) that end inside an epoch.
+std::string epochs_trained(int64_t steps, int64_t steps_per_epoch) {
+  RNGFREE_CHECK(steps_per_epoch > 0, "a run summary without its steps per epoch");
+  if (steps % steps_per_epoch == 0) return fmt::format("{}", steps / steps_per_epoch);
+  return fmt::format("{:.6g}", static_cast<double>(steps) / static_cast<double>(steps_per_epoch));
+}
+
+// One results.csv row per run of a preset (its final and best value of `key`, named in the metric
+// column) and the final values as the JSON array `key` of the preset's entry.
 void add_run_rows(const PresetResult& pr, std::string& csv, nlohmann::ordered_json& jp, const char* key,
                   double (*final_value)(const RunSummary&), double (*best_value)(const RunSummary&)) {
   jp[key] = nlohmann::json::array();
   for (const auto& r : pr.runs) {
-    csv += fmt::format("{},{},{},{},{:.6f},{:.6f},{:.1f},{:.2f}\n", pr.model, pr.preset, r.config.seed,
-                       r.config.epochs, final_value(r), best_value(r), r.images_per_s, r.wall_seconds);
+    const int64_t steps = r.epochs.empty() ? 0 : r.epochs.back().step;
+    csv += fmt::format("{},{},{},{},{},{},{:.6f},{:.6f},{:.1f},{:.2f}\n", pr.model, pr.preset, r.config.seed,
+                       epochs_trained(steps, r.steps_per_epoch), steps, key, final_value(r), best_value(r),
+                       r.images_per_s, r.wall_seconds);
     jp[key].push_back(final_value(r));
   }
 }
@@ -285,7 +295,9 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
                     o.full ? "full" : "quick", o.seeds, result.wall_seconds);
   md += "| model | preset | epochs | test accuracy (%) | best epoch (%) | Δ vs fp32 | images/s |\n";
   md += "|---|---|---|---|---|---|---|\n";
-  std::string csv = "model,preset,seed,epochs,test_accuracy,best_test_accuracy,images_per_s,wall_seconds\n";
+  // metric: test_accuracy (a fraction), test_psnr_db or val_loss (nats per byte); final: after the
+  // last step, best: the best evaluation; items: images, patches or bytes predicted
+  std::string csv = "model,preset,seed,epochs,steps,metric,final,best,items_per_s,wall_seconds\n";
   nlohmann::ordered_json js = nlohmann::json::array();
   for (const auto& pr : result.presets) {
     if (pr.superres || pr.lm) continue;

@@ -234,6 +234,7 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
   RunSummary summary;
   summary.config = cfg;
   summary.world_size = opt.dist.world_size;
+  summary.steps_per_epoch = trainer.steps_per_epoch();
   double wall_before = 0;
   if (opt.resume) {
     int saved_world = 1;
@@ -306,7 +307,13 @@ RunSummary run_training(const TrainConfig& cfg_in, const RunOptions& opt) {
                      static_cast<unsigned long long>(trainer.parameter_hash()));
       }
     }
-    summary.epochs.push_back(e);
+    // A run resumed inside its last epoch (a --steps run continued with a larger --steps) has that
+    // epoch's partial row: the continued epoch replaces it, so every epoch has one row.
+    if (!summary.epochs.empty() && summary.epochs.back().epoch == e.epoch) {
+      summary.epochs.back() = e;
+    } else {
+      summary.epochs.push_back(e);
+    }
     const double wall =
         wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     summary.wall_seconds = wall;

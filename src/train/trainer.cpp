@@ -103,6 +103,7 @@ StepBreakdown Trainer::breakdown() const {
     for (int k = 0; k < kNumSites; ++k) add(l->name, std::string(kSiteNames[k]), l->sites[k]);
   }
   add("batchnorm", "BN", m.engine.batchnorm_site);  // BatchNorm outputs (nearest-even)
+  for (int k = 0; k < kNumTensorSites; ++k) add("gpt", std::string(kTensorSiteNames[k]), m.engine.tensor_sites[static_cast<size_t>(k)]);
   return b;
 }
 
@@ -118,6 +119,10 @@ void Trainer::reset_breakdown() {
   }
   m.engine.batchnorm_site.seconds = 0;
   m.engine.batchnorm_site.elements = 0;
+  for (auto& s : m.engine.tensor_sites) {
+    s.seconds = 0;
+    s.elements = 0;
+  }
 }
 
 StepStats Trainer::train_steps(int64_t n, const ProgressFn& progress) {
@@ -179,7 +184,9 @@ EpochMetrics Trainer::train_epoch(const ProgressFn& progress) {
   }
   e.step = m.step;
   m.write_dump();
-  m.reset_epoch_stats();
+  // A partial last epoch (--steps) keeps its sums: they go into the checkpoint, so a run resumed
+  // with a larger --steps continues this epoch's row as an uninterrupted run would.
+  if (m.step % m.steps_per_epoch == 0) m.reset_epoch_stats();
   return e;
 }
 

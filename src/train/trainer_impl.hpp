@@ -250,6 +250,20 @@ struct Trainer::Impl {
         }
       }
     }
+    // The gpt's tensor sites round tensors of the rank's own batch, as A does: rank R > 0 draws its
+    // own stream.
+    for (int k = 0; k < kNumTensorSites && rank > 0; ++k) {
+      QuantSite& site = engine.tensor_sites[static_cast<size_t>(k)];
+      if (!site.active || site.source == nullptr) continue;
+      PlannedSite p;
+      p.active = true;
+      p.format = site.format;
+      p.rounding = site.rounding;
+      p.source = SourceKind::kGenerator;
+      p.generator = cfg.quant.tensors[static_cast<size_t>(k)].source;
+      p.stream = tensor_site_stream(static_cast<TensorSite>(k)) + replica_stream_offset(rank);
+      site.source = make_word_source(p, engine, cfg.seed);
+    }
   }
 
   // Data-parallel step: the mean over ranks of every gradient, of the float buffers (BatchNorm's

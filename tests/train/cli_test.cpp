@@ -219,3 +219,23 @@ TEST(TrainCommand, UnreadableCheckpointGivesLibtorchsMessageAndTheFileBacktraceO
 }
 
 }  // namespace
+
+// `--layers` lists the gpt's tensor sites a config turns on (docs/lm.md, "Tensor sites") with their
+// format, rounding and generator stream, and none when they are off.
+TEST(TrainCommand, LayersListsTheGptTensorSitesThatAreOn) {
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
+  const fs::path d = fresh_dir("tensor_sites");
+  const fs::path toml = d / "tensor_sites.toml";
+  std::ofstream(toml) << "[quant.softmax]\nformat = \"bf16\"\nrounding = \"stochastic:8\"\nsource = \"philox\"\n"
+                         "[quant.layernorm]\nformat = \"e4m3\"\n";
+  const std::string lm = "train --task lm --width 16 --blocks 1 --heads 2 --context 16 --threads 1 --layers";
+  const auto on = run_rngfree(lm + " --config " + toml.string());
+  ASSERT_EQ(on.status, 0) << on.out;
+  EXPECT_NE(on.out.find("tensor site layernorm: e4m3 nearest-even\n"), std::string::npos) << on.out;
+  EXPECT_NE(on.out.find("tensor site softmax: bf16 stochastic:8 <- philox (stream 2^33 + 1)\n"), std::string::npos)
+      << on.out;
+  EXPECT_EQ(on.out.find("tensor site embedding"), std::string::npos) << on.out;
+  const auto off = run_rngfree(lm);
+  ASSERT_EQ(off.status, 0) << off.out;
+  EXPECT_EQ(off.out.find("tensor site"), std::string::npos) << off.out;
+}

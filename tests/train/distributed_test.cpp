@@ -509,3 +509,82 @@ TEST(DistributedTrain, LayersListingShowsWhereEachSitesWordsComeFrom) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("--allreduce 'int4': allowed fp32"), std::string::npos) << r.out;
 }
+
+namespace {
+// A small lm config on a text file of the test's own (752 bytes: 677 train, 75 validate).
+TrainConfig small_lm_config(const fs::path& dir, const std::string& preset, int batch) {
+  const fs::path text = dir / "text.txt";
+  if (!fs::exists(text)) {
+    std::string s;
+    for (int i = 0; i < 16; ++i) s += "the quick brown fox " + std::to_string(i % 7) + " jumps over the lazy dog.\n";
+    std::ofstream(text, std::ios::binary) << s;
+  }
+  TrainConfig c;
+  apply_task(c, "lm");
+  apply_preset(c, preset);
+  c.data = "text:" + text.string();
+  c.width = 16;
+  c.blocks = 1;
+  c.heads = 2;
+  c.context = 16;
+  c.batch = batch;
+  c.test_limit = 4;
+  c.threads = 1;
+  c.steps = 4;
+  return c;
+}
+}  // namespace
+
+// The lm task data-parallel: 2 ranks × 4 windows take windows 0-3 and 4-7 of the global batch a
+// single process of 8 windows takes (both drawn by (seed, step, window)), so with quantization off
+// their AdamW steps agree up to FP32 summation order, and far more closely than an unrelated run
+// (1 process of 4 windows); with harvested SR the two replicas are bit-identical.
+TEST(DistributedTrain, LmTwoRanksFollowOneProcessAndStayBitIdentical) {
+  const fs::path dir = fresh_dir("lm_ranks");
+  auto ranks = run_ranks(small_lm_config(dir, "fp32", 4), 2, 4, UpdateBits::kRankZero, dir);
+  ASSERT_TRUE(ranks[0].ok) << ranks[0].error;
+  ASSERT_TRUE(ranks[1].ok) << ranks[1].error;
+  EXPECT_EQ(count_different_bits(ranks[0].params, ranks[1].params), 0u);
+  const fs::path sr_dir = fresh_dir("lm_ranks_sr");
+  auto sr = run_ranks(small_lm_config(dir, "int8-dyn-sr-harvest", 4), 2, 4, UpdateBits::kRankZero, sr_dir);
+  ASSERT_TRUE(sr[0].ok) << sr[0].error;
+  ASSERT_TRUE(sr[1].ok) << sr[1].error;
+  EXPECT_EQ(count_different_bits(sr[0].params, sr[1].params), 0u);
+
+  Trainer one(small_lm_config(dir, "fp32", 8));
+  one.train_steps(4);
+  const std::vector<float> ref = one.parameters();
+  Trainer other(small_lm_config(dir, "fp32", 4));
+  other.train_steps(4);
+  const std::vector<float> unrelated = other.parameters();
+  ASSERT_EQ(ref.size(), ranks[0].params.size());
+  double max_diff = 0, max_unrelated = 0, scale = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(ref[i] - ranks[0].params[i])));
+    max_unrelated = std::max(max_unrelated, static_cast<double>(std::fabs(ref[i] - unrelated[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(ref[i])));
+  }
+  EXPECT_LT(max_diff, 1e-4 * scale) << "max |2 ranks - 1 process| " << max_diff << ", weight scale " << scale;
+  EXPECT_GT(max_unrelated, 100 * max_diff) << "the unrelated run is as close: the tolerance does not discriminate";
+}
+
+// `rngfree train --task lm --nproc 2 --steps 2`: exit 0 (the run's own replica hash check passed),
+// rank 0's reports say 2 processes and a global batch of 8, and metrics.csv has the one row of step 2.
+TEST(DistributedTrain, LmNprocRunWritesReports) {
+  ASSERT_TRUE(rngfree::testing::rngfree_built()) << "the rngfree program is not built in " << RNGFREE_BINARY_DIR;
+  const fs::path dir = fresh_dir("lm_nproc");
+  const TrainConfig c = small_lm_config(dir, "int8-dyn-sr-harvest", 4);
+  const fs::path out = dir / "run";
+  const auto r = rngfree::testing::run_rngfree(
+      "train --task lm --preset int8-dyn-sr-harvest --data " + c.data +
+      " --width 16 --blocks 1 --heads 2 --context 16 --batch 4 --test-limit 4 --threads 1 --steps 2 --nproc 2 "
+      "--quiet --dist-timeout 30 --out " + out.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto j = nlohmann::json::parse(rngfree::testing::read_file(out / "summary.json"));
+  EXPECT_EQ(j.at("world_size"), 2);
+  EXPECT_EQ(j.at("global_batch"), 8);
+  const std::string csv = rngfree::testing::read_file(out / "metrics.csv");
+  const std::string second = csv.substr(csv.find('\n') + 1);
+  EXPECT_EQ(second.substr(0, 4), "1,2,") << csv;
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2) << csv;
+}

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "rngfree/quantize.hpp"
 #include "rngfree/train/optimizer.hpp"
@@ -326,6 +327,62 @@ TEST(LmRun, StepsResumeBitIdenticalAndLearns) {
   }
 }
 
+namespace {
+// The rows of metrics.csv without the timing columns (seconds, tokens_per_s), split into fields.
+std::vector<std::vector<std::string>> lm_metric_rows_without_timing(const fs::path& run) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(rngfree::testing::read_file(run / "metrics.csv"));
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string x; std::getline(fields, x, ',');) f.push_back(x);
+    f.resize(7);  // epoch, step, train_loss, val_loss, val_bpc, val_accuracy, lr
+    rows.push_back(f);
+  }
+  return rows;
+}
+}  // namespace
+
+// A --steps 6 run (epochs of 5 steps: the second one partial) resumed with --steps 8 writes exactly
+// the rows of an uninterrupted --steps 8 run: one per epoch, the continued epoch's row replacing the
+// partial one, its training loss over all 5 of its steps (the partial epoch's sums are in the
+// checkpoint). The constant schedule makes the two runs' updates the same (cosine depends on N).
+TEST(LmRun, StepsResumedWithMoreStepsWritesOneRowPerEpoch) {
+  const fs::path text = write_text("more-steps", learnable_text(16));
+  for (const std::string preset : {"fp32", "int8-dyn-sr-harvest"}) {
+    SCOPED_TRACE(preset);
+    TrainConfig c = tiny_lm(text, preset);
+    c.schedule = "constant";
+    c.steps = 8;
+    const fs::path a = rngfree::testing::fresh_test_dir("lm", preset + "-more-a");
+    const fs::path b = rngfree::testing::fresh_test_dir("lm", preset + "-more-b");
+    const RunSummary sa = run_training(c, rngfree::testing::quiet_run(a));
+    ASSERT_EQ(sa.epochs.size(), 2u);
+    EXPECT_EQ(sa.epochs[1].step, 8);
+    TrainConfig first = c;
+    first.steps = 6;
+    const RunSummary s6 = run_training(first, rngfree::testing::quiet_run(b));
+    ASSERT_EQ(s6.epochs.size(), 2u);
+    EXPECT_EQ(s6.epochs[1].epoch, 2);
+    EXPECT_EQ(s6.epochs[1].step, 6);
+    const RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
+    ASSERT_EQ(sb.epochs.size(), 2u) << "the partial epoch 2 and its continuation must be one row";
+    for (size_t e = 0; e < 2; ++e) {
+      EXPECT_EQ(sb.epochs[e].epoch, static_cast<int>(e + 1));
+      EXPECT_EQ(sb.epochs[e].step, sa.epochs[e].step);
+      EXPECT_EQ(sb.epochs[e].train_loss, sa.epochs[e].train_loss) << "epoch " << e + 1;
+      EXPECT_EQ(sb.epochs[e].test_loss, sa.epochs[e].test_loss) << "epoch " << e + 1;
+    }
+    EXPECT_EQ(lm_metric_rows_without_timing(b), lm_metric_rows_without_timing(a));
+    Trainer ta(c), tb(c);
+    ta.load_checkpoint((a / "checkpoint.pt").string());
+    tb.load_checkpoint((b / "checkpoint.pt").string());
+    EXPECT_EQ(ta.parameter_hash(), tb.parameter_hash());
+  }
+}
+
 // rngfree sample's generator: the same seed gives the same bytes, another seed other bytes;
 // temperature 0 takes the most likely byte (the argmax of one forward pass of the same parameters);
 // a negative temperature is refused.
@@ -357,4 +414,161 @@ TEST(LmRun, GenerateIsSeededAndGreedyAtTemperatureZero) {
     EXPECT_EQ(static_cast<unsigned char>(g[0]), net->forward(x).select(1, 3).argmax().item<int64_t>());
   }
   EXPECT_NE(error_of([&] { (void)t.generate("x", 1, -1.0, 1); }).find("temperature -1"), std::string::npos);
+}
+
+// The gpt's tensor sites ([quant.layernorm], [quant.softmax], [quant.embedding]): parsed from TOML
+// and saved with the run; bad values refused naming the key, the value and what is allowed.
+TEST(LmConfig, TensorSitesParseRoundTripAndRefuseBadValues) {
+  TrainConfig c;
+  apply_task(c, "lm");
+  apply_toml_text(c, "[quant.softmax]\nformat = \"bf16\"\nrounding = \"stochastic:8\"\nsource = \"philox\"\n"
+                     "[quant.layernorm]\nformat = \"e4m3\"\n");
+  const SiteConfig& sm = c.quant.tensors[static_cast<int>(TensorSite::kSoftmax)];
+  EXPECT_EQ(sm.format, "bf16");
+  EXPECT_EQ(sm.rounding, "stochastic:8");
+  EXPECT_EQ(sm.source, "philox");
+  EXPECT_EQ(c.quant.tensors[static_cast<int>(TensorSite::kLayerNorm)].format, "e4m3");
+  EXPECT_EQ(c.quant.tensors[static_cast<int>(TensorSite::kEmbedding)].format, "");
+  EXPECT_TRUE(c.quant.any());
+  EXPECT_NO_THROW(c.validate());
+  const TrainConfig back = config_from_json(to_json(c));
+  EXPECT_TRUE(config_differences(c, back).empty());
+  EXPECT_EQ(back.quant.tensors[static_cast<int>(TensorSite::kSoftmax)].source, "philox");
+  TrainConfig other = back;
+  other.quant.tensors[static_cast<int>(TensorSite::kSoftmax)].format = "fp16";
+  const auto diff = config_differences(back, other);
+  ASSERT_EQ(diff.size(), 1u);
+  EXPECT_NE(diff[0].find("quant.softmax.format"), std::string::npos) << diff[0];
+
+  auto refused = [](const std::string& toml, const std::string& task = "lm") {
+    TrainConfig t;
+    apply_task(t, task);
+    return error_of([&] {
+      apply_toml_text(t, toml);
+      t.validate();
+    });
+  };
+  EXPECT_NE(refused("[quant.layernorm]\nformat = \"e4m3\"\n", "classify").find("only task lm"), std::string::npos);
+  EXPECT_NE(refused("[quant.embedding]\nformat = \"bogus\"\n").find("quant.embedding"), std::string::npos);
+  EXPECT_NE(refused("[quant.softmax]\nformat = \"bf16\"\nrounding = \"stochastic:8\"\n").find("quant.softmax.source: empty"),
+            std::string::npos);
+  EXPECT_NE(refused("[quant.softmax]\nformat = \"bf16\"\nrounding = \"stochastic:8\"\nsource = \"harvest\"\n")
+                .find("quant.softmax.source 'harvest': harvested words are not available"),
+            std::string::npos);
+  EXPECT_NE(refused("[quant.layernorm]\nformat = \"bf16\"\nrounding = \"stochastic:8\"\nsource = \"lfsr:4\"\n")
+                .find("gives 4 random bits per word, but rounding 'stochastic:8' needs 8"),
+            std::string::npos);
+  EXPECT_NE(refused("[quant.layernorm]\nformat = \"bf16\"\nrounding = \"sideways\"\n").find("quant.layernorm"),
+            std::string::npos);
+  EXPECT_NE(refused("[quant.softmax]\nformt = \"bf16\"\n").find("unknown key 'quant.softmax.formt'"), std::string::npos);
+  EXPECT_NE(refused("[quant.attention]\nformat = \"bf16\"\n").find("[quant.layernorm] [quant.softmax] [quant.embedding]"),
+            std::string::npos);
+}
+
+namespace {
+// A forward and backward pass of a fresh gpt (seeded) on fixed tokens with the tensor sites of `q`;
+// the observer sees each active site's rounding.
+torch::Tensor gpt_logits_with(const QuantConfig& q, Engine& e, bool backward = false) {
+  torch::manual_seed(11);
+  auto net = make_lm_model("gpt", 32, 1, 2, 16, e);
+  e.configure(q, 5);
+  torch::Tensor x = torch::arange(0, 32, torch::kInt64).mul(37).remainder(256).view({2, 16});
+  torch::Tensor logits = net->forward(x);
+  if (backward) {
+    logits.square().mean().backward();
+    for (const auto& p : net->parameters()) EXPECT_TRUE(p.grad().defined());
+  }
+  return logits.detach();
+}
+}  // namespace
+
+// With a tensor site on, every value it passes on is on its format's grid (rounding it again to
+// nearest-even changes no bit), each value is the core quantizer's result for the FP32 tensor
+// (nearest-even) or one of its two neighbours on the grid (stochastic), the three sites are called
+// where docs/lm.md says (LayerNorm 3 times in a 1-block gpt, softmax and embedding once), and the
+// gradient passes (straight-through).
+TEST(LmModel, TensorSitesRoundOntoTheFormatGrid) {
+  QuantConfig q;
+  q.tensors[static_cast<int>(TensorSite::kLayerNorm)].format = "e4m3";
+  q.tensors[static_cast<int>(TensorSite::kEmbedding)].format = "e5m2";
+  SiteConfig& sm = q.tensors[static_cast<int>(TensorSite::kSoftmax)];
+  sm.format = "bf16";
+  sm.rounding = "stochastic:8";
+  sm.source = "philox";
+  const std::array<std::string, kNumTensorSites> formats = {"e4m3", "bf16", "e5m2"};
+  std::array<int, kNumTensorSites> calls{};
+  std::array<int64_t, kNumTensorSites> changed{};
+  Engine e;
+  e.tensor_site_observer = [&](TensorSite s, const torch::Tensor& in, const torch::Tensor& out) {
+    const int k = static_cast<int>(s);
+    ++calls[k];
+    const torch::Tensor fin = in.detach().contiguous(), fout = out.detach().contiguous();
+    EXPECT_TRUE(bits_equal(core_quantize(fout, formats[k], "nearest-even"), fout)) << kTensorSiteNames[k];
+    if (s == TensorSite::kSoftmax) {
+      const torch::Tensor down = core_quantize(fin, formats[k], "down"), up = core_quantize(fin, formats[k], "up");
+      EXPECT_TRUE(torch::logical_or(fout.eq(down), fout.eq(up)).all().item<bool>());
+    } else {
+      EXPECT_TRUE(bits_equal(core_quantize(fin, formats[k], "nearest-even"), fout)) << kTensorSiteNames[k];
+    }
+    changed[k] += fout.ne(fin).sum().item<int64_t>();
+  };
+  const torch::Tensor on = gpt_logits_with(q, e, true);
+  EXPECT_EQ(calls, (std::array<int, kNumTensorSites>{3, 1, 1}));
+  Engine plain;
+  EXPECT_FALSE(bits_equal(on, gpt_logits_with(QuantConfig{}, plain))) << "the rounded tensors are not the ones used";
+  for (int k = 0; k < kNumTensorSites; ++k) EXPECT_GT(changed[k], 0) << kTensorSiteNames[k] << " rounded nothing";
+}
+
+// Off (the default) the gpt is what it was: no site is called, and a format that holds every FP32
+// value (float:8:23) on all three sites gives the same logits, bit for bit, as the sites off; so does
+// training, whose gradients pass the sites unchanged.
+TEST(LmModel, TensorSitesOffOrExactLeaveResultsBitIdentical) {
+  Engine off;
+  int calls = 0;
+  off.tensor_site_observer = [&](TensorSite, const torch::Tensor&, const torch::Tensor&) { ++calls; };
+  QuantConfig q_off;
+  q_off.tensors[static_cast<int>(TensorSite::kSoftmax)].rounding = "stochastic:8";  // no format: off
+  q_off.tensors[static_cast<int>(TensorSite::kSoftmax)].source = "philox";
+  const torch::Tensor a = gpt_logits_with(q_off, off);
+  EXPECT_EQ(calls, 0);
+  QuantConfig q_exact;
+  for (auto& s : q_exact.tensors) s.format = "float:8:23";
+  Engine exact;
+  exact.tensor_site_observer = [&](TensorSite, const torch::Tensor&, const torch::Tensor&) { ++calls; };
+  const torch::Tensor b = gpt_logits_with(q_exact, exact);
+  EXPECT_EQ(calls, 5);
+  EXPECT_TRUE(bits_equal(a, b));
+
+  const fs::path text = write_text("tensor-sites-exact", learnable_text(16));
+  TrainConfig c = tiny_lm(text, "int8-dyn-sr-philox");
+  Trainer plain(c);
+  for (auto& s : c.quant.tensors) s.format = "float:8:23";
+  Trainer rounded(c);
+  plain.train_steps(3);
+  rounded.train_steps(3);
+  EXPECT_EQ(plain.parameter_hash(), rounded.parameter_hash());
+}
+
+// Stochastic tensor sites resume bit-identically: their generator states are in the checkpoint.
+TEST(LmRun, StochasticTensorSitesResumeBitIdentically) {
+  const fs::path text = write_text("tensor-sites-resume", learnable_text(16));
+  TrainConfig c = tiny_lm(text, "int8-dyn-sr-philox");
+  c.steps = 7;  // epochs of 5 and 2 steps
+  for (auto& s : c.quant.tensors) {
+    s.format = "bf16";
+    s.rounding = "stochastic:8";
+    s.source = "xoshiro128pp";
+  }
+  const fs::path a = rngfree::testing::fresh_test_dir("lm", "tensor-sites-a");
+  const fs::path b = rngfree::testing::fresh_test_dir("lm", "tensor-sites-b");
+  const RunSummary sa = run_training(c, rngfree::testing::quiet_run(a));
+  RunOptions interrupted = rngfree::testing::quiet_run(b);
+  interrupted.stop_after_epochs = 1;
+  (void)run_training(c, interrupted);
+  const RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
+  EXPECT_EQ(sa.val_loss, sb.val_loss);
+  Trainer ta(c), tb(c);
+  ta.load_checkpoint((a / "checkpoint.pt").string());
+  tb.load_checkpoint((b / "checkpoint.pt").string());
+  EXPECT_EQ(ta.parameter_hash(), tb.parameter_hash());
 }

@@ -41,6 +41,9 @@ struct QuantConfig {
   bool first_layer = true;   // quantize the first layer's sites (else FP32 there)
   bool last_layer = true;    // quantize the last layer's sites
   std::string batchnorm;     // "" = FP32 BatchNorm; else its outputs are rounded (nearest-even) to this format
+  // The gpt's tensor sites (sites.hpp TensorSite, indexed by it): format "" = FP32; else rounded in
+  // the forward pass with `rounding` (stochastic: `source` must be a generator), gradient unrounded.
+  std::array<SiteConfig, kNumTensorSites> tensors;
   HarvestConfig harvest;
   bool any() const;
 };

@@ -73,7 +73,7 @@ ReplicaBits replica_bits(const PlannedSite& site, UpdateBits update_bits = Updat
 // "rank 0's words, broadcast to every rank", ...; empty for kNone.
 std::string describe(ReplicaBits bits);
 // The stream offset of rank R's replica-differing generator sites: R·2^40. Site streams are below
-// 2^33 (1 + layer·6 + site, and V's 2^32 + layer: sites.hpp), so no two (rank, site) pairs share a
+// 2^34 (1 + layer·6 + site, V's 2^32 + layer, the gpt's tensor sites 2^33 + k: sites.hpp), so no two (rank, site) pairs share a
 // stream — with R·2^32, rank 1's A of layer 0 (2^32 + 2) was V's stream of layer 2.
 inline uint64_t replica_stream_offset(int rank) { return static_cast<uint64_t>(rank) << 40; }
 

@@ -87,6 +87,10 @@ class Engine {
   int64_t step = 0;
   int threads = 0;
   QuantSite batchnorm_site;  // nearest-even rounding of BatchNorm outputs (inactive = FP32)
+  // The gpt's tensor sites (indexed by TensorSite; inactive = FP32), rounded by round_tensor.
+  std::array<QuantSite, kNumTensorSites> tensor_sites;
+  // Sees each tensor site's input and rounded output (tests); called only for an active site.
+  std::function<void(TensorSite, const torch::Tensor& in, const torch::Tensor& out)> tensor_site_observer;
 
   QLayer& add_layer(std::string name);
   // Stores the tap (if kept) and reports it to the callback.
@@ -95,6 +99,9 @@ class Engine {
   // Resolves the config into the site plan (make_site_plan: validates it) and sets every layer's
   // sites and sources from it (after the model has added its layers).
   void configure(const QuantConfig& quant, uint64_t seed);
+  // x rounded by tensor site `s` in the forward pass (its gradient passes unrounded), or x itself
+  // when the site is off.
+  torch::Tensor round_tensor(TensorSite s, const torch::Tensor& x);
 };
 
 // Evaluation for the length of a scope: the engine stops recording (no taps stored, no tap or site

@@ -33,6 +33,21 @@ inline constexpr uint64_t site_stream(int layer, Site site) {
   return site == Site::kVariance ? (uint64_t{1} << 32) + static_cast<uint64_t>(layer)
                                  : 1 + static_cast<uint64_t>(layer) * kSiteStride + static_cast<uint64_t>(site);
 }
+// The gpt's tensor sites (task lm, docs/lm.md): FP32 tensors outside the quantized layers that a
+// config may round in the forward pass ([quant.layernorm], [quant.softmax], [quant.embedding]).
+// Their generator streams are 2^33 + index, above every layer site's (V's end below 2^33).
+enum class TensorSite : int {
+  kLayerNorm = 0,  // the output of every LayerNorm (each block's two and the final one)
+  kSoftmax = 1,    // the attention probabilities (softmax output, masked entries 0)
+  kEmbedding = 2,  // token + position embedding: the residual stream's start
+};
+inline constexpr int kNumTensorSites = 3;
+inline constexpr std::array<std::string_view, kNumTensorSites> kTensorSiteNames = {"layernorm", "softmax",
+                                                                                   "embedding"};
+inline constexpr uint64_t tensor_site_stream(TensorSite site) {
+  return (uint64_t{1} << 33) + static_cast<uint64_t>(site);
+}
+
 // The offset, in sixths of `span`, at which site `site` starts reading a shared tap (V: a twelfth,
 // between W's and A's).
 inline constexpr int64_t site_salt(Site site, int64_t span) {

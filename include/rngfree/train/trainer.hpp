@@ -172,6 +172,7 @@ struct RunSummary {
   double collective_seconds = 0;   // rank 0's time in collectives during this call
   int64_t collective_bytes = 0;    // bytes rank 0 wrote inside collectives during this call (-1: unknown)
   int64_t steps = 0;               // optimizer steps done during this call
+  int64_t steps_per_epoch = 0;     // the run's optimizer steps per whole epoch
 };
 
 // Trains cfg.epochs epochs (from a checkpoint with resume). With out_dir: metrics.csv (a row per
