@@ -398,6 +398,23 @@ void apply_toml_file(TrainConfig& cfg, const std::string& path, std::string_view
   apply_toml_text(cfg, text, path, preset_override);
 }
 
+namespace {
+// One [quant.X] table as saved in a run's config (run folder, checkpoint) and read back.
+nlohmann::json site_to_json(const SiteConfig& s) {
+  return {{"format", s.format}, {"rounding", s.rounding}, {"source", s.source}, {"pairing", s.pairing},
+          {"allow_own_bits", s.allow_own_bits}};
+}
+SiteConfig site_from_json(const nlohmann::json& s) {
+  SiteConfig d;
+  d.format = s.at("format");
+  d.rounding = s.at("rounding");
+  d.source = s.at("source");
+  d.pairing = s.at("pairing");
+  d.allow_own_bits = s.value("allow_own_bits", false);  // absent in runs saved before it existed
+  return d;
+}
+}  // namespace
+
 std::string to_json(const TrainConfig& c, int indent) {
   nlohmann::ordered_json j;
   j["preset"] = c.preset;
@@ -429,15 +446,9 @@ std::string to_json(const TrainConfig& c, int indent) {
   q["batchnorm"] = c.quant.batchnorm;
   q["harvest"] = {{"bits", c.quant.harvest.bits}, {"mix", c.quant.harvest.mix},
                   {"skip_zeros", c.quant.harvest.skip_zeros}};
-  for (int i = 0; i < kNumSites; ++i) {
-    const auto& s = c.quant.sites[i];
-    q[std::string(kSiteNames[i])] = {{"format", s.format}, {"rounding", s.rounding}, {"source", s.source},
-                                     {"pairing", s.pairing}, {"allow_own_bits", s.allow_own_bits}};
-  }
+  for (int i = 0; i < kNumSites; ++i) q[std::string(kSiteNames[i])] = site_to_json(c.quant.sites[i]);
   for (int i = 0; i < kNumTensorSites; ++i) {
-    const auto& s = c.quant.tensors[static_cast<size_t>(i)];
-    q[std::string(kTensorSiteNames[i])] = {{"format", s.format}, {"rounding", s.rounding}, {"source", s.source},
-                                           {"pairing", s.pairing}, {"allow_own_bits", s.allow_own_bits}};
+    q[std::string(kTensorSiteNames[i])] = site_to_json(c.quant.tensors[static_cast<size_t>(i)]);
   }
   j["dump"] = {{"path", c.dump.path}, {"layer", c.dump.layer}, {"tap", c.dump.tap}, {"max_bits", c.dump.max_bits}};
   return j.dump(indent);
@@ -523,24 +534,12 @@ TrainConfig config_from_json(std::string_view text) {
     for (int i = 0; i < kNumSites; ++i) {
       const std::string site_name(kSiteNames[i]);
       if (i == static_cast<int>(Site::kVariance) && !q.contains(site_name)) continue;  // runs saved before AdamW
-      const auto& s = q.at(site_name);
-      auto& d = c.quant.sites[i];
-      d.format = s.at("format");
-      d.rounding = s.at("rounding");
-      d.source = s.at("source");
-      d.pairing = s.at("pairing");
-      d.allow_own_bits = s.value("allow_own_bits", false);  // absent in runs saved before it existed
+      c.quant.sites[i] = site_from_json(q.at(site_name));
     }
     for (int i = 0; i < kNumTensorSites; ++i) {
       const std::string name(kTensorSiteNames[i]);
       if (!q.contains(name)) continue;  // runs saved before the tensor sites: FP32
-      const auto& s = q.at(name);
-      auto& d = c.quant.tensors[static_cast<size_t>(i)];
-      d.format = s.at("format");
-      d.rounding = s.at("rounding");
-      d.source = s.at("source");
-      d.pairing = s.at("pairing");
-      d.allow_own_bits = s.at("allow_own_bits");
+      c.quant.tensors[static_cast<size_t>(i)] = site_from_json(q.at(name));
     }
     const auto& d = j.at("dump");
     c.dump.path = d.at("path");

@@ -80,15 +80,7 @@ void Engine::configure(const QuantConfig& quant, uint64_t seed) {
     if (!site.active) continue;
     site.format = Format::parse(sc.format);
     site.rounding = Rounding::parse(sc.rounding);
-    if (!site.rounding.is_stochastic()) continue;
-    PlannedSite p;
-    p.active = true;
-    p.format = site.format;
-    p.rounding = site.rounding;
-    p.source = SourceKind::kGenerator;
-    p.generator = sc.source;
-    p.stream = tensor_site_stream(static_cast<TensorSite>(k));
-    site.source = make_word_source(p, *this, seed);
+    if (site.rounding.is_stochastic()) set_tensor_site_generator(static_cast<TensorSite>(k), sc.source, seed);
   }
   batchnorm_site.active = !quant.batchnorm.empty();
   batchnorm_site.threads = threads;
@@ -96,6 +88,19 @@ void Engine::configure(const QuantConfig& quant, uint64_t seed) {
     batchnorm_site.format = Format::parse(quant.batchnorm);
     batchnorm_site.rounding = Rounding{};
   }
+}
+
+void Engine::set_tensor_site_generator(TensorSite s, const std::string& generator, uint64_t seed,
+                                       uint64_t stream_offset) {
+  QuantSite& site = tensor_sites[static_cast<size_t>(s)];
+  PlannedSite p;
+  p.active = true;
+  p.format = site.format;
+  p.rounding = site.rounding;
+  p.source = SourceKind::kGenerator;
+  p.generator = generator;
+  p.stream = tensor_site_stream(s) + stream_offset;
+  site.source = make_word_source(p, *this, seed);
 }
 
 torch::Tensor Engine::round_tensor(TensorSite s, const torch::Tensor& x) {

@@ -255,14 +255,8 @@ struct Trainer::Impl {
     for (int k = 0; k < kNumTensorSites && rank > 0; ++k) {
       QuantSite& site = engine.tensor_sites[static_cast<size_t>(k)];
       if (!site.active || site.source == nullptr) continue;
-      PlannedSite p;
-      p.active = true;
-      p.format = site.format;
-      p.rounding = site.rounding;
-      p.source = SourceKind::kGenerator;
-      p.generator = cfg.quant.tensors[static_cast<size_t>(k)].source;
-      p.stream = tensor_site_stream(static_cast<TensorSite>(k)) + replica_stream_offset(rank);
-      site.source = make_word_source(p, engine, cfg.seed);
+      engine.set_tensor_site_generator(static_cast<TensorSite>(k), cfg.quant.tensors[static_cast<size_t>(k)].source,
+                                       cfg.seed, replica_stream_offset(rank));
     }
   }
 

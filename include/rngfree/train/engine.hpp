@@ -102,6 +102,10 @@ class Engine {
   // x rounded by tensor site `s` in the forward pass (its gradient passes unrounded), or x itself
   // when the site is off.
   torch::Tensor round_tensor(TensorSite s, const torch::Tensor& x);
+  // Gives stochastic tensor site `s` its words from `generator`, stream tensor_site_stream(s) +
+  // stream_offset (a data-parallel rank's offset).
+  void set_tensor_site_generator(TensorSite s, const std::string& generator, uint64_t seed,
+                                 uint64_t stream_offset = 0);
 };
 
 // Evaluation for the length of a scope: the engine stops recording (no taps stored, no tap or site
