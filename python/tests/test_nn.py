@@ -12,7 +12,8 @@ import rngfree
 import rngfree.nn as rnn
 from conftest import bits
 
-INT8 = "fixed:8:dyn"
+INT8 = "fixed:8:dyn"  # W, A, G of the int8 presets
+INT8_E = "bfp:7:32"  # their E: a scale per 32 values (docs/training.md)
 
 
 class ConvNet(torch.nn.Module):
@@ -69,7 +70,7 @@ def test_int8_rne_sites_equal_hand_rounding():
     b = b0.clone().requires_grad_()
     xr = x.detach().clone().requires_grad_()
     y = F.linear(q(xr.detach()) + (xr - xr.detach()), wq, b)  # straight through A
-    y.register_hook(lambda g: q(g))  # E
+    y.register_hook(lambda g: rngfree.quantize(g, INT8_E, "nearest-even"))  # E
     (y * r).sum().backward()
     assert torch.equal(layer.weight.grad, q(wq.grad))  # G
     assert torch.equal(layer.bias.grad, b.grad)
@@ -92,7 +93,7 @@ def test_generator_sites_read_the_engines_streams():
     rnn.quantize_model(model, preset="int8-sr-philox", seed=42)
     x, r = torch.randn(8, 20), torch.randn(8, 10)
     (model(x) * r).sum().backward()
-    e = rngfree.quantize(r, INT8, "stochastic:8", source="philox", seed=42, site=9)
+    e = rngfree.quantize(r, INT8_E, "stochastic:8", source="philox", seed=42, site=9)
     assert torch.equal(model[2].bias.grad, e.sum(0))
     act0, _ = forward_acts(model, x)
     a1 = rngfree.quantize(F.relu(act0), INT8, "nearest-even")
@@ -111,7 +112,7 @@ def test_default_harvest_pairing_of_E():
     (model(x) * r).sum().backward()
     act0, act1 = forward_acts(model, x)
     h = rngfree.Harvest([act1, act0], ["aligned", "spread:3:26"], bits="8-23", mix="field")
-    e = rngfree.quantize(r, INT8, "stochastic:8", words=rngfree.harvest_words(h, 80))
+    e = rngfree.quantize(r, INT8_E, "stochastic:8", words=rngfree.harvest_words(h, 80))
     assert torch.equal(model[2].bias.grad, e.sum(0))
     assert any("harvest" in line for line in q.describe())
 

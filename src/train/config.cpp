@@ -1,7 +1,7 @@
 // Training configuration: presets, TOML (toml++) and JSON (nlohmann) round trips, validation.
-// The int8 presets follow WAGE (Wu et al. 2018) for W/A/E/G — 8-bit fixed point with a per-tensor
-// power-of-two scale — and Gupta et al. 2015 for U (16-bit fixed-point master weights);
-// docs/training.md gives the reasons.
+// The int8 presets follow WAGE (Wu et al. 2018) for W/A/G — 8-bit fixed point with a per-tensor
+// power-of-two scale —, 8-bit block floating point for E (a scale per 32 values), and Gupta et al.
+// 2015 for U (16-bit fixed-point master weights); docs/training.md gives the reasons.
 #include "rngfree/train/config.hpp"
 #include "rngfree/train/site_plan.hpp"
 
@@ -43,8 +43,11 @@ namespace {
 constexpr std::array<std::string_view, 11> kPresets = {
     "fp32",          "int8-sr-lfsr",       "int8-sr-xoshiro",     "int8-sr-philox", "int8-sr-harvest", "int8-rne",
     "int8-dyn-sr-philox", "int8-dyn-sr-harvest", "bf16-rne",       "bf16-sr-philox", "bf16-sr-harvest"};
-// The 8-bit format of W, A, E, G and the low-precision master-weight format U (see docs/training.md).
+// The 8-bit formats of W, A, G (one scale per tensor) and E (one scale per 32 consecutive values:
+// errors under one per-tensor scale made resnet20's evaluation collapse, docs/results.md) and the
+// low-precision master-weight format U (see docs/training.md).
 constexpr const char* kInt8Format = "fixed:8:dyn";
+constexpr const char* kInt8ErrorFormat = "bfp:7:32";
 constexpr const char* kUpdateFormat = "fixed:16:8";  // Gupta et al. 2015, <WL=16, FL=8>
 constexpr const char* kSrBackward = "stochastic:8";
 constexpr const char* kSrUpdate = "stochastic:16";
@@ -235,7 +238,7 @@ void apply_preset(TrainConfig& cfg, std::string_view name) {
     auto& s = q.sites;
     const bool bf16 = name.starts_with("bf16-");
     for (Site site : {Site::kWeights, Site::kActivations, Site::kErrors, Site::kGradients}) {
-      s[static_cast<int>(site)].format = bf16 ? kBf16Format : kInt8Format;
+      s[static_cast<int>(site)].format = bf16 ? kBf16Format : site == Site::kErrors ? kInt8ErrorFormat : kInt8Format;
     }
     s[static_cast<int>(Site::kUpdate)].format = bf16                         ? kBf16Format
                                                 : name.starts_with("int8-dyn-") ? kUpdateDynFormat

@@ -414,7 +414,7 @@ ReproduceResult reproduce(const ReproduceOptions& o) {
     }
     write_file_atomic((fs::path(o.out_dir) / "psnr.svg").string(), report::render_svg(chart));
   }
-  md += "\nPresets (docs/training.md): W, A, E, G in fixed:8:dyn; master weights U in fixed:16:8 "
+  md += "\nPresets (docs/training.md): W, A, G in fixed:8:dyn, E in bfp:7:32 (8 bits, a scale per 32 values); master weights U in fixed:16:8 "
         "(Gupta et al. 2015); int8-rne rounds every site to nearest-even, the int8-sr presets round E, G "
         "(stochastic:8) and U (stochastic:16) stochastically with bits from the named generator or "
         "harvested from the network's own tensors.\n\n![test accuracy](accuracy.svg)\n\n![train loss](loss.svg)\n";
