@@ -52,7 +52,7 @@ void run(bool json, int repeats, int log2_elements, const std::string& target) {
 
 const RegisterCommand kBenchQuantize("bench", "quantize", [](CLI::App& bench) {
   auto* cmd = bench.add_subcommand("quantize",
-                                   "Quantize throughput (bf16, fp16, tf32, e4m3, e5m2, fixed:8:4, fixed:8:dyn; nearest-even and stochastic:16) vs a plain copy");
+                                   "Quantize throughput (bf16, fp16, tf32, e4m3, e5m2, fixed:8:4, fixed:8:dyn, bfp:7:32; nearest-even, stochastic:16 and the presets' stochastic:8) vs a plain copy");
   auto json = std::make_shared<bool>(false);
   auto repeats = std::make_shared<int>(7);
   auto log2_elements = std::make_shared<int>(24);

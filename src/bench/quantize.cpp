@@ -20,17 +20,21 @@ namespace {
 
 // The first six cases time every source; the others (issue 14: every format the training presets
 // and the docs name) time the given words, Philox, the fastest generator bank and the fused
-// self harvest, so the whole run stays a few minutes on a shared machine.
+// harvests (self, and the two-tap sum of the training default's shape), so the whole run stays a
+// few minutes on a shared machine.
 constexpr QuantizeBenchCase kCases[] = {
     {"bf16", "nearest-even"},         {"bf16", "stochastic:16"},         {"e4m3", "nearest-even"},
     {"e4m3", "stochastic:16"},        {"fixed:8:dyn", "nearest-even"},   {"fixed:8:dyn", "stochastic:16"},
     {"fp16", "nearest-even"},         {"fp16", "stochastic:16", false},  {"tf32", "nearest-even"},
     {"tf32", "stochastic:16", false}, {"e5m2", "nearest-even"},          {"e5m2", "stochastic:16", false},
-    {"fixed:8:4", "nearest-even"},    {"fixed:8:4", "stochastic:16", false}};
+    {"fixed:8:4", "nearest-even"},    {"fixed:8:4", "stochastic:16", false},
+    // The int8 training presets' own sites: W, A, G in fixed:8:dyn, E in bfp:7:32, with stochastic:8.
+    {"fixed:8:dyn", "stochastic:8", false}, {"bfp:7:32", "nearest-even"}, {"bfp:7:32", "stochastic:8", false}};
 
 // Sources timed for a case whose every_source is false.
 bool in_short_list(const std::string& source) {
-  return source == "given" || source == "philox" || source == "lfsr:32" || source == "harvest-fused:self";
+  return source == "given" || source == "philox" || source == "lfsr:32" || source == "harvest-fused:self" ||
+         source == "harvest-fused-sum";
 }
 
 void parallel_copy(const float* in, float* out, int64_t n) {
