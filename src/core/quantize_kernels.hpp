@@ -8,6 +8,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -334,24 +335,166 @@ template <RoundingKind kMode, bool kTwos>
   return static_cast<uint32_t>(m);
 }
 
-// bfp with blocks of B elements over a.in[0, a.n) (a.n a multiple of B except at the span's end):
-// per block a max pass and the element loop, all inlined into one target-specific function.
-[[gnu::always_inline]] inline void run_blocks(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
-  for (int64_t begin = 0; begin < a.n; begin += block) {
-    const int64_t len = std::min(block, a.n - begin);
-    const uint32_t max_bits = max_finite_bits(a.in + begin, len);
-    if (max_bits == 0) {  // no nonzero finite value: unchanged
-      if (a.in != a.out) std::copy(a.in + begin, a.in + begin + len, a.out + begin);
+// One bfp block with the general integer kernel: a.in[begin, begin + len) whose largest finite
+// magnitude has the bit pattern max_bits (0: no nonzero finite value, the block is unchanged).
+[[gnu::always_inline]] inline void run_one_block(const LoopArgs& a, int64_t begin, int64_t len, uint32_t max_bits,
+                                                 int mantissa_bits, int r_bits) {
+  if (max_bits == 0) {
+    if (a.in != a.out) std::copy(a.in + begin, a.in + begin + len, a.out + begin);
+    return;
+  }
+  const Params p = block_params_from_max(max_bits, mantissa_bits, r_bits);
+  LoopArgs part = a;
+  part.in = a.in + begin;
+  part.out = a.out + begin;
+  part.random = a.random != nullptr ? a.random + begin : nullptr;
+  part.n = len;
+  part.params = &p;
+  run_loop(part);
+}
+
+// bfp on small blocks (kBfpScaled), rounded in FP32 arithmetic on the block's fixed-point grid of
+// step 2^se, for blocks whose step and scale factor are normal FP32 values (bfp_scaled_bounds):
+//   nearest-even (M <= 22): y = |x|·2^-se is exact (a power-of-two scaling; a y that underflows is
+//     below 1/2 and rounds to 0 anyway), clamped to 2^M - 1, then (y + 1.5·2^23) - 1.5·2^23 rounds
+//     it to an integer k (y <= 2^22: the FPU's round-to-nearest-even, ties to even k), times 2^se.
+//   stochastic:R (M <= 24, M + R <= 31): y = |x|·2^(R-se) (exact, or below 2^-126 where it
+//     underflows, whose floor is 0 either way), clamped to (2^M - 1)·2^R (exact in FP32). Y =
+//     floor(y) = trunc(y) (y >= 0) = lo·2^R + f with lo = floor(|x|/step) and f the top R bits of
+//     the magnitude's fraction, so (Y + r) >> R = lo + [f + r >= 2^R], SR's definition, times 2^se.
+// |x| < 2^(se+M) in the block, so an unclamped k is at most 2^M (the block's maximum rounded up);
+// the clamp of y gives exactly the saturation (2^M - 1)·2^se for it, for infinities, and for every r
+// (Y + r < 2^M·2^R). The sign is ORed back (-0 for a negative x that rounds to 0, as the reference
+// does) and a NaN stays the same NaN. Needs the default FP environment (fast_grid_usable()).
+// Written with GCC vector extensions on 16 lanes (one AVX-512 register, two AVX2, four SSE2) so
+// that every target gets vector code for blocks this short; vector types stay local to these
+// always-inline functions (no vector arguments or returns, whose ABI differs between targets; hence
+// __builtin_bit_cast, the builtin behind std::bit_cast, for the lane types).
+using Lanes16u = uint32_t __attribute__((vector_size(64)));
+using Lanes16i = int32_t __attribute__((vector_size(64)));
+using Lanes16f = float __attribute__((vector_size(64)));
+
+struct BfpGrid {
+  float to_grid;   // 2^-se (nearest-even), 2^(R-se) (stochastic)
+  float y_max;     // 2^M - 1 (nearest-even), (2^M - 1)·2^R (stochastic)
+  float step;      // 2^se
+  uint32_t r_mask;  // 2^R - 1
+  int r_bits;
+};
+
+// out[0, 16) from in[0, 16) and words[0, 16) (null unless stochastic); out may equal in.
+template <RoundingKind kMode>
+[[gnu::always_inline]] inline void quantize_bfp_scaled16(const float* in, const uint32_t* words, float* out,
+                                                         const BfpGrid& g) {
+  Lanes16u b;
+  std::memcpy(&b, in, sizeof b);
+  const Lanes16u mag = b & 0x7FFFFFFFu;
+  const Lanes16f to_grid = Lanes16f{} + g.to_grid;
+  const Lanes16f y_max = Lanes16f{} + g.y_max;
+  const Lanes16f step = Lanes16f{} + g.step;
+  Lanes16f y = __builtin_bit_cast(Lanes16f, mag) * to_grid;
+  y = y < y_max ? y : y_max;  // also maps NaN to y_max (no conversion of a NaN below)
+  Lanes16u res;
+  if constexpr (kMode == RoundingKind::kNearestEven) {
+    const Lanes16f round = Lanes16f{} + 0x1.8p23f;
+    res = __builtin_bit_cast(Lanes16u, ((y + round) - round) * step);
+  } else {
+    Lanes16u w;
+    std::memcpy(&w, words, sizeof w);
+    const Lanes16i r = __builtin_bit_cast(Lanes16i, w & g.r_mask);
+    const Lanes16i k = (__builtin_convertvector(y, Lanes16i) + r) >> g.r_bits;  // y >= 0: trunc = floor
+    res = __builtin_bit_cast(Lanes16u, __builtin_convertvector(k, Lanes16f) * step);
+  }
+  res |= b & 0x80000000u;
+  res = mag > 0x7F800000u ? b : res;  // NaN stays the same NaN
+  std::memcpy(out, &res, sizeof res);
+}
+
+// max_finite_bits for n (a multiple of 16) elements: lane-wise maxima, then a tree of shuffles.
+[[gnu::always_inline]] inline uint32_t max_finite_bits16(const float* x, int64_t n) {
+  Lanes16i m = Lanes16i{};
+  for (int64_t i = 0; i < n; i += 16) {
+    Lanes16i u;
+    std::memcpy(&u, x + i, sizeof u);
+    u &= 0x7FFFFFFF;
+    u = u < 0x7F800000 ? u : 0;  // signed lanes: the patterns are below 2^31
+    m = m > u ? m : u;
+  }
+  Lanes16i h = __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  m = m > h ? m : h;
+  h = __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  m = m > h ? m : h;
+  h = __builtin_shufflevector(m, m, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  m = m > h ? m : h;
+  h = __builtin_shufflevector(m, m, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  m = m > h ? m : h;
+  return static_cast<uint32_t>(m[0]);
+}
+
+// The range of step exponents se for which kBfpScaled applies: 2^se and the scale factor 2^(R-se)
+// (nearest-even: R = 0) normal FP32 values. Blocks outside it (a max below 2^(M-127), for SR below
+// 2^(M+R-128); nearest-even with M = 1 and a max of 2^127 or more) take the general kernel.
+struct BfpScaledBounds {
+  int se_min, se_max;
+};
+inline BfpScaledBounds bfp_scaled_bounds(int r_bits) {
+  return {std::max(-126, r_bits - 127), std::min(127, r_bits + 126)};
+}
+
+// kBfpScaled's whole blocks of `block` elements (a multiple of 16) over a.in[0, whole): per block
+// the max (vector ops), the grid's constants from it, and the block in 16-lane steps.
+template <RoundingKind kMode>
+[[gnu::always_inline]] inline void run_blocks_bfp_scaled(const LoopArgs& a, int64_t whole, int64_t block,
+                                                         int mantissa_bits, int r_bits) {
+  const int rb = kMode == RoundingKind::kStochastic ? r_bits : 0;
+  const BfpScaledBounds bounds = bfp_scaled_bounds(rb);
+  BfpGrid g;
+  g.y_max = std::ldexp(static_cast<float>((1u << mantissa_bits) - 1u), rb);  // exact: M <= 24
+  g.r_mask = kMode == RoundingKind::kStochastic ? (1u << rb) - 1u : 0u;  // rb <= 30
+  g.r_bits = rb;
+  for (int64_t begin = 0; begin < whole; begin += block) {
+    const uint32_t max_bits = max_finite_bits16(a.in + begin, block);
+    const int be = static_cast<int>(max_bits >> 23);
+    const int se = be - 127 + 1 - mantissa_bits;  // be >= 1: floor(log2(max)) = be - 127
+    if (be == 0 || se < bounds.se_min || se > bounds.se_max) {
+      run_one_block(a, begin, block, max_bits, mantissa_bits, r_bits);
       continue;
     }
-    const Params p = block_params_from_max(max_bits, mantissa_bits, r_bits);
-    LoopArgs part = a;
-    part.in = a.in + begin;
-    part.out = a.out + begin;
-    part.random = a.random != nullptr ? a.random + begin : nullptr;
-    part.n = len;
-    part.params = &p;
-    run_loop(part);
+    g.to_grid = std::bit_cast<float>(static_cast<uint32_t>(rb - se + 127) << 23);
+    g.step = std::bit_cast<float>(static_cast<uint32_t>(se + 127) << 23);
+    for (int64_t i = begin; i < begin + block; i += 16) {
+      quantize_bfp_scaled16<kMode>(a.in + i, kMode == RoundingKind::kStochastic ? a.random + i : nullptr, a.out + i, g);
+    }
+  }
+}
+
+// kBfpScaled's whole blocks over a.in[0, whole), or false where it does not apply (then nothing
+// is done): B a multiple of 16 (16 and 32 among them), nearest-even with M <= 22 or stochastic:R
+// with M + R <= 31, the default FP environment.
+[[gnu::always_inline]] inline bool try_run_blocks_bfp_scaled(const LoopArgs& a, int64_t whole, int64_t block,
+                                                             int mantissa_bits, int r_bits) {
+  if (block % 16 != 0) return false;
+  const bool nearest = a.mode == RoundingKind::kNearestEven && mantissa_bits <= 22;
+  const bool stochastic = a.mode == RoundingKind::kStochastic && mantissa_bits + r_bits <= 31;
+  if ((!nearest && !stochastic) || !fast_grid_usable()) return false;
+  if (nearest) {
+    run_blocks_bfp_scaled<RoundingKind::kNearestEven>(a, whole, block, mantissa_bits, r_bits);
+  } else {
+    run_blocks_bfp_scaled<RoundingKind::kStochastic>(a, whole, block, mantissa_bits, r_bits);
+  }
+  return true;
+}
+
+// bfp with blocks of B elements over a.in[0, a.n) (a.n a multiple of B except at the span's end):
+// whole blocks with kBfpScaled where it applies; otherwise, and for a last short block, per block a
+// max pass and the general element loop, all inlined into one target-specific function.
+[[gnu::always_inline]] inline void run_blocks(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
+  int64_t begin = 0;
+  const int64_t whole = a.n / block * block;
+  if (try_run_blocks_bfp_scaled(a, whole, block, mantissa_bits, r_bits)) begin = whole;
+  for (; begin < a.n; begin += block) {
+    const int64_t len = std::min(block, a.n - begin);
+    run_one_block(a, begin, len, max_finite_bits(a.in + begin, len), mantissa_bits, r_bits);
   }
 }
 

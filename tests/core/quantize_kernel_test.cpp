@@ -4,6 +4,7 @@
 // quantize_table_test.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -151,22 +152,130 @@ TEST_P(EveryTarget, EqualsReferenceForEveryFormatAndMode) {
   }
 }
 
+// The reference's result for every element: fixed:dyn with the span's step exponent, bfp with each
+// block's (independent_step_exponent), other formats with none.
+std::vector<float> reference_results(const std::vector<float>& in, const std::vector<uint32_t>& random,
+                                     const Format& format, const Rounding& rounding) {
+  const bool blocks = format.kind == FormatKind::kBlockFloat;
+  const auto block = static_cast<size_t>(blocks ? format.block_size : static_cast<int64_t>(in.size()));
+  std::vector<float> expected(in.size());
+  int se = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if ((blocks || format.kind == FormatKind::kFixedDynamic) && i % block == 0) {
+      se = independent_step_exponent(std::span<const float>(in).subspan(i, std::min(block, in.size() - i)), format);
+    }
+    expected[i] = quantize_reference(in[i], format, rounding, random[i], se);
+  }
+  return expected;
+}
+
+// bfp spans built block by block for the small-block FP32-scaled kernel (bfp:M:16 and bfp:M:32):
+// each block's step exponent se is chosen (ordinary, the bounds of the fast path -126 and R - 127
+// and one beyond each, the largest 128 - M, FP32-subnormal maxima, and blocks with no nonzero
+// finite value), its first element sets the max (the smallest value with that se, the largest
+// grid value, a tie or SR threshold just below 2^M steps that rounds up and saturates, the largest
+// FP32 value below 2^(se+M)), and the others are grid points k·2^se plus j/2^R of a step (j = 0, 1,
+// 2^(R-1), 2^R - 1) and one FP32 step either side, both signs, mixed with NaN, ±inf, ±0 and FP32
+// subnormals. The span ends in a short block. Words: 0, 1, 2^(R-1) - 1, 2^(R-1), 2^R - 1, those with
+// the unused high bits set, and random ones.
+struct BfpSpan {
+  std::vector<float> in;
+  std::vector<uint32_t> random;
+};
+
+BfpSpan make_bfp_span(int mantissa_bits, int64_t block, int r_bits, std::mt19937_64& rng) {
+  const int m = mantissa_bits;
+  const int r = std::max(r_bits, 1);
+  const int step_exponents[] = {-20, 0, 5, -60, 40, -126, -127, r - 127, r - 128, 128 - m, 127 - m, -140, -149 - m,
+                                -155, -3, 7};
+  const double kmax = std::ldexp(1.0, m) - 1.0;
+  const uint32_t r_max = r_bits >= 32 ? 0xFFFFFFFFu : (1u << r) - 1u;
+  const uint32_t word_choices[] = {0u, 1u, r_max >> 1, (r_max >> 1) + 1, r_max, ~r_max, ~r_max | 1u, 0xFFFFFFFFu};
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(), std::bit_cast<float>(0xFFC00001u),
+                            std::bit_cast<float>(0x7F800001u), std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(), 0.0f, -0.0f,
+                            std::numeric_limits<float>::denorm_min(), -std::numeric_limits<float>::denorm_min(),
+                            std::bit_cast<float>(0x007FFFFFu), -std::numeric_limits<float>::min()};
+  auto exact = [](double v, float* out) {
+    const auto f = static_cast<float>(v);
+    if (static_cast<double>(f) != v || !std::isfinite(f)) return false;
+    *out = f;
+    return true;
+  };
+  BfpSpan span;
+  std::uniform_int_distribution<uint32_t> any;
+  const int blocks = 3 * static_cast<int>(std::size(step_exponents)) + 4;
+  for (int bi = 0; bi < blocks; ++bi) {
+    std::vector<float> b;
+    const int kind = bi % 16;
+    if (kind == 14) {  // no nonzero finite value: unchanged
+      for (int64_t i = 0; i < block; ++i) b.push_back(specials[any(rng) % 7]);
+    } else {
+      const int se = step_exponents[static_cast<size_t>(bi) % std::size(step_exponents)];
+      const double step = std::ldexp(1.0, se);
+      const double top = std::ldexp(1.0, se + m);  // every |x| in the block is below it
+      const double frac_r = std::ldexp(1.0, -r);
+      const double max_candidates[] = {std::ldexp(1.0, se + m - 1), kmax * step, (kmax + 0.5) * step,
+                                       (kmax + 1.0 - frac_r) * step, (kmax + 0.5 + frac_r) * step};
+      float max = 0;
+      const auto pick = static_cast<size_t>(any(rng) % (std::size(max_candidates) + 1));
+      if (pick == std::size(max_candidates)) {
+        // the largest FP32 value below 2^(se+M)
+        max = top >= 0x1p127 * 2 ? std::numeric_limits<float>::max() : std::nextafter(static_cast<float>(top), 0.0f);
+      } else if (!exact(max_candidates[pick], &max)) {
+        max = static_cast<float>(std::max(std::ldexp(1.0, se + m - 1), 0x1p-149));
+      }
+      b.push_back(any(rng) & 1 ? -max : max);
+      while (static_cast<int64_t>(b.size()) < block) {
+        const uint32_t w = any(rng);
+        float x = 0;
+        if (w % 5 == 0) {
+          x = specials[(w >> 8) % std::size(specials)];
+        } else {
+          const double k = (w >> 4) % 3 == 0 ? static_cast<double>(any(rng) % 4) : static_cast<double>(any(rng) % static_cast<uint64_t>(kmax + 1));
+          const double js[] = {0.0, 1.0, std::ldexp(1.0, r - 1), std::ldexp(1.0, r) - 1.0, std::ldexp(1.0, r - 2)};
+          const double j = js[(w >> 8) % std::size(js)];
+          if (!exact((k + j * frac_r) * step, &x)) x = static_cast<float>((k + j * frac_r) * step);
+          if ((w >> 12) % 3 == 1) x = std::nextafter(x, 0.0f);
+          if ((w >> 12) % 3 == 2) x = std::nextafter(x, INFINITY);
+          if (std::fabs(static_cast<double>(x)) > std::fabs(static_cast<double>(max))) x = max;  // keep the block's se
+          if (w & 0x10000) x = -x;
+        }
+        b.push_back(x);
+      }
+      std::shuffle(b.begin(), b.end(), rng);
+    }
+    span.in.insert(span.in.end(), b.begin(), b.end());
+  }
+  span.in.resize(span.in.size() - static_cast<size_t>(block / 2 + 3));  // a last short block
+  span.random.resize(span.in.size());
+  for (auto& word : span.random) {
+    const uint32_t w = any(rng);
+    word = w % 3 == 0 ? any(rng) : word_choices[(w >> 4) % std::size(word_choices)];
+  }
+  return span;
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 // The FP32-arithmetic kernels (fp16/e4m3/e5m2 below their normal range, fixed point) rely on
 // IEEE round-to-nearest with subnormals; a caller that set flush-to-zero, denormals-are-zero and
 // round-toward-zero (MXCSR, per thread) must still get the reference's bits, on every target.
 TEST_P(EveryTarget, EqualsReferenceUnderFlushToZeroAndRoundTowardZero) {
   std::mt19937_64 rng(777);
-  for (const char* fs : {"fp16", "e4m3", "e5m2:ieee", "float:5:6", "fixed:8:4", "fixed:8:dyn", "fixed:16:20"}) {
+  for (const char* fs : {"fp16", "e4m3", "e5m2:ieee", "float:5:6", "fixed:8:4", "fixed:8:dyn", "fixed:16:20",
+                         "bfp:7:32", "bfp:7:16"}) {
     const Format format = Format::parse(fs);
     for (const char* rs : {"nearest-even", "stochastic:8", "stochastic:16"}) {
       const Rounding rounding = Rounding::parse(rs);
-      const std::vector<float> in = make_inputs(format, rng, 4000);
+      std::vector<float> in = make_inputs(format, rng, 4000);
       std::vector<uint32_t> random(in.size());
       for (auto& r : random) r = static_cast<uint32_t>(rng());
-      const int se = independent_step_exponent(in, format);
-      std::vector<float> expected(in.size());
-      for (size_t i = 0; i < in.size(); ++i) expected[i] = quantize_reference(in[i], format, rounding, random[i], se);
+      if (format.kind == FormatKind::kBlockFloat) {  // blocks of graded scales, FP32 subnormals included
+        BfpSpan s = make_bfp_span(format.block_mantissa_bits, format.block_size, rounding.random_bits, rng);
+        in = std::move(s.in);
+        random = std::move(s.random);
+      }
+      const std::vector<float> expected = reference_results(in, random, format, rounding);
       std::vector<float> out(in.size());
       const unsigned saved = _mm_getcsr();
       _mm_setcsr(saved | 0x8000u | 0x0040u | 0x6000u);  // FTZ, DAZ, round toward zero
@@ -267,9 +376,42 @@ TEST_P(EveryTarget, StochasticEdgeCasesEqualReference) {
   }
 }
 
+// The small-block bfp kernel (FP32 arithmetic on each block's grid) against the reference, in place
+// and out of place, with words given and produced by a RandomFill.
+TEST_P(EveryTarget, BlockFloatSmallBlocksEqualReference) {
+  std::mt19937_64 rng(2026);
+  for (const char* fs : {"bfp:7:32", "bfp:7:16", "bfp:1:16", "bfp:8:32", "bfp:22:32", "bfp:24:16", "bfp:7:48"}) {
+    const Format format = Format::parse(fs);
+    for (const char* rs : {"nearest-even", "stochastic:8", "stochastic:16", "stochastic:1", "stochastic:7",
+                           "stochastic:24", "stochastic:25"}) {
+      const Rounding rounding = Rounding::parse(rs);
+      for (int trial = 0; trial < 4; ++trial) {
+        const BfpSpan s = make_bfp_span(format.block_mantissa_bits, format.block_size, rounding.random_bits, rng);
+        const std::vector<float> expected = reference_results(s.in, s.random, format, rounding);
+        std::vector<float> out(s.in.size());
+        quantize(s.in, out, format, rounding, s.random, QuantizeOptions{1});
+        for (size_t i = 0; i < s.in.size(); ++i) {
+          ASSERT_TRUE(same_bits_or_both_nan(out[i], expected[i]))
+              << fs << " " << rs << " element " << i << " x=" << std::hexfloat << s.in[i] << " r=" << s.random[i]
+              << " fast=" << out[i] << " reference=" << expected[i] << std::defaultfloat;
+        }
+        std::vector<float> inplace = s.in;
+        quantize_inplace(inplace, format, rounding, s.random);
+        ASSERT_EQ(0, std::memcmp(inplace.data(), out.data(), out.size() * sizeof(float))) << fs << " " << rs;
+        const RandomFill fill = [&](int64_t first, std::span<uint32_t> words) {
+          std::copy_n(s.random.begin() + first, words.size(), words.begin());
+        };
+        std::vector<float> filled(s.in.size());
+        quantize_with_source(s.in, filled, format, rounding, fill, QuantizeOptions{1});
+        ASSERT_EQ(0, std::memcmp(filled.data(), out.data(), out.size() * sizeof(float))) << fs << " " << rs;
+      }
+    }
+  }
+}
+
 TEST(QuantizeKernel, ResultsDoNotDependOnThreadCount) {
   std::mt19937_64 rng(7);
-  for (const char* fs : {"bf16", "e4m3", "fixed:8:dyn", "bfp:6:16", "bfp:6:100000", "fixed:12:6"}) {
+  for (const char* fs : {"bf16", "e4m3", "fixed:8:dyn", "bfp:6:16", "bfp:7:32", "bfp:6:100000", "fixed:12:6"}) {
     const Format format = Format::parse(fs);
     std::vector<float> in = make_inputs(format, rng, 300000);
     std::vector<uint32_t> random(in.size());
