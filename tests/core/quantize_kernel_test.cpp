@@ -109,6 +109,23 @@ class EveryTarget : public ::testing::TestWithParam<const char*> {
 };
 INSTANTIATE_TEST_SUITE_P(QuantizeKernel, EveryTarget, ::testing::Values("avx512", "avx2", "portable"));
 
+// The reference's result for every element: fixed:dyn with the span's step exponent, bfp with each
+// block's (independent_step_exponent), other formats with none.
+std::vector<float> reference_results(const std::vector<float>& in, const std::vector<uint32_t>& random,
+                                     const Format& format, const Rounding& rounding) {
+  const bool blocks = format.kind == FormatKind::kBlockFloat;
+  const auto block = static_cast<size_t>(blocks ? format.block_size : static_cast<int64_t>(in.size()));
+  std::vector<float> expected(in.size());
+  int se = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if ((blocks || format.kind == FormatKind::kFixedDynamic) && i % block == 0) {
+      se = independent_step_exponent(std::span<const float>(in).subspan(i, std::min(block, in.size() - i)), format);
+    }
+    expected[i] = quantize_reference(in[i], format, rounding, random[i], se);
+  }
+  return expected;
+}
+
 TEST_P(EveryTarget, EqualsReferenceForEveryFormatAndMode) {
   std::mt19937_64 rng(12345);
   for (const char* fs : kFormats) {
@@ -129,17 +146,11 @@ TEST_P(EveryTarget, EqualsReferenceForEveryFormatAndMode) {
         std::vector<float> out(in.size());
         quantize(in, out, format, rounding, random);
         int failures = 0;
-        const int64_t block = format.kind == FormatKind::kBlockFloat ? format.block_size : static_cast<int64_t>(in.size());
-        int se = 0;
+        const std::vector<float> expected = reference_results(in, random, format, rounding);
         for (size_t i = 0; i < in.size(); ++i) {
-          if ((format.kind == FormatKind::kFixedDynamic || format.kind == FormatKind::kBlockFloat) && i % block == 0) {
-            const size_t len = std::min<size_t>(block, in.size() - i);
-            se = independent_step_exponent(std::span<const float>(in).subspan(i, len), format);
-          }
-          const float expected = quantize_reference(in[i], format, rounding, random[i], se);
-          if (!same_bits_or_both_nan(out[i], expected) && ++failures <= 5) {
+          if (!same_bits_or_both_nan(out[i], expected[i]) && ++failures <= 5) {
             ADD_FAILURE() << fs << " " << rs << " x=" << std::hexfloat << in[i] << " r=" << random[i]
-                          << " fast=" << out[i] << " reference=" << expected << std::defaultfloat;
+                          << " fast=" << out[i] << " reference=" << expected[i] << std::defaultfloat;
           }
         }
         ASSERT_EQ(failures, 0) << fs << " " << rs;
@@ -150,23 +161,6 @@ TEST_P(EveryTarget, EqualsReferenceForEveryFormatAndMode) {
       }
     }
   }
-}
-
-// The reference's result for every element: fixed:dyn with the span's step exponent, bfp with each
-// block's (independent_step_exponent), other formats with none.
-std::vector<float> reference_results(const std::vector<float>& in, const std::vector<uint32_t>& random,
-                                     const Format& format, const Rounding& rounding) {
-  const bool blocks = format.kind == FormatKind::kBlockFloat;
-  const auto block = static_cast<size_t>(blocks ? format.block_size : static_cast<int64_t>(in.size()));
-  std::vector<float> expected(in.size());
-  int se = 0;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if ((blocks || format.kind == FormatKind::kFixedDynamic) && i % block == 0) {
-      se = independent_step_exponent(std::span<const float>(in).subspan(i, std::min(block, in.size() - i)), format);
-    }
-    expected[i] = quantize_reference(in[i], format, rounding, random[i], se);
-  }
-  return expected;
 }
 
 // bfp spans built block by block for the small-block FP32-scaled kernel (bfp:M:16 and bfp:M:32):
