@@ -286,7 +286,10 @@ harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, 
   if (site.pairing_mode == PlanPairing::kExplicit) return site.pairing;
   __extension__ typedef unsigned __int128 u128;  // step·m may exceed 64 bits in a long run
   if (n == 0 || (n <= m && site.site == Site::kErrors)) {
-    // E reads its own layer's act aligned, and a smaller tap whole from its start, every step.
+    // E reads its own layer's act aligned, and a smaller tap whole from its start, every step. With
+    // skip_zeros the tap's size is known only after filtering: auto resolves against it (aligned
+    // when nothing was dropped, else from the start, wrapping), where aligned would be refused.
+    if (site.extractor.zeros == harvest::ZeroPolicy::kSkip) return Pairing{};
     return Pairing{n == m ? PairingKind::kAligned : PairingKind::kStrided, 0, 1, 0};
   }
   if (n <= m) {

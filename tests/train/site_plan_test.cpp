@@ -221,6 +221,28 @@ TEST(SitePlan, ProbTapOnlyAtLayersThatHaveIt) {
   EXPECT_NO_THROW((void)make_site_plan(q1, one, std::vector<int>{2}));
 }
 
+// Invariant: with skip_zeros an E site reads a tap of its own size by auto, resolved against the
+// zero-free tap, not aligned (which dropping zeros breaks: the gpt's E sites reading the attention
+// probabilities, half of them exact zeros, stopped with "pairing 'aligned': the tap has n = 133120
+// elements (after the zero policy) and the site m = 262144").
+TEST(SitePlan, ErrorsWithSkipZerosPairAgainstTheZeroFreeTap) {
+  QuantConfig q = preset("int8-sr-harvest");
+  EXPECT_EQ(harvest_pairing(make_site_plan(q, kLenet).at(1, Site::kErrors), 100, 100, 3).kind,
+            harvest::PairingKind::kAligned);
+  q.harvest.skip_zeros = true;
+  const SitePlan plan = make_site_plan(q, kLenet);
+  const PlannedSite& e = plan.at(1, Site::kErrors);
+  const harvest::Pairing p = harvest_pairing(e, 100, 100, 3);
+  EXPECT_EQ(p.kind, harvest::PairingKind::kAuto);
+  std::vector<float> tap(100, 0.0f);
+  for (size_t i = 0; i < tap.size(); i += 2) tap[i] = 1.0f + static_cast<float>(i) * 0.0078125f;  // half zeros
+  std::vector<uint32_t> words(100);
+  harvest::harvest_words(tap, e.extractor, p, words);
+  // auto on the 50 kept elements, wrapping: word i and word i + 50 come from the same element
+  for (size_t i = 0; i < 50; ++i) EXPECT_EQ(words[i], words[i + 50]) << i;
+  EXPECT_NE(words[0], words[1]);
+}
+
 // Invariant: the A site of a softmax·V layer rounds the probabilities themselves, so A <- its own
 // prob is refused like A <- act@-1 (shifted or allow_own_bits accept it); another layer's A may read it.
 TEST(SitePlan, ProbIsTheOwnValueOfItsLayersActivationSite) {
