@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "rngfree/quantize.hpp"
@@ -554,6 +555,29 @@ TEST(LmModel, TensorSitesOffOrExactLeaveResultsBitIdentical) {
   EXPECT_EQ(plain.parameter_hash(), rounded.parameter_hash());
 }
 
+namespace {
+// Trains `c` uninterrupted into the fresh folder NAME-a and, into NAME-b, stopped after its first
+// epoch and resumed (`interrupted` sees NAME-b in between); expects both to end alike (validation
+// loss, parameter hash, bit for bit) and returns the uninterrupted run's parameter hash.
+uint64_t expect_resume_bit_identical(const TrainConfig& c, const std::string& name,
+                                     const std::function<void(const fs::path&)>& interrupted = {}) {
+  const fs::path a = rngfree::testing::fresh_test_dir("lm", name + "-a");
+  const fs::path b = rngfree::testing::fresh_test_dir("lm", name + "-b");
+  const RunSummary sa = run_training(c, rngfree::testing::quiet_run(a));
+  RunOptions first = rngfree::testing::quiet_run(b);
+  first.stop_after_epochs = 1;
+  (void)run_training(c, first);
+  if (interrupted) interrupted(b);
+  const RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
+  EXPECT_EQ(sa.val_loss, sb.val_loss);
+  Trainer ta(c), tb(c);
+  ta.load_checkpoint((a / "checkpoint.pt").string());
+  tb.load_checkpoint((b / "checkpoint.pt").string());
+  EXPECT_EQ(ta.parameter_hash(), tb.parameter_hash());
+  return ta.parameter_hash();
+}
+}  // namespace
+
 // Stochastic tensor sites resume bit-identically: their generator states are in the checkpoint.
 TEST(LmRun, StochasticTensorSitesResumeBitIdentically) {
   const fs::path text = write_text("tensor-sites-resume", learnable_text(16));
@@ -564,18 +588,7 @@ TEST(LmRun, StochasticTensorSitesResumeBitIdentically) {
     s.rounding = "stochastic:8";
     s.source = "xoshiro128pp";
   }
-  const fs::path a = rngfree::testing::fresh_test_dir("lm", "tensor-sites-a");
-  const fs::path b = rngfree::testing::fresh_test_dir("lm", "tensor-sites-b");
-  const RunSummary sa = run_training(c, rngfree::testing::quiet_run(a));
-  RunOptions interrupted = rngfree::testing::quiet_run(b);
-  interrupted.stop_after_epochs = 1;
-  (void)run_training(c, interrupted);
-  const RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
-  EXPECT_EQ(sa.val_loss, sb.val_loss);
-  Trainer ta(c), tb(c);
-  ta.load_checkpoint((a / "checkpoint.pt").string());
-  tb.load_checkpoint((b / "checkpoint.pt").string());
-  EXPECT_EQ(ta.parameter_hash(), tb.parameter_hash());
+  (void)expect_resume_bit_identical(c, "tensor-sites");
 }
 
 // The prob tap of h{i}.pv (docs/lm.md) is the softmax of h{i}.qk's scores under the causal mask:
@@ -691,30 +704,20 @@ TEST(LmRun, HarvestFromProbResumesBitIdentically) {
     return c;
   };
   const TrainConfig c = with_prob(true);
-  const fs::path a = rngfree::testing::fresh_test_dir("lm", "prob-a");
-  const fs::path b = rngfree::testing::fresh_test_dir("lm", "prob-b");
-  const RunSummary sa = run_training(c, rngfree::testing::quiet_run(a));
-  RunOptions interrupted = rngfree::testing::quiet_run(b);
-  interrupted.stop_after_epochs = 1;
-  (void)run_training(c, interrupted);
-  {
+  bool stored = false;
+  const uint64_t hash = expect_resume_bit_identical(c, "prob", [&](const fs::path& b) {
     torch::serialize::InputArchive ar;
     ar.load_from((b / "checkpoint.pt").string());
     torch::Tensor tap;
-    ASSERT_TRUE(ar.try_read(fmt::format("tap.2.{}", static_cast<int>(harvest::TapKind::kProb)), tap));
-    EXPECT_EQ(tap.numel(), c.batch * c.heads * c.context * c.context);
-  }
-  const RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
-  EXPECT_EQ(sa.val_loss, sb.val_loss);
-  Trainer ta(c), tb(c);
-  ta.load_checkpoint((a / "checkpoint.pt").string());
-  tb.load_checkpoint((b / "checkpoint.pt").string());
-  EXPECT_EQ(ta.parameter_hash(), tb.parameter_hash());
+    stored = ar.try_read(fmt::format("tap.2.{}", static_cast<int>(harvest::TapKind::kProb)), tap);
+    if (stored) EXPECT_EQ(tap.numel(), c.batch * c.heads * c.context * c.context);
+  });
+  EXPECT_TRUE(stored) << "the checkpoint has no prob tap of layer 2 (h0.pv)";
   const fs::path d = rngfree::testing::fresh_test_dir("lm", "prob-default");
   (void)run_training(with_prob(false), rngfree::testing::quiet_run(d));
   Trainer td(with_prob(false));
   td.load_checkpoint((d / "checkpoint.pt").string());
-  EXPECT_NE(ta.parameter_hash(), td.parameter_hash());
+  EXPECT_NE(hash, td.parameter_hash());
 }
 
 // The dump reads prob too, at a layer that has it; elsewhere the refusal names dump.tap and
