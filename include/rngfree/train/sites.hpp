@@ -71,8 +71,8 @@ Site parse_site(std::string_view name);
 // A tap event: the trainer calls the callback at every production point of every tap of every
 // quantized layer, in the order training produces them (forward: input (layer 0 only), weights and
 // act per layer, prob before act at a layer that has it; backward: err then grad per layer, last
-// layer first). `values` is valid only during
-// the call (copy what you keep). `step` counts optimizer steps from 0 over the whole run.
+// layer first). `values` is valid only during the call (copy what you keep). `step` counts
+// optimizer steps from 0 over the whole run.
 struct TapEvent {
   int layer = 0;
   std::string_view layer_name;
