@@ -710,7 +710,9 @@ TEST(LmRun, HarvestFromProbResumesBitIdentically) {
     ar.load_from((b / "checkpoint.pt").string());
     torch::Tensor tap;
     stored = ar.try_read(fmt::format("tap.2.{}", static_cast<int>(harvest::TapKind::kProb)), tap);
-    if (stored) EXPECT_EQ(tap.numel(), c.batch * c.heads * c.context * c.context);
+    if (stored) {
+      EXPECT_EQ(tap.numel(), c.batch * c.heads * c.context * c.context);
+    }
   });
   EXPECT_TRUE(stored) << "the checkpoint has no prob tap of layer 2 (h0.pv)";
   const fs::path d = rngfree::testing::fresh_test_dir("lm", "prob-default");
