@@ -77,7 +77,7 @@ const RegisterCommand kTrain("", "train", [](CLI::App& root) {
   cmd->add_option("--out", flags->out, "Run folder: metrics.csv, summary.json, checkpoint.pt");
   cmd->add_option("--dump", flags->dump,
                   "Write the harvested bits of one tap (run's extractor) to this file, for rngfree nist --input binary");
-  cmd->add_option("--dump-tap", flags->dump_tap, "Tap to dump: input, weights, act, err, grad (default act)");
+  cmd->add_option("--dump-tap", flags->dump_tap, "Tap to dump: input, weights, act, err, grad, prob (lm: a h{i}.pv layer) (default act)");
   add_integer_flag(cmd, "--dump-layer", flags->dump_layer, "Quantized layer whose tap is dumped (default 0)",
                    train::limits::kDumpLayer);
   add_integer_flag(cmd, "--dump-bits", flags->dump_bits, "Bits to dump at most (default 10000000)",

@@ -600,7 +600,8 @@ class SitePlan : public torch::CustomClassHolder {
     }
   }
   static void check_tap(int64_t tap) {
-    if (tap < 0 || tap >= train::kNumTapKinds) bad_input("tap = " + std::to_string(tap) + ": allowed 0..4 (input weights act err grad)");
+    // prob (5) is the gpt's own (a layer that multiplies attention probabilities); Python layers have none
+    if (tap < 0 || tap > static_cast<int64_t>(harvest::TapKind::kGrad)) bad_input("tap = " + std::to_string(tap) + ": allowed 0..4 (input weights act err grad)");
   }
   size_t index(int64_t layer, int64_t site) const {
     return static_cast<size_t>(layer) * train::kNumSites + static_cast<size_t>(site);

@@ -20,7 +20,7 @@ namespace rngfree::harvest {
 // ---- Specs ---------------------------------------------------------------------------------------
 namespace {
 const char* kTapAllowed =
-    "allowed: input, self, or weights, act, err, grad optionally followed by @K (a layer offset, "
+    "allowed: input, self, or weights, act, err, grad, prob optionally followed by @K (a layer offset, "
     "|K| <= 1000) or @last / @last-K (the network's last layer, K layers before it) "
     "(e.g. act, err@-1, weights@+1, act@last-1)";
 
@@ -41,6 +41,7 @@ Tap Tap::parse(std::string_view spec) {
   else if (kind == "act") t.kind = TapKind::kAct;
   else if (kind == "err") t.kind = TapKind::kErr;
   else if (kind == "grad") t.kind = TapKind::kGrad;
+  else if (kind == "prob") t.kind = TapKind::kProb;
   else throw Error(fmt::format("tap '{}': unknown tensor '{}'; {}", spec, kind, kTapAllowed));
   if (at != std::string_view::npos) {
     if (t.kind == TapKind::kInput || t.kind == TapKind::kSelf) {
@@ -75,6 +76,7 @@ std::string Tap::name() const {
     case TapKind::kAct: k = "act"; break;
     case TapKind::kErr: k = "err"; break;
     case TapKind::kGrad: k = "grad"; break;
+    case TapKind::kProb: k = "prob"; break;
   }
   if (from_last) return layer_offset == 0 ? fmt::format("{}@last", k) : fmt::format("{}@last{:d}", k, layer_offset);
   if (layer_offset == 0) return k;

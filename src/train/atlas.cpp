@@ -64,9 +64,11 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
 
 namespace {
 
-// Tap slot of (layer, kind): 0 is the input; then 4 per layer (weights, act, err, grad).
+// Tap slot of (layer, kind): 0 is the input; then 4 per layer (weights, act, err, grad). The atlas
+// trains the classification models only, which have no prob tap (a gpt's prob: -1, not captured).
 int tap_slot(int layer, harvest::TapKind kind) {
   if (kind == harvest::TapKind::kInput) return 0;
+  if (kind == harvest::TapKind::kProb) return -1;
   return 1 + layer * 4 + (static_cast<int>(kind) - 1);
 }
 
@@ -399,7 +401,7 @@ AtlasResult run_atlas(const AtlasOptions& options) {
   std::vector<TapState> taps(static_cast<size_t>(1 + 4 * nl));
   std::vector<std::string> allowed;
   for (int l = -1; l < nl; ++l) {
-    for (int k = (l < 0 ? 0 : 1); k < (l < 0 ? 1 : kNumTapKinds); ++k) {
+    for (int k = (l < 0 ? 0 : 1); k <= (l < 0 ? 0 : static_cast<int>(harvest::TapKind::kGrad)); ++k) {
       const auto kind = static_cast<harvest::TapKind>(k);
       TapState& t = taps[static_cast<size_t>(tap_slot(std::max(l, 0), kind))];
       t.layer = std::max(l, 0);
@@ -493,6 +495,7 @@ AtlasResult run_atlas(const AtlasOptions& options) {
       std::vector<std::pair<harvest::TapKind, int>> read{{p->tap, p->tap_layer}};
       for (const auto& e : p->extra) read.emplace_back(e.tap, e.tap_layer);
       for (const auto& [kind, at] : read) {
+        if (tap_slot(at, kind) < 0) continue;  // a tap the atlas does not capture
         const auto slot = static_cast<size_t>(tap_slot(at, kind));
         paired_bits[slot] += bits;
         paired_names[slot].push_back(fmt::format("{}@{}", kSiteNames[static_cast<size_t>(p->site)],

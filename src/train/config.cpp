@@ -181,7 +181,7 @@ void TrainConfig::validate() const {
     } catch (const Error& e) {
       throw Error(fmt::format("dump.tap (--dump-tap): {}", e.what()));
     }
-    if (kind == harvest::TapKind::kSelf) throw Error("dump.tap 'self': allowed input, weights, act, err, grad");
+    if (kind == harvest::TapKind::kSelf) throw Error("dump.tap 'self': allowed input, weights, act, err, grad, prob");
     (void)checked_integer("dump.layer", dump.layer, limits::kDumpLayer);
     (void)checked_integer("dump.max_bits", dump.max_bits, limits::kDumpBits);
   }

@@ -63,8 +63,9 @@ DistConfig dist_config_from_env(DistConfig base) {
 }
 
 namespace {
-// A tap computed from the rank's own batch: it differs between the ranks of a data-parallel run.
-// The weights (identical on every rank) and `self` (the tensor being rounded) do not.
+// A tap computed from the rank's own batch (input, act, err, grad, prob): it differs between the
+// ranks of a data-parallel run. The weights (identical on every rank) and `self` (the tensor being
+// rounded) do not.
 bool rank_local_tap(harvest::TapKind kind) {
   return kind != harvest::TapKind::kWeights && kind != harvest::TapKind::kSelf;
 }

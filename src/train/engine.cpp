@@ -21,6 +21,7 @@ bool Engine::wants(const QLayer& layer, harvest::TapKind kind) const {
 }
 
 void Engine::record(QLayer& layer, harvest::TapKind kind, const torch::Tensor& t) {
+  RNGFREE_CHECK(kind != harvest::TapKind::kProb || layer.has_prob, "a prob tap recorded at a layer without one");
   if (!wants(layer, kind)) return;
   torch::Tensor c = t.detach().contiguous();
   if (layer.keep[static_cast<int>(kind)]) layer.taps[static_cast<int>(kind)] = c;
@@ -29,8 +30,12 @@ void Engine::record(QLayer& layer, harvest::TapKind kind, const torch::Tensor& t
 
 void Engine::configure(const QuantConfig& quant, uint64_t seed) {
   std::vector<std::string> names;
-  for (const auto& l : layers) names.push_back(l->name);
-  plan = make_site_plan(quant, names);
+  std::vector<int> prob_layers;
+  for (const auto& l : layers) {
+    names.push_back(l->name);
+    if (l->has_prob) prob_layers.push_back(l->index);
+  }
+  plan = make_site_plan(quant, names, prob_layers);
   // A layer without weights (the GPT's attention products, layers.hpp QMatmul) has only A and E:
   // its W, G, U, M and V sites are off, so that no one (the audit, --layers) sees sites that never round.
   for (const auto& l : layers) {

@@ -31,7 +31,9 @@ class Gpt final : public Net {
       b.ln1 = register_module(p + "_ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
       b.qkv = register_module(p + "_qkv", QLinear(width, 3 * width, &e.add_layer(p + ".qkv")));
       b.qk = register_module(p + "_qk", QMatmul(&e.add_layer(p + ".qk")));
-      b.pv = register_module(p + "_pv", QMatmul(&e.add_layer(p + ".pv")));
+      QLayer& pv = e.add_layer(p + ".pv");
+      pv.has_prob = true;  // its A operand, the attention probabilities, is the prob tap
+      b.pv = register_module(p + "_pv", QMatmul(&pv));
       b.proj = register_module(p + "_proj", QLinear(width, width, &e.add_layer(p + ".proj")));
       b.ln2 = register_module(p + "_ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
       b.fc1 = register_module(p + "_fc1", QLinear(width, 4 * width, &e.add_layer(p + ".fc1")));
@@ -76,7 +78,11 @@ class Gpt final : public Net {
       auto heads = [&](const torch::Tensor& y) { return y.view({n, t, heads_, hd}).transpose(1, 2); };  // (N, H, T, hd)
       torch::Tensor q = heads(qkv[0]) * scale, k = heads(qkv[1]), v = heads(qkv[2]);
       torch::Tensor att = b.qk(q, k.transpose(-2, -1)).masked_fill(mask, -std::numeric_limits<float>::infinity());
-      att = e_.round_tensor(TensorSite::kSoftmax, torch::softmax(att, -1));
+      att = torch::softmax(att, -1);  // (N, H, T, T); masked entries exactly 0
+      // The prob tap of h{i}.pv: FP32, before quant.softmax and pv's A site round it (stored only when
+      // a harvest source or the dump reads it).
+      e_.record(*b.pv->layer, harvest::TapKind::kProb, att);
+      att = e_.round_tensor(TensorSite::kSoftmax, att);
       torch::Tensor y = b.pv(att, v).transpose(1, 2).contiguous().view({n, t, width_});
       x = x + b.proj(y);
       x = x + b.fc2(torch::gelu(b.fc1(norm(b.ln2, x))));

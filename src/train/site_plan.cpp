@@ -19,13 +19,14 @@ std::string_view site_name(Site s) { return kSiteNames[static_cast<size_t>(s)]; 
 
 // True when tap `kind` of the site's own layer (after resolution) may hold the very values the
 // site rounds, element for element: A rounds the layer's input (act of the layer before, through
-// ReLU/pooling, or the network input), E its err, G its grad, W and U its weights, M its momentum
-// (the first momentum is the gradient itself).
+// ReLU/pooling, or the network input; at a softmax·V layer also the probabilities, its prob tap),
+// E its err, G its grad, W and U its weights, M its momentum (the first momentum is the gradient itself).
 bool may_hold_own_bits(Site site, harvest::TapKind kind, int tap_layer, int layer) {
   using harvest::TapKind;
   switch (site) {
     case Site::kActivations:
-      return (kind == TapKind::kInput && layer == 0) || (kind == TapKind::kAct && tap_layer == layer - 1);
+      return (kind == TapKind::kInput && layer == 0) || (kind == TapKind::kAct && tap_layer == layer - 1) ||
+             (kind == TapKind::kProb && tap_layer == layer);
     case Site::kErrors: return kind == TapKind::kErr && tap_layer == layer;
     case Site::kGradients: return kind == TapKind::kGrad && tap_layer == layer;
     case Site::kWeights:
@@ -90,6 +91,27 @@ std::pair<harvest::TapKind, int> resolve(const harvest::Tap& tap, int layer, int
   return {tap.kind, at};
 }
 
+// A prob tap resolved to layer `at`, which has none: the message names the key and, when the model
+// has layers with one, the offsets that reach the first of them from this layer and from the last.
+[[noreturn]] void refuse_missing_prob(const SitePlan& plan, const std::string& where, Site site,
+                                      const std::string& source, int layer, int at) {
+  const auto name = [&](int l) { return fmt::format("{} ({})", l, plan.layer_names[static_cast<size_t>(l)]); };
+  std::string has;
+  if (plan.prob_layers.empty()) {
+    has = "this model has no layer with one (only the lm task's gpt has prob taps, at its softmax·V layers h{i}.pv)";
+  } else {
+    for (int l : plan.prob_layers) has += fmt::format("{}{}", has.empty() ? "" : ", ", name(l));
+    const int first = plan.prob_layers.front(), last = plan.num_layers() - 1;
+    const auto offset = [](int d) { return d == 0 ? std::string() : fmt::format("@{:+d}", d); };
+    has = fmt::format("only layers {} have one; from layer {} name e.g. prob{} or, the same layer from every layer, "
+                      "prob@last{}",
+                      has, layer, offset(first - layer), first == last ? std::string() : fmt::format("{:d}", first - last));
+  }
+  throw Error(fmt::format("{}: [quant.{}] source '{}' reads prob of layer {}, which has no prob tap (the attention "
+                          "probabilities); {}",
+                          where, site_name(site), source, name(at), has));
+}
+
 }  // namespace
 
 harvest::Extractor harvest_extractor(const HarvestConfig& config) {
@@ -141,10 +163,17 @@ std::string PlannedSite::describe(std::span<const std::string> layer_names) cons
   return fmt::format("{}: {} {}{}", site_name(site), format.name(), rounding.name(), src.empty() ? "" : " <- " + src);
 }
 
-SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> layer_names) {
+SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> layer_names,
+                        std::span<const int> prob_layers) {
   SitePlan plan;
   plan.layer_names.assign(layer_names.begin(), layer_names.end());
   const int n = plan.num_layers();
+  plan.prob_layers.assign(prob_layers.begin(), prob_layers.end());
+  std::sort(plan.prob_layers.begin(), plan.prob_layers.end());
+  for (int l : plan.prob_layers) RNGFREE_CHECK(l >= 0 && l < n, "a prob layer outside the model");
+  const auto has_prob = [&](int l) {
+    return std::binary_search(plan.prob_layers.begin(), plan.prob_layers.end(), l);
+  };
   const harvest::Extractor extractor = harvest_extractor(quant.harvest);
   extractor.validate();
   plan.sites.resize(static_cast<size_t>(n) * kNumSites);
@@ -184,6 +213,7 @@ SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> l
           sc.source == "harvest" ? default_harvest_taps(p.site) : parse_harvest_taps(std::string_view(sc.source).substr(8));
       for (size_t t = 0; t < taps.size(); ++t) {
         const auto [kind, at] = resolve(taps[t], l, n);
+        if (kind == harvest::TapKind::kProb && !has_prob(at)) refuse_missing_prob(plan, where, p.site, sc.source, l, at);
         if (t == 0) {  // the primary tap: past the last layer, the tensor itself
           p.tap = kind;
           p.tap_layer = at < 0 ? l : at;
@@ -256,7 +286,10 @@ harvest::Pairing harvest_pairing(const PlannedSite& site, int64_t n, int64_t m, 
   if (site.pairing_mode == PlanPairing::kExplicit) return site.pairing;
   __extension__ typedef unsigned __int128 u128;  // step·m may exceed 64 bits in a long run
   if (n == 0 || (n <= m && site.site == Site::kErrors)) {
-    // E reads its own layer's act aligned, and a smaller tap whole from its start, every step.
+    // E reads its own layer's act aligned, and a smaller tap whole from its start, every step. With
+    // skip_zeros the tap's size is known only after filtering: auto resolves against it (aligned
+    // when nothing was dropped, else from the start, wrapping), where aligned would be refused.
+    if (site.extractor.zeros == harvest::ZeroPolicy::kSkip) return Pairing{};
     return Pairing{n == m ? PairingKind::kAligned : PairingKind::kStrided, 0, 1, 0};
   }
   if (n <= m) {

@@ -213,6 +213,16 @@ struct Trainer::Impl {
       }
       dump_kind = harvest::Tap::parse(cfg.dump.tap).kind;
       const int dl = dump_kind == harvest::TapKind::kInput ? 0 : cfg.dump.layer;
+      if (dump_kind == harvest::TapKind::kProb && !engine.layers[static_cast<size_t>(dl)]->has_prob) {
+        std::string with;
+        for (const auto& l : engine.layers) {
+          if (l->has_prob) with += fmt::format("{}{} ({})", with.empty() ? "" : ", ", l->index, l->name);
+        }
+        throw Error(fmt::format("dump.tap 'prob' (--dump-tap) at dump.layer {} ({}): that layer has no prob tap; "
+                                "layers with one: {}",
+                                dl, engine.layers[static_cast<size_t>(dl)]->name,
+                                with.empty() ? "none in model " + cfg.model : with));
+      }
       engine.layers[dl]->keep[static_cast<int>(dump_kind)] = true;
     }
     engine.configure(cfg.quant, cfg.seed);

@@ -354,12 +354,25 @@ TEST(Specs, TapsParseAndPrint) {
   EXPECT_EQ(Tap::parse("err@last"), (Tap{TapKind::kErr, 0, true}));
   EXPECT_EQ(Tap::parse("act@last-2"), (Tap{TapKind::kAct, -2, true}));
   EXPECT_EQ(Tap::parse("act@-1000"), (Tap{TapKind::kAct, -1000}));
-  for (const char* s : {"act", "err@-1", "weights@+1", "grad", "self", "input", "act@+2", "err@last", "act@last-1"}) {
+  EXPECT_EQ(Tap::parse("prob"), (Tap{TapKind::kProb, 0}));
+  EXPECT_EQ(Tap::parse("prob@+1"), (Tap{TapKind::kProb, 1}));
+  EXPECT_EQ(Tap::parse("prob@last-4"), (Tap{TapKind::kProb, -4, true}));
+  for (const char* s : {"act", "err@-1", "weights@+1", "grad", "self", "input", "act@+2", "err@last", "act@last-1",
+                        "prob", "prob@-1", "prob@+2", "prob@last", "prob@last-4"}) {
     EXPECT_EQ(Tap::parse(s).name(), s);
   }
+  EXPECT_EQ(Tap::parse("prob@0").name(), "prob");  // offset 0 is not written
+  EXPECT_EQ(Tap::parse("prob@+0").name(), "prob");
   for (const char* bad : {"", "acts", "act@1001", "err@", "self@1", "input@-1", "act@x", "grad@+-1", "act@last+1",
-                          "act@last1", "act@lastx", "act@last-", "act@last--1", "input@last"}) {
+                          "act@last1", "act@lastx", "act@last-", "act@last--1", "input@last", "probs", "softmax",
+                          "prob@last+1", "prob@"}) {
     EXPECT_THROW(Tap::parse(bad), Error) << bad;
+  }
+  try {
+    (void)Tap::parse("softmax");
+    ADD_FAILURE() << "softmax is not a tap";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("weights, act, err, grad, prob"), std::string::npos) << e.what();
   }
 }
 

@@ -574,6 +574,27 @@ TEST(DistributedTrain, LmTwoRanksFollowOneProcessAndStayBitIdentical) {
   compare_ranks_with_one_process(ranks[0].params, ref, unrelated);
 }
 
+// The prob tap (the attention probabilities, docs/lm.md) is computed from the rank's own windows: a
+// U site that reads only prob takes rank 0's words (replica_bits), so the 2 replicas stay
+// bit-identical; with rank-local update words they drift apart, so the comparison can fail.
+TEST(DistributedTrain, LmUpdateHarvestedFromProbStaysBitIdentical) {
+  const fs::path dir = fresh_dir("lm_prob");
+  TrainConfig c = small_lm_config(dir, "int8-dyn-sr-harvest", 4);
+  c.quant.sites[static_cast<int>(Site::kUpdate)].source = "harvest:prob@last-4";  // h0.pv of 7 layers
+  const std::vector<std::string> names = {"h0.qkv", "h0.qk", "h0.pv", "h0.proj", "h0.fc1", "h0.fc2", "head"};
+  const SitePlan plan = make_site_plan(c.quant, names, std::vector<int>{2});
+  EXPECT_EQ(replica_bits(plan.at(0, Site::kUpdate), UpdateBits::kRankZero), ReplicaBits::kRankZeroWords);
+  EXPECT_EQ(replica_bits(plan.at(0, Site::kUpdate), UpdateBits::kLocal), ReplicaBits::kRankLocal);
+  auto same = run_ranks(c, 2, 4, UpdateBits::kRankZero, fresh_dir("lm_prob_rank0"));
+  ASSERT_TRUE(same[0].ok) << same[0].error;
+  ASSERT_TRUE(same[1].ok) << same[1].error;
+  EXPECT_EQ(count_different_bits(same[0].params, same[1].params), 0u);
+  auto local = run_ranks(c, 2, 4, UpdateBits::kLocal, fresh_dir("lm_prob_local"));
+  ASSERT_TRUE(local[0].ok) << local[0].error;
+  ASSERT_TRUE(local[1].ok) << local[1].error;
+  EXPECT_GT(count_different_bits(local[0].params, local[1].params), 0u);
+}
+
 // `rngfree train --task lm --nproc 2 --steps 2`: exit 0 (the run's own replica hash check passed),
 // rank 0's reports say 2 processes and a global batch of 8, and metrics.csv has the one row of step 2.
 TEST(DistributedTrain, LmNprocRunWritesReports) {

@@ -2,13 +2,19 @@
 // logits do not depend on later tokens); its gradients match central finite differences (double,
 // quantization off); with quantization on, the attention products' operands and errors are the core
 // quantizer's results bit for bit; AdamW's step equals a hand-computed one; the text loader splits
-// and refuses bad input with clear errors; a run resumes bit-identically.
+// and refuses bad input with clear errors; a run resumes bit-identically. The prob tap (the attention
+// probabilities) is the masked softmax of the scores, stored only when read, and resumes too.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "rngfree/quantize.hpp"
@@ -549,6 +555,29 @@ TEST(LmModel, TensorSitesOffOrExactLeaveResultsBitIdentical) {
   EXPECT_EQ(plain.parameter_hash(), rounded.parameter_hash());
 }
 
+namespace {
+// Trains `c` uninterrupted into the fresh folder NAME-a and, into NAME-b, stopped after its first
+// epoch and resumed (`interrupted` sees NAME-b in between); expects both to end alike (validation
+// loss, parameter hash, bit for bit) and returns the uninterrupted run's parameter hash.
+uint64_t expect_resume_bit_identical(const TrainConfig& c, const std::string& name,
+                                     const std::function<void(const fs::path&)>& interrupted = {}) {
+  const fs::path a = rngfree::testing::fresh_test_dir("lm", name + "-a");
+  const fs::path b = rngfree::testing::fresh_test_dir("lm", name + "-b");
+  const RunSummary sa = run_training(c, rngfree::testing::quiet_run(a));
+  RunOptions first = rngfree::testing::quiet_run(b);
+  first.stop_after_epochs = 1;
+  (void)run_training(c, first);
+  if (interrupted) interrupted(b);
+  const RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
+  EXPECT_EQ(sa.val_loss, sb.val_loss);
+  Trainer ta(c), tb(c);
+  ta.load_checkpoint((a / "checkpoint.pt").string());
+  tb.load_checkpoint((b / "checkpoint.pt").string());
+  EXPECT_EQ(ta.parameter_hash(), tb.parameter_hash());
+  return ta.parameter_hash();
+}
+}  // namespace
+
 // Stochastic tensor sites resume bit-identically: their generator states are in the checkpoint.
 TEST(LmRun, StochasticTensorSitesResumeBitIdentically) {
   const fs::path text = write_text("tensor-sites-resume", learnable_text(16));
@@ -559,16 +588,156 @@ TEST(LmRun, StochasticTensorSitesResumeBitIdentically) {
     s.rounding = "stochastic:8";
     s.source = "xoshiro128pp";
   }
-  const fs::path a = rngfree::testing::fresh_test_dir("lm", "tensor-sites-a");
-  const fs::path b = rngfree::testing::fresh_test_dir("lm", "tensor-sites-b");
-  const RunSummary sa = run_training(c, rngfree::testing::quiet_run(a));
-  RunOptions interrupted = rngfree::testing::quiet_run(b);
-  interrupted.stop_after_epochs = 1;
-  (void)run_training(c, interrupted);
-  const RunSummary sb = run_training(c, rngfree::testing::quiet_run(b, true));
-  EXPECT_EQ(sa.val_loss, sb.val_loss);
-  Trainer ta(c), tb(c);
-  ta.load_checkpoint((a / "checkpoint.pt").string());
-  tb.load_checkpoint((b / "checkpoint.pt").string());
-  EXPECT_EQ(ta.parameter_hash(), tb.parameter_hash());
+  (void)expect_resume_bit_identical(c, "tensor-sites");
+}
+
+// The prob tap of h{i}.pv (docs/lm.md) is the softmax of h{i}.qk's scores under the causal mask:
+// recomputed here in double from the scores that qk's act tap reported (the mask written out as
+// key j > query i), every masked entry is +0 exactly (half the matrix but the diagonal) and every
+// other entry within 1e-6 relative; and the tap equals libtorch's FP32 softmax of the masked scores
+// bit for bit. With pv's A site and quant.softmax on, the tap is still the unrounded FP32 tensor
+// (not on the bf16 grid, and the softmax site's input bit for bit).
+TEST(LmModel, ProbTapIsTheSoftmaxOfTheMaskedScores) {
+  torch::manual_seed(13);
+  Engine e;
+  auto net = make_lm_model("gpt", 32, 2, 4, 16, e);
+  QuantConfig q;
+  q.sites[static_cast<int>(Site::kActivations)].format = "fixed:8:dyn";
+  q.tensors[static_cast<int>(TensorSite::kSoftmax)].format = "bf16";
+  e.configure(q, 1);
+  std::vector<torch::Tensor> scores, probs, softmax_in;
+  std::vector<std::string> prob_layers;
+  e.callback = [&](const TapEvent& ev) {
+    const torch::Tensor t =
+        torch::from_blob(const_cast<float*>(ev.values.data()), {static_cast<int64_t>(ev.values.size())}, torch::kFloat32)
+            .clone();
+    if (ev.kind == harvest::TapKind::kProb) {
+      probs.push_back(t);
+      prob_layers.emplace_back(ev.layer_name);
+    }
+    if (ev.kind == harvest::TapKind::kAct && ev.layer_name.ends_with(".qk")) scores.push_back(t);
+  };
+  e.tensor_site_observer = [&](TensorSite s, const torch::Tensor& in, const torch::Tensor&) {
+    if (s == TensorSite::kSoftmax) softmax_in.push_back(in.detach().contiguous().view(-1).clone());
+  };
+  const int64_t n = 3, h = 4, t = 16;
+  (void)net->forward(torch::randint(0, 256, {n, t}, torch::kInt64));
+  ASSERT_EQ(prob_layers, (std::vector<std::string>{"h0.pv", "h1.pv"}));
+  ASSERT_EQ(scores.size(), 2U);
+  ASSERT_EQ(softmax_in.size(), 2U);
+  for (size_t b = 0; b < 2; ++b) {
+    SCOPED_TRACE(prob_layers[b]);
+    const torch::Tensor s = scores[b].view({n, h, t, t});
+    const torch::Tensor p = probs[b].view({n, h, t, t});
+    const torch::Tensor mask = torch::ones({t, t}).triu(1).to(torch::kBool);
+    EXPECT_TRUE(bits_equal(p, torch::softmax(s.masked_fill(mask, -std::numeric_limits<float>::infinity()), -1)));
+    const auto sa = s.accessor<float, 4>();
+    const auto pa = p.accessor<float, 4>();
+    int64_t zeros = 0, masked_nonzero = 0, off = 0;
+    for (int64_t i0 = 0; i0 < n; ++i0) {
+      for (int64_t i1 = 0; i1 < h; ++i1) {
+        for (int64_t i = 0; i < t; ++i) {
+          double mx = -1e300, sum = 0;
+          for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, static_cast<double>(sa[i0][i1][i][j]));
+          for (int64_t j = 0; j <= i; ++j) sum += std::exp(static_cast<double>(sa[i0][i1][i][j]) - mx);
+          for (int64_t j = 0; j < t; ++j) {
+            const float v = pa[i0][i1][i][j];
+            if (j > i) {
+              masked_nonzero += std::bit_cast<uint32_t>(v) != 0;  // +0, not -0 or a tiny value
+              zeros += v == 0.0f;
+              continue;
+            }
+            const double want = std::exp(static_cast<double>(sa[i0][i1][i][j]) - mx) / sum;
+            off += std::fabs(static_cast<double>(v) - want) > 1e-6 * want;
+          }
+        }
+      }
+    }
+    EXPECT_EQ(masked_nonzero, 0);
+    EXPECT_EQ(zeros, n * h * t * (t - 1) / 2);
+    EXPECT_EQ(off, 0);
+    EXPECT_FALSE(bits_equal(core_quantize(p, "bf16", "nearest-even"), p)) << "the tap must be the unrounded softmax";
+    EXPECT_TRUE(bits_equal(softmax_in[b].view({n, h, t, t}), p));
+  }
+}
+
+// Training cost is unchanged unless something reads prob: with the default pairing no layer stores
+// it (the engine's record() returns before copying anything); a source that names it makes exactly
+// that layer store it, every forward pass.
+TEST(LmModel, ProbTapIsStoredOnlyWhenASourceReadsIt) {
+  for (const bool reads : {false, true}) {
+    SCOPED_TRACE(reads ? "E reads prob@last-4" : "default pairing");
+    TrainConfig c;
+    apply_task(c, "lm");
+    apply_preset(c, "int8-dyn-sr-harvest");
+    if (reads) c.quant.sites[static_cast<int>(Site::kErrors)].source = "harvest:act+prob@last-4";
+    torch::manual_seed(3);
+    Engine e;
+    auto net = make_lm_model("gpt", 32, 1, 2, 16, e);  // 7 layers: h0.pv is layer 2 = last-4
+    e.configure(c.quant, 1);
+    (void)net->forward(torch::randint(0, 256, {2, 16}, torch::kInt64));
+    for (const auto& l : e.layers) {
+      const bool stored = l->taps[static_cast<int>(harvest::TapKind::kProb)].defined();
+      EXPECT_EQ(stored, reads && l->index == 2) << l->name;
+      EXPECT_EQ(l->has_prob, l->index == 2) << l->name;
+    }
+  }
+}
+
+// A run whose E, G and U sites XOR the probabilities into their default taps and whose W sites draw
+// from them alone resumes bit-identically: the prob tap is in the checkpoint, and h0.qkv's W site,
+// which rounds before h0.pv has run, reads the previous step's tensor from it in the first resumed
+// step. The probabilities are consumed: the same run with the default sources ends elsewhere.
+TEST(LmRun, HarvestFromProbResumesBitIdentically) {
+  const fs::path text = write_text("prob-resume", learnable_text(16));
+  auto with_prob = [&](bool prob) {
+    TrainConfig c = tiny_lm(text, "int8-dyn-sr-harvest");
+    c.steps = 7;  // epochs of 5 and 2 steps
+    SiteConfig& w = c.quant.sites[static_cast<int>(Site::kWeights)];
+    w.rounding = "stochastic:8";
+    w.source = prob ? "harvest:prob@last-4" : "harvest";
+    if (prob) {
+      for (Site s : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
+        c.quant.sites[static_cast<int>(s)].source = "harvest:act+act@+1+err@+1+act@last-1+prob@last-4";
+      }
+    }
+    return c;
+  };
+  const TrainConfig c = with_prob(true);
+  bool stored = false;
+  const uint64_t hash = expect_resume_bit_identical(c, "prob", [&](const fs::path& b) {
+    torch::serialize::InputArchive ar;
+    ar.load_from((b / "checkpoint.pt").string());
+    torch::Tensor tap;
+    stored = ar.try_read(fmt::format("tap.2.{}", static_cast<int>(harvest::TapKind::kProb)), tap);
+    if (stored) {
+      EXPECT_EQ(tap.numel(), c.batch * c.heads * c.context * c.context);
+    }
+  });
+  EXPECT_TRUE(stored) << "the checkpoint has no prob tap of layer 2 (h0.pv)";
+  const fs::path d = rngfree::testing::fresh_test_dir("lm", "prob-default");
+  (void)run_training(with_prob(false), rngfree::testing::quiet_run(d));
+  Trainer td(with_prob(false));
+  td.load_checkpoint((d / "checkpoint.pt").string());
+  EXPECT_NE(hash, td.parameter_hash());
+}
+
+// The dump reads prob too, at a layer that has it; elsewhere the refusal names dump.tap and
+// dump.layer and lists the layers that have one.
+TEST(LmConfig, DumpOfProbOnlyAtALayerWithIt) {
+  const fs::path text = write_text("prob-dump", learnable_text(16));
+  TrainConfig c = tiny_lm(text, "fp32");
+  c.dump.path = (rngfree::testing::fresh_test_dir("lm", "prob-dump-out") / "prob.bin").string();
+  c.dump.tap = "prob";
+  c.dump.layer = 1;
+  const std::string e = error_of([&] { Trainer t(c); });
+  EXPECT_NE(e.find("dump.tap 'prob' (--dump-tap) at dump.layer 1 (h0.qk): that layer has no prob tap; layers with "
+                   "one: 2 (h0.pv)"),
+            std::string::npos)
+      << e;
+  c.dump.layer = 2;
+  c.dump.max_bits = 1000;  // of 8 windows x 2 heads x 16 x 16 probabilities x 16 bits (8-23) in one step
+  c.steps = 1;
+  (void)run_training(c, rngfree::testing::quiet_run(rngfree::testing::fresh_test_dir("lm", "prob-dump-run")));
+  EXPECT_EQ(fs::file_size(c.dump.path), 125U);
 }

@@ -138,6 +138,131 @@ TEST(SitePlan, TapsFromTheLastLayerAndRepeatedTaps) {
   EXPECT_NE(e.find("reads err of layer 4"), std::string::npos) << e;
 }
 
+// The layers of a 2-block gpt (docs/lm.md) and the two that have a prob tap (h{i}.pv).
+const std::vector<std::string> kGpt2 = {"h0.qkv", "h0.qk", "h0.pv", "h0.proj", "h0.fc1", "h0.fc2", "h1.qkv",
+                                        "h1.qk",  "h1.pv", "h1.proj", "h1.fc1", "h1.fc2", "head"};
+const std::vector<int> kGpt2Prob = {2, 8};
+
+std::string gpt_error_of(const QuantConfig& q, const std::vector<int>& prob_layers = kGpt2Prob) {
+  try {
+    (void)make_site_plan(q, kGpt2, prob_layers);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+// Invariant: `prob` resolves like the other layer taps (an offset from the site's layer, or from
+// the last layer) and is accepted only where it lands on a layer that has one; elsewhere the
+// refusal names the key, the layer, the layers that have one and spellings that reach them. The
+// default pairing never reads prob (the defaults are unchanged by its existence).
+TEST(SitePlan, ProbTapOnlyAtLayersThatHaveIt) {
+  QuantConfig q = preset("int8-dyn-sr-harvest");
+  const SitePlan defaults = make_site_plan(q, kGpt2, kGpt2Prob);
+  const SitePlan without = make_site_plan(q, kGpt2);
+  EXPECT_EQ(defaults.prob_layers, kGpt2Prob);
+  for (int l = 0; l < 13; ++l) {
+    EXPECT_FALSE(defaults.reads(l, harvest::TapKind::kProb)) << l;
+    for (int s = 0; s < kNumSites; ++s) {
+      EXPECT_EQ(defaults.at(l, static_cast<Site>(s)).describe(kGpt2), without.at(l, static_cast<Site>(s)).describe(kGpt2));
+    }
+  }
+
+  q.sites[static_cast<int>(Site::kErrors)].source = "harvest:act+act@+1+err@+1+act@last-1+prob@last-4";
+  q.sites[static_cast<int>(Site::kGradients)].source = "harvest:prob@last-4";
+  const SitePlan plan = make_site_plan(q, kGpt2, kGpt2Prob);
+  for (int l = 0; l < 13; ++l) {
+    const PlannedSite& e = plan.at(l, Site::kErrors);
+    ASSERT_FALSE(e.extra.empty());
+    EXPECT_EQ(e.extra.back().tap, harvest::TapKind::kProb) << l;
+    EXPECT_EQ(e.extra.back().tap_layer, 8) << l;  // h1.pv from every layer
+    EXPECT_EQ(plan.at(l, Site::kGradients).tap, harvest::TapKind::kProb);
+    EXPECT_EQ(plan.at(l, Site::kGradients).tap_layer, 8);
+  }
+  EXPECT_TRUE(plan.reads(8, harvest::TapKind::kProb));
+  EXPECT_FALSE(plan.reads(2, harvest::TapKind::kProb));
+  const std::string d = plan.at(0, Site::kGradients).describe(kGpt2);
+  EXPECT_NE(d.find("harvest prob of layer 8 (h1.pv)"), std::string::npos) << d;
+
+  QuantConfig rel = preset("int8-dyn-sr-harvest");
+  rel.sites[static_cast<int>(Site::kErrors)].source = "harvest:prob";  // layer 0 (h0.qkv) has none
+  const std::string e = gpt_error_of(rel);
+  EXPECT_NE(e.find("layer 0 (h0.qkv), site E: [quant.E] source 'harvest:prob' reads prob of layer 0 (h0.qkv), "
+                   "which has no prob tap"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("only layers 2 (h0.pv), 8 (h1.pv) have one; from layer 0 name e.g. prob@+2 or"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("prob@last-10"), std::string::npos) << e;
+  rel.sites[static_cast<int>(Site::kErrors)].source = "harvest:act+prob@-1";  // in a sum too (h0.qkv: the input)
+  rel.sites[static_cast<int>(Site::kUpdate)].source = "harvest:act+prob@-1";  // layer 0 resolves to the input; 1 does not
+  const std::string e1 = gpt_error_of(rel);
+  EXPECT_NE(e1.find("layer 1 (h0.qk), site E: [quant.E] source 'harvest:act+prob@-1' reads prob of layer 0"),
+            std::string::npos)
+      << e1;
+  // A model without prob layers (lenet5, every classification and superres model).
+  QuantConfig lenet = preset("int8-sr-harvest");
+  lenet.sites[static_cast<int>(Site::kUpdate)].source = "harvest:prob@last";
+  const std::string el = error_of(lenet);
+  EXPECT_NE(el.find("site U: [quant.U] source 'harvest:prob@last' reads prob of layer 4 (fc3)"), std::string::npos) << el;
+  EXPECT_NE(el.find("this model has no layer with one"), std::string::npos) << el;
+  // A 1-block gpt's only pv layer: the message's prob@last-K is exact (7 layers, h0.pv is layer 2).
+  const std::vector<std::string> one = {"h0.qkv", "h0.qk", "h0.pv", "h0.proj", "h0.fc1", "h0.fc2", "head"};
+  QuantConfig q1 = preset("int8-dyn-sr-harvest");
+  q1.sites[static_cast<int>(Site::kErrors)].source = "harvest:prob@+1";
+  try {
+    (void)make_site_plan(q1, one, std::vector<int>{2});
+    ADD_FAILURE() << "prob@+1 from layer 0 is h0.qk, which has no prob tap";
+  } catch (const Error& x) {
+    EXPECT_NE(std::string(x.what()).find("prob@+2 or, the same layer from every layer, prob@last-4"), std::string::npos)
+        << x.what();
+  }
+  q1.sites[static_cast<int>(Site::kErrors)].source = "harvest:prob@last-4";
+  EXPECT_NO_THROW((void)make_site_plan(q1, one, std::vector<int>{2}));
+}
+
+// Invariant: with skip_zeros an E site reads a tap of its own size by auto, resolved against the
+// zero-free tap, not aligned (which dropping zeros breaks: the gpt's E sites reading the attention
+// probabilities, half of them exact zeros, stopped with "pairing 'aligned': the tap has n = 133120
+// elements (after the zero policy) and the site m = 262144").
+TEST(SitePlan, ErrorsWithSkipZerosPairAgainstTheZeroFreeTap) {
+  QuantConfig q = preset("int8-sr-harvest");
+  EXPECT_EQ(harvest_pairing(make_site_plan(q, kLenet).at(1, Site::kErrors), 100, 100, 3).kind,
+            harvest::PairingKind::kAligned);
+  q.harvest.skip_zeros = true;
+  const SitePlan plan = make_site_plan(q, kLenet);
+  const PlannedSite& e = plan.at(1, Site::kErrors);
+  const harvest::Pairing p = harvest_pairing(e, 100, 100, 3);
+  EXPECT_EQ(p.kind, harvest::PairingKind::kAuto);
+  std::vector<float> tap(100, 0.0f);
+  for (size_t i = 0; i < tap.size(); i += 2) tap[i] = 1.0f + static_cast<float>(i) * 0.0078125f;  // half zeros
+  std::vector<uint32_t> words(100);
+  harvest::harvest_words(tap, e.extractor, p, words);
+  // auto on the 50 kept elements, wrapping: word i and word i + 50 come from the same element
+  for (size_t i = 0; i < 50; ++i) EXPECT_EQ(words[i], words[i + 50]) << i;
+  EXPECT_NE(words[0], words[1]);
+}
+
+// Invariant: the A site of a softmax·V layer rounds the probabilities themselves, so A <- its own
+// prob is refused like A <- act@-1 (shifted or allow_own_bits accept it); another layer's A may read it.
+TEST(SitePlan, ProbIsTheOwnValueOfItsLayersActivationSite) {
+  QuantConfig q = preset("int8-dyn-sr-harvest");
+  SiteConfig& a = q.sites[static_cast<int>(Site::kActivations)];
+  a.rounding = "stochastic:8";
+  a.source = "harvest:prob@last-4";  // h1.pv (layer 8) from every layer: its own at layer 8
+  const std::string e = gpt_error_of(q);
+  EXPECT_NE(e.find("layer 8 (h1.pv), site A"), std::string::npos) << e;
+  EXPECT_NE(e.find("reads prob of layer 8, which holds the very values this site rounds"), std::string::npos) << e;
+  a.pairing = "shifted";
+  EXPECT_EQ(gpt_error_of(q), "");
+  a.pairing = "auto";
+  a.source = "harvest:prob@last-10";  // h0.pv (layer 2): its own at layer 2 only
+  const std::string e2 = gpt_error_of(q);
+  EXPECT_NE(e2.find("layer 2 (h0.pv), site A"), std::string::npos) << e2;
+  a.allow_own_bits = true;
+  EXPECT_EQ(gpt_error_of(q), "");
+}
+
 // Invariant: a source with fewer random bits than R is refused, naming the site and the numbers.
 TEST(SitePlan, RefusesSourcesThatSupplyTooFewBits) {
   QuantConfig q = preset("int8-sr-harvest");

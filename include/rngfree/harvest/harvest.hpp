@@ -22,6 +22,8 @@ enum class TapKind {
   kAct,      // a layer's pre-quantization output (forward)
   kErr,      // a layer's pre-quantization error dL/d(output) (backward)
   kGrad,     // a layer's pre-quantization weight gradient (backward)
+  kProb,     // the attention probabilities a layer multiplies: softmax of the masked scores, FP32,
+             // before any rounding (forward; only the gpt's softmax·V layers h{i}.pv have it)
   kSelf,     // other elements of the tensor being rounded (no layer offset)
 };
 
@@ -32,7 +34,7 @@ struct Tap {
   int layer_offset = 0;
   bool from_last = false;
 
-  // Parses "input", "self", "weights", "act", "err", "grad", each but input/self optionally
+  // Parses "input", "self", "weights", "act", "err", "grad", "prob", each but input/self optionally
   // followed by "@K" with an integer |K| <= kMaxLayerOffset ("err@-1", "weights@+1", "act@+3") or
   // "@last" / "@last-K" (the network's last layer, K layers before it). Bad spec -> rngfree::Error.
   static Tap parse(std::string_view spec);

@@ -74,6 +74,7 @@ struct QLayer {
   std::array<torch::Tensor, kNumTapKinds> taps;  // latest produced (contiguous), undefined before
   std::array<bool, kNumTapKinds> keep{};          // store this tap (a harvest source or the dump reads it)
   torch::Tensor weight;                           // the master weights (for the kWeights tap)
+  bool has_prob = false;  // multiplies attention probabilities: has the kProb tap (the gpt's h{i}.pv)
   QuantSite& site(Site s) { return sites[static_cast<int>(s)]; }
 };
 
@@ -93,11 +94,12 @@ class Engine {
   std::function<void(TensorSite, const torch::Tensor& in, const torch::Tensor& out)> tensor_site_observer;
 
   QLayer& add_layer(std::string name);
-  // Stores the tap (if kept) and reports it to the callback.
+  // Stores the tap (if kept) and reports it to the callback; nothing when no one wants it (wants()).
   void record(QLayer& layer, harvest::TapKind kind, const torch::Tensor& t);
   bool wants(const QLayer& layer, harvest::TapKind kind) const;
-  // Resolves the config into the site plan (make_site_plan: validates it) and sets every layer's
-  // sites and sources from it (after the model has added its layers).
+  // Resolves the config into the site plan (make_site_plan: validates it; the layers with has_prob
+  // are its prob layers) and sets every layer's sites and sources from it (after the model has added
+  // its layers).
   void configure(const QuantConfig& quant, uint64_t seed);
   // x rounded by tensor site `s` in the forward pass (its gradient passes unrounded), or x itself
   // when the site is off.

@@ -72,6 +72,7 @@ class SitePlan {
  public:
   std::vector<std::string> layer_names;
   std::vector<PlannedSite> sites;  // layer-major: sites[layer * kNumSites + site]
+  std::vector<int> prob_layers;    // the layers that have a prob tap (the gpt's h{i}.pv), ascending
 
   const PlannedSite& at(int layer, Site site) const {
     return sites[static_cast<size_t>(layer) * kNumSites + static_cast<size_t>(site)];
@@ -100,12 +101,18 @@ harvest::Extractor harvest_extractor(const HarvestConfig& config);
 // order). Throws rngfree::Error naming the layer, the site and what is wrong when:
 //  - a stochastic site's source supplies fewer random bits than its rounding needs (a field of
 //    8 bits feeding stochastic:16, lfsr:4 feeding stochastic:8): the top of r would stay 0, a bias;
-//  - a harvested site may read the very value it rounds (A <- act@-1 or input, E <- err, G <- grad,
-//    W/U <- weights, M <- grad/err of its own layer, aligned or auto): refused unless the pairing
-//    is `shifted` or the site sets allow_own_bits;
+//  - a harvested site may read the very value it rounds (A <- act@-1, the input or its own layer's
+//    prob, E <- err, G <- grad, W/U <- weights, M <- grad/err of its own layer, aligned or auto):
+//    refused unless the pairing is `shifted` or the site sets allow_own_bits;
 //  - `shifted` with skip_zeros (the filtered tap is shorter than the site, so the shift can map an
-//    element onto itself), unless allow_own_bits.
-SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> layer_names);
+//    element onto itself), unless allow_own_bits;
+//  - a `prob` tap that resolves to a layer not in `prob_layers` (the layers that have one: the
+//    gpt's softmax·V layers; none for the other models): the message names the key, the layer and
+//    the spellings that reach a layer with one.
+// A prob tap is read like act: this step's when its layer has already run (E, G, U; forward sites
+// of later layers), else the previous step's.
+SitePlan make_site_plan(const QuantConfig& quant, std::span<const std::string> layer_names,
+                        std::span<const int> prob_layers = {});
 
 // The pairing a harvested site uses for one call: tap of n elements, site of m words, optimizer
 // step `step` (the spread's offset advances every step and differs between the sites of a layer).

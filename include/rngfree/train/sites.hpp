@@ -56,8 +56,11 @@ inline constexpr int64_t site_salt(Site site, int64_t span) {
 
 // Tap kinds that training produces per layer (harvest::TapKind without kSelf, which is the tensor
 // being rounded and is not stored). kInput is the network's input batch; it is reported with layer 0.
-inline constexpr int kNumTapKinds = 5;  // kInput, kWeights, kAct, kErr, kGrad
-inline constexpr std::array<std::string_view, kNumTapKinds> kTapNames = {"input", "weights", "act", "err", "grad"};
+// kProb exists only at the layers that multiply attention probabilities (the gpt's h{i}.pv,
+// QLayer::has_prob); every quantized layer has the other four.
+inline constexpr int kNumTapKinds = 6;  // kInput, kWeights, kAct, kErr, kGrad, kProb
+inline constexpr std::array<std::string_view, kNumTapKinds> kTapNames = {"input", "weights", "act",
+                                                                         "err",   "grad",    "prob"};
 inline std::string_view tap_name(harvest::TapKind kind) {
   return kind == harvest::TapKind::kSelf ? "self" : kTapNames[static_cast<int>(kind)];
 }
@@ -67,8 +70,9 @@ Site parse_site(std::string_view name);
 
 // A tap event: the trainer calls the callback at every production point of every tap of every
 // quantized layer, in the order training produces them (forward: input (layer 0 only), weights and
-// act per layer; backward: err then grad per layer, last layer first). `values` is valid only during
-// the call (copy what you keep). `step` counts optimizer steps from 0 over the whole run.
+// act per layer, prob before act at a layer that has it; backward: err then grad per layer, last
+// layer first). `values` is valid only during the call (copy what you keep). `step` counts
+// optimizer steps from 0 over the whole run.
 struct TapEvent {
   int layer = 0;
   std::string_view layer_name;
