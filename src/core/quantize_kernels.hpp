@@ -29,7 +29,10 @@ namespace rngfree::detail {
 // Within one FP32 binade the value is linear in the bit pattern, so for s <= 23 the rounded pattern
 // is (u & ~mask) + (inc << s) (a carry into the exponent field is the next binade's first value);
 // for s >= 24, |x| < quantum and the result is 0 or the quantum (quantum_bits).
-enum class FastGrid : uint8_t { kGeneral, kFloatSplit, kFixedScaled };
+// kFloatUniform: a float grid with FP32's exponent range (t <= 1, e.g. bf16, tf32) and 1 <= c <= 23:
+// the shift is c in every binade (FP32 subnormals included), so nearest-even and SR are one
+// pattern add (integer only; no FP environment needed).
+enum class FastGrid : uint8_t { kGeneral, kFloatSplit, kFixedScaled, kFloatUniform };
 
 struct Params {
   int32_t c = 0;
@@ -39,6 +42,10 @@ struct Params {
   uint32_t over_pos = 0, over_neg = 0;    // magnitude patterns that replace an overflow
   uint32_t keep_inf = 0;                  // all-ones: an infinite input gives inf_bits (IEEE formats)
   uint32_t inf_bits = 0;
+  // Saturating float formats (no :ieee): limit_pos = limit_neg = over_pos = over_neg and keep_inf
+  // = 0, so the end of the kFloatUniform / kFloatSplit kernels is one unsigned min
+  // (finish_magnitude_saturating).
+  bool saturating = false;
   int r_bits = 0;                         // stochastic only
   // Stochastic, fixed-shift paths: r = word & r_mask (the low R bits); kUniform and kFloatSplit
   // above 2^emin add (r << r_shift_left) >> r_shift_right to the pattern (see sr_add_to_pattern).
@@ -65,6 +72,32 @@ struct Params {
   res = (p.keep_inf != 0 && u == 0x7F800000u) ? p.inf_bits : res;
   res |= b & 0x80000000u;
   return u > 0x7F800000u ? b : res;
+}
+
+// finish_magnitude for Params::saturating: a rounded magnitude above the largest value (also an
+// infinite input, whose pattern is above it) becomes the largest value, the sign is put back, and a
+// NaN stays the same NaN.
+[[gnu::always_inline]] inline uint32_t finish_magnitude_saturating(uint32_t res, uint32_t b, const Params& p) {
+  res = res < p.limit_pos ? res : p.limit_pos;
+  res |= b & 0x80000000u;
+  return (b & 0x7FFFFFFFu) > 0x7F800000u ? b : res;
+}
+
+template <bool kSaturating>
+[[gnu::always_inline]] inline uint32_t finish_float(uint32_t res, uint32_t b, const Params& p) {
+  if constexpr (kSaturating) {
+    return finish_magnitude_saturating(res, b, p);
+  } else {
+    return finish_magnitude(res, b, p);
+  }
+}
+
+// Nearest-even on a magnitude pattern u with c >= 1 dropped bits (mask = 2^c - 1): adding half an
+// ulp less one, plus the kept last bit, carries into bit c exactly when the dropped part is above
+// one half, or exactly one half with an odd kept part (ties to even); a carry out of the mantissa
+// field is the next binade's first value, as in sr_add_to_pattern.
+[[gnu::always_inline]] inline uint32_t nearest_even_pattern(uint32_t u, uint32_t c, uint32_t mask) {
+  return (u + (mask >> 1) + ((u >> c) & 1u)) & ~mask;
 }
 
 // Stochastic rounding of a magnitude pattern u whose kept precision ends c >= 1 bits above its
@@ -153,7 +186,7 @@ template <RoundingKind kMode, bool kTwosComplementSr, bool kUniform = false>
 //                 (Y + r) >> R = lo + [f + r >= 2^R] (f + r is an integer, so the bits of |x|
 //                 below f cannot carry), times Q.
 // Needs the default FP environment (round to nearest, no FTZ/DAZ): fast_grid_usable() checks it.
-template <RoundingKind kMode>
+template <RoundingKind kMode, bool kSaturating>
 [[gnu::always_inline]] inline uint32_t quantize_bits_float_split(uint32_t b, uint32_t word, const Params& p) {
   const uint32_t u = b & 0x7FFFFFFFu;
   const auto c = static_cast<uint32_t>(p.c);
@@ -161,7 +194,7 @@ template <RoundingKind kMode>
   const float a = std::bit_cast<float>(u);
   uint32_t normal = 0, small = 0;
   if constexpr (kMode == RoundingKind::kNearestEven) {
-    normal = (u + (mask >> 1) + ((u >> c) & 1u)) & ~mask;
+    normal = nearest_even_pattern(u, c, mask);
     small = std::bit_cast<uint32_t>((a + p.add_round) - p.add_round);
   } else {
     const auto r_bits = static_cast<uint32_t>(p.r_bits);
@@ -171,7 +204,24 @@ template <RoundingKind kMode>
     const uint32_t q = (lo + (word & ((1u << r_bits) - 1u))) >> r_bits;
     small = std::bit_cast<uint32_t>(static_cast<float>(static_cast<int32_t>(q)) * p.step);
   }
-  return finish_magnitude(u >= p.normal_min ? normal : small, b, p);
+  return finish_float<kSaturating>(u >= p.normal_min ? normal : small, b, p);
+}
+
+// kFloatUniform (see FastGrid): nearest-even or SR as one pattern add with the same c everywhere.
+template <RoundingKind kMode, bool kSaturating>
+[[gnu::always_inline]] inline uint32_t quantize_bits_float_uniform(uint32_t b, uint32_t word, const Params& p) {
+  static_assert(kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic,
+                "kFloatUniform rounds to nearest-even or stochastically");
+  const uint32_t u = b & 0x7FFFFFFFu;
+  const auto c = static_cast<uint32_t>(p.c);
+  const uint32_t mask = (1u << c) - 1u;
+  uint32_t res = 0;
+  if constexpr (kMode == RoundingKind::kNearestEven) {
+    res = nearest_even_pattern(u, c, mask);
+  } else {
+    res = sr_add_to_pattern(u, word, mask, p);
+  }
+  return finish_float<kSaturating>(res, b, p);
 }
 
 // kFixedScaled: fixed:WL:FL and fixed:WL:dyn on grids whose step 2^se is a normal FP32 value,
@@ -254,10 +304,13 @@ struct LoopArgs {
   const Params* params;
   bool streaming = false;  // out-of-place on a large span: write `out` with non-temporal stores
 };
-template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid>
+template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid, bool kSaturating = false>
 [[gnu::always_inline]] inline uint32_t quantize_element(uint32_t b, uint32_t word, const Params& p) {
   if constexpr (kGrid == FastGrid::kFloatSplit) {
-    return quantize_bits_float_split<kMode>(b, word, p);
+    return quantize_bits_float_split<kMode, kSaturating>(b, word, p);
+  } else if constexpr (kGrid == FastGrid::kFloatUniform &&
+                       (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic)) {
+    return quantize_bits_float_uniform<kMode, kSaturating>(b, word, p);
   } else if constexpr (kGrid == FastGrid::kFixedScaled &&
                        (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic)) {
     return quantize_bits_fixed_scaled<kMode>(b, word, p);
@@ -266,7 +319,7 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid>
   }
 }
 
-template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGrid::kGeneral>
+template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGrid::kGeneral, bool kSaturating = false>
 [[gnu::always_inline]] inline void loop_grid(const LoopArgs& a) {
   const Params p = *a.params;
   const int64_t n = a.n;
@@ -275,7 +328,7 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGr
     float* x = a.out;
     for (int64_t i = 0; i < n; ++i) {
       const uint32_t word = kMode == RoundingKind::kStochastic ? random[i] : 0u;
-      x[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid>(std::bit_cast<uint32_t>(x[i]), word, p));
+      x[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid, kSaturating>(std::bit_cast<uint32_t>(x[i]), word, p));
     }
     return;
   }
@@ -283,7 +336,7 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGr
   float* __restrict out = a.out;
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t word = kMode == RoundingKind::kStochastic ? random[i] : 0u;
-    out[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid>(std::bit_cast<uint32_t>(in[i]), word, p));
+    out[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid, kSaturating>(std::bit_cast<uint32_t>(in[i]), word, p));
   }
 }
 
@@ -301,8 +354,18 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGr
 template <RoundingKind kMode, bool kTwos>
 [[gnu::always_inline]] inline void loop(const LoopArgs& a) {
   if constexpr (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic) {
-    if (a.params->fast != FastGrid::kGeneral && fast_grid_usable()) {
-      if (a.params->fast == FastGrid::kFloatSplit) return loop_grid<kMode, kTwos, false, FastGrid::kFloatSplit>(a);
+    const Params& p = *a.params;
+    if constexpr (!kTwos) {  // float formats (two's complement SR is the fixed formats')
+      if (p.fast == FastGrid::kFloatUniform) {  // integer only: any FP environment
+        if (p.saturating) return loop_grid<kMode, false, true, FastGrid::kFloatUniform, true>(a);
+        return loop_grid<kMode, false, true, FastGrid::kFloatUniform, false>(a);
+      }
+      if (p.fast == FastGrid::kFloatSplit && fast_grid_usable()) {
+        if (p.saturating) return loop_grid<kMode, false, false, FastGrid::kFloatSplit, true>(a);
+        return loop_grid<kMode, false, false, FastGrid::kFloatSplit, false>(a);
+      }
+    }
+    if (p.fast == FastGrid::kFixedScaled && fast_grid_usable()) {
       return loop_grid<kMode, kTwos, false, FastGrid::kFixedScaled>(a);
     }
   }
