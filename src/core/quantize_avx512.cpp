@@ -10,7 +10,7 @@ RNGFREE_TARGET_AVX512 void stream_avx512(float* dst, const float* src, int64_t c
   for (int64_t i = 0; i < count; i += 16) _mm512_stream_ps(dst + i, _mm512_load_ps(src + i));
 }
 }  // namespace
-RNGFREE_TARGET_AVX512 void run_loop_avx512(const LoopArgs& a) { run_loop_streaming<stream_avx512>(a); }
+RNGFREE_TARGET_AVX512 void run_loop_avx512(const LoopArgs& a) { run_loop_streaming<stream_avx512, true>(a); }
 #else
 void run_loop_avx512(const LoopArgs& a) { run_loop(a); }
 #endif

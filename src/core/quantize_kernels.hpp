@@ -239,7 +239,10 @@ template <RoundingKind kMode, bool kSaturating>
 //     exactly the saturation values for every r < 2^R. |k| <= 2^(WL-1) <= 2^24 converts exactly.
 // The sign is ORed back, so a negative x that rounds to zero gives -0 as the reference does. Needs
 // the default FP environment (fast_grid_usable()).
-template <RoundingKind kMode>
+// kFloorInsn (the AVX2 and AVX-512 targets): Y = floor(y) with one rounding instruction (SSE4.1
+// roundps, vrndscaleps), which the compiler vectorizes there (these files build with
+// -fno-trapping-math); the portable SSE2 target has none and keeps the truncate-and-compare floor.
+template <RoundingKind kMode, bool kFloorInsn = false>
 [[gnu::always_inline]] inline uint32_t quantize_bits_fixed_scaled(uint32_t b, uint32_t word, const Params& p) {
   static_assert(kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic,
                 "kFixedScaled rounds to nearest-even or stochastically");
@@ -250,6 +253,9 @@ template <RoundingKind kMode>
   if constexpr (kMode == RoundingKind::kNearestEven) {
     constexpr float kRound = 0x1.8p23f;
     res = std::bit_cast<uint32_t>(((y + kRound) - kRound) * p.step);
+  } else if constexpr (kFloorInsn) {
+    const int32_t k = (static_cast<int32_t>(__builtin_floorf(y)) + static_cast<int32_t>(word & p.r_mask)) >> p.r_bits;
+    res = std::bit_cast<uint32_t>(static_cast<float>(k) * p.step);
   } else {
     // floor in FP32 with float-only selects (GCC 12 left an int -= (float > float) unvectorized):
     // t - 1 is exact because t > y only for a non-integer y, so |y| < 2^23.
@@ -304,7 +310,7 @@ struct LoopArgs {
   const Params* params;
   bool streaming = false;  // out-of-place on a large span: write `out` with non-temporal stores
 };
-template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid, bool kSaturating = false>
+template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid, bool kSaturating = false, bool kFloorInsn = false>
 [[gnu::always_inline]] inline uint32_t quantize_element(uint32_t b, uint32_t word, const Params& p) {
   if constexpr (kGrid == FastGrid::kFloatSplit) {
     return quantize_bits_float_split<kMode, kSaturating>(b, word, p);
@@ -313,13 +319,14 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid, bool kS
     return quantize_bits_float_uniform<kMode, kSaturating>(b, word, p);
   } else if constexpr (kGrid == FastGrid::kFixedScaled &&
                        (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic)) {
-    return quantize_bits_fixed_scaled<kMode>(b, word, p);
+    return quantize_bits_fixed_scaled<kMode, kFloorInsn>(b, word, p);
   } else {
     return quantize_bits<kMode, kTwos, kUniform>(b, word, p);
   }
 }
 
-template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGrid::kGeneral, bool kSaturating = false>
+template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGrid::kGeneral, bool kSaturating = false,
+          bool kFloorInsn = false>
 [[gnu::always_inline]] inline void loop_grid(const LoopArgs& a) {
   const Params p = *a.params;
   const int64_t n = a.n;
@@ -328,7 +335,7 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGr
     float* x = a.out;
     for (int64_t i = 0; i < n; ++i) {
       const uint32_t word = kMode == RoundingKind::kStochastic ? random[i] : 0u;
-      x[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid, kSaturating>(std::bit_cast<uint32_t>(x[i]), word, p));
+      x[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid, kSaturating, kFloorInsn>(std::bit_cast<uint32_t>(x[i]), word, p));
     }
     return;
   }
@@ -336,7 +343,7 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGr
   float* __restrict out = a.out;
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t word = kMode == RoundingKind::kStochastic ? random[i] : 0u;
-    out[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid, kSaturating>(std::bit_cast<uint32_t>(in[i]), word, p));
+    out[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid, kSaturating, kFloorInsn>(std::bit_cast<uint32_t>(in[i]), word, p));
   }
 }
 
@@ -351,7 +358,7 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGr
 #endif
 }
 
-template <RoundingKind kMode, bool kTwos>
+template <RoundingKind kMode, bool kTwos, bool kFloorInsn = false>
 [[gnu::always_inline]] inline void loop(const LoopArgs& a) {
   if constexpr (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic) {
     const Params& p = *a.params;
@@ -366,13 +373,15 @@ template <RoundingKind kMode, bool kTwos>
       }
     }
     if (p.fast == FastGrid::kFixedScaled && fast_grid_usable()) {
-      return loop_grid<kMode, kTwos, false, FastGrid::kFixedScaled>(a);
+      // the rounding instruction only matters to two's complement SR
+      return loop_grid<kMode, kTwos, false, FastGrid::kFixedScaled, false, kFloorInsn && kTwos>(a);
     }
   }
   if (a.params->t <= 1 && a.params->c <= 23) return loop_grid<kMode, kTwos, true>(a);
   return loop_grid<kMode, kTwos, false>(a);
 }
 
+template <bool kFloorInsn = false>
 [[gnu::always_inline]] inline void run_loop(const LoopArgs& a) {
   switch (a.mode) {
     case RoundingKind::kNearestEven: return loop<RoundingKind::kNearestEven, false>(a);
@@ -381,7 +390,7 @@ template <RoundingKind kMode, bool kTwos>
     case RoundingKind::kUp: return loop<RoundingKind::kUp, false>(a);
     case RoundingKind::kDown: return loop<RoundingKind::kDown, false>(a);
     case RoundingKind::kStochastic:
-      if (a.twos_complement_sr) return loop<RoundingKind::kStochastic, true>(a);
+      if (a.twos_complement_sr) return loop<RoundingKind::kStochastic, true, kFloorInsn>(a);
       return loop<RoundingKind::kStochastic, false>(a);
   }
 }
@@ -583,10 +592,10 @@ constexpr int64_t kPrefetchAhead = 2 * kStreamBlock;  // elements
   }
 }
 
-template <void (*stream)(float*, const float*, int64_t)>
+template <void (*stream)(float*, const float*, int64_t), bool kFloorInsn = false>
 [[gnu::always_inline]] inline void run_loop_streaming(const LoopArgs& a) {
   if (!a.streaming || a.in == a.out) {
-    if (a.n <= kPrefetchAhead) return run_loop(a);
+    if (a.n <= kPrefetchAhead) return run_loop<kFloorInsn>(a);
     LoopArgs part = a;
     for (int64_t done = 0; done < a.n; done += kStreamBlock) {
       prefetch_ahead(a, done, true);
@@ -594,7 +603,7 @@ template <void (*stream)(float*, const float*, int64_t)>
       part.out = a.out + done;
       part.random = a.random != nullptr ? a.random + done : nullptr;
       part.n = std::min(kStreamBlock, a.n - done);
-      run_loop(part);
+      run_loop<kFloorInsn>(part);
     }
     return;
   }
@@ -603,21 +612,21 @@ template <void (*stream)(float*, const float*, int64_t)>
   int64_t done = std::min(a.n, ((64 - misalignment) & 63) / static_cast<int64_t>(sizeof(float)));
   LoopArgs part = a;
   part.n = done;
-  run_loop(part);  // head, up to the first 64-byte boundary of out
+  run_loop<kFloorInsn>(part);  // head, up to the first 64-byte boundary of out
   for (; done + kStreamBlock <= a.n; done += kStreamBlock) {
     prefetch_ahead(a, done, false);  // the output is streamed, never read
     part.in = a.in + done;
     part.out = buffer;
     part.random = a.random != nullptr ? a.random + done : nullptr;
     part.n = kStreamBlock;
-    run_loop(part);
+    run_loop<kFloorInsn>(part);
     stream(a.out + done, buffer, kStreamBlock);
   }
   part.in = a.in + done;
   part.out = a.out + done;
   part.random = a.random != nullptr ? a.random + done : nullptr;
   part.n = a.n - done;
-  run_loop(part);  // tail
+  run_loop<kFloorInsn>(part);  // tail
 #if RNGFREE_X86
   _mm_sfence();  // order the non-temporal stores before anything that follows
 #endif
