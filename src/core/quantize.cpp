@@ -33,7 +33,7 @@ void run_loop_portable(const LoopArgs& a) { run_loop_streaming<stream_sse>(a); }
 #else
 void run_loop_portable(const LoopArgs& a) { run_loop(a); }
 #endif
-void run_blocks_portable(const LoopArgs& a, int64_t b, int m, int r) { run_blocks(a, b, m, r); }
+void run_blocks_portable(const LoopArgs& a, int64_t b, int m, int r) { run_blocks<4>(a, b, m, r); }
 uint32_t max_finite_bits_portable(const float* x, int64_t n) { return max_finite_bits(x, n); }
 
 }  // namespace detail

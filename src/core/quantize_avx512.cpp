@@ -14,7 +14,7 @@ RNGFREE_TARGET_AVX512 void run_loop_avx512(const LoopArgs& a) { run_loop_streami
 #else
 void run_loop_avx512(const LoopArgs& a) { run_loop(a); }
 #endif
-RNGFREE_TARGET_AVX512 void run_blocks_avx512(const LoopArgs& a, int64_t b, int m, int r) { run_blocks(a, b, m, r); }
+RNGFREE_TARGET_AVX512 void run_blocks_avx512(const LoopArgs& a, int64_t b, int m, int r) { run_blocks<16>(a, b, m, r); }
 RNGFREE_TARGET_AVX512 uint32_t max_finite_bits_avx512(const float* x, int64_t n) { return max_finite_bits(x, n); }
 
 }  // namespace rngfree::detail

@@ -438,13 +438,46 @@ template <bool kFloorInsn = false>
 // the clamp of y gives exactly the saturation (2^M - 1)·2^se for it, for infinities, and for every r
 // (Y + r < 2^M·2^R). The sign is ORed back (-0 for a negative x that rounds to 0, as the reference
 // does) and a NaN stays the same NaN. Needs the default FP environment (fast_grid_usable()).
-// Written with GCC vector extensions on 16 lanes (one AVX-512 register, two AVX2, four SSE2) so
-// that every target gets vector code for blocks this short; vector types stay local to these
-// always-inline functions (no vector arguments or returns, whose ABI differs between targets; hence
-// __builtin_bit_cast, the builtin behind std::bit_cast, for the lane types).
-using Lanes16u = uint32_t __attribute__((vector_size(64)));
-using Lanes16i = int32_t __attribute__((vector_size(64)));
-using Lanes16f = float __attribute__((vector_size(64)));
+// Written with GCC vector extensions in registers of the target's width, kLanes = 16 (AVX-512), 8
+// (AVX2) or 4 (SSE2) lanes, a 16-element group in 16/kLanes steps: vectors wider than the target
+// are split by GCC 12 into scalar code for compares and selects (bfp:7:32 ran at ~0.3 Gelem/s on
+// AVX2 and SSE2 with 16-lane vectors, against 2-3 with AVX-512). Vector types stay local to these
+// always-inline functions (no vector arguments or returns by value, whose ABI differs between
+// targets; hence __builtin_bit_cast, the builtin behind std::bit_cast, for the lane types, and the
+// conversions through references).
+template <int kLanes>
+struct BfpLanes;
+template <>
+struct BfpLanes<16> {
+  using U = uint32_t __attribute__((vector_size(64)));
+  using I = int32_t __attribute__((vector_size(64)));
+  using F = float __attribute__((vector_size(64)));
+};
+template <>
+struct BfpLanes<8> {
+  using U = uint32_t __attribute__((vector_size(32)));
+  using I = int32_t __attribute__((vector_size(32)));
+  using F = float __attribute__((vector_size(32)));
+};
+template <>
+struct BfpLanes<4> {
+  using U = uint32_t __attribute__((vector_size(16)));
+  using I = int32_t __attribute__((vector_size(16)));
+  using F = float __attribute__((vector_size(16)));
+};
+// Lane-wise conversions (truncation toward zero for float -> int), one overload per width.
+#define RNGFREE_BFP_LANE_CONVERSIONS(N)                                                                    \
+  [[gnu::always_inline]] inline void convert_lanes(const BfpLanes<N>::F& v, BfpLanes<N>::I& out) {      \
+    out = __builtin_convertvector(v, BfpLanes<N>::I);                                                      \
+  }                                                                                                        \
+  [[gnu::always_inline]] inline void convert_lanes(const BfpLanes<N>::I& v, BfpLanes<N>::F& out) {      \
+    out = __builtin_convertvector(v, BfpLanes<N>::F);                                                      \
+  }
+RNGFREE_BFP_LANE_CONVERSIONS(16)
+RNGFREE_BFP_LANE_CONVERSIONS(8)
+RNGFREE_BFP_LANE_CONVERSIONS(4)
+#undef RNGFREE_BFP_LANE_CONVERSIONS
+using Lanes16i = BfpLanes<16>::I;
 
 struct BfpGrid {
   float to_grid;   // 2^-se (nearest-even), 2^(R-se) (stochastic)
@@ -455,52 +488,72 @@ struct BfpGrid {
 };
 
 // out[0, 16) from in[0, 16) and words[0, 16) (null unless stochastic); out may equal in.
-template <RoundingKind kMode>
+template <RoundingKind kMode, int kLanes>
 [[gnu::always_inline]] inline void quantize_bfp_scaled16(const float* in, const uint32_t* words, float* out,
                                                          const BfpGrid& g) {
-  Lanes16u b;
-  std::memcpy(&b, in, sizeof b);
-  const Lanes16u mag = b & 0x7FFFFFFFu;
-  const Lanes16f to_grid = Lanes16f{} + g.to_grid;
-  const Lanes16f y_max = Lanes16f{} + g.y_max;
-  const Lanes16f step = Lanes16f{} + g.step;
-  Lanes16f y = __builtin_bit_cast(Lanes16f, mag) * to_grid;
-  y = y < y_max ? y : y_max;  // also maps NaN to y_max (no conversion of a NaN below)
-  Lanes16u res;
-  if constexpr (kMode == RoundingKind::kNearestEven) {
-    const Lanes16f round = Lanes16f{} + 0x1.8p23f;
-    res = __builtin_bit_cast(Lanes16u, ((y + round) - round) * step);
-  } else {
-    Lanes16u w;
-    std::memcpy(&w, words, sizeof w);
-    const Lanes16i r = __builtin_bit_cast(Lanes16i, w & g.r_mask);
-    const Lanes16i k = (__builtin_convertvector(y, Lanes16i) + r) >> g.r_bits;  // y >= 0: trunc = floor
-    res = __builtin_bit_cast(Lanes16u, __builtin_convertvector(k, Lanes16f) * step);
+  using U = typename BfpLanes<kLanes>::U;
+  using I = typename BfpLanes<kLanes>::I;
+  using F = typename BfpLanes<kLanes>::F;
+  const F to_grid = F{} + g.to_grid;
+  const F y_max = F{} + g.y_max;
+  const F step = F{} + g.step;
+  for (int o = 0; o < 16; o += kLanes) {
+    U b;
+    std::memcpy(&b, in + o, sizeof b);
+    const U mag = b & 0x7FFFFFFFu;
+    F y = __builtin_bit_cast(F, mag) * to_grid;
+    y = y < y_max ? y : y_max;  // also maps NaN to y_max (no conversion of a NaN below)
+    U res;
+    if constexpr (kMode == RoundingKind::kNearestEven) {
+      const F round = F{} + 0x1.8p23f;
+      res = __builtin_bit_cast(U, ((y + round) - round) * step);
+    } else {
+      U w;
+      std::memcpy(&w, words + o, sizeof w);
+      const I r = __builtin_bit_cast(I, w & g.r_mask);
+      I yi;
+      convert_lanes(y, yi);  // y >= 0: trunc = floor
+      const I k = (yi + r) >> g.r_bits;
+      F kf;
+      convert_lanes(k, kf);
+      res = __builtin_bit_cast(U, kf * step);
+    }
+    res |= b & 0x80000000u;
+    // NaN stays the same NaN (signed lanes, mag < 2^31: AVX2 and SSE2 have no unsigned compare)
+    res = __builtin_bit_cast(I, mag) > 0x7F800000 ? b : res;
+    std::memcpy(out + o, &res, sizeof res);
   }
-  res |= b & 0x80000000u;
-  res = mag > 0x7F800000u ? b : res;  // NaN stays the same NaN
-  std::memcpy(out, &res, sizeof res);
 }
 
-// max_finite_bits for n (a multiple of 16) elements: lane-wise maxima, then a tree of shuffles.
+// max_finite_bits for n (a multiple of 16) elements: lane-wise maxima, then (16 lanes) a tree of
+// shuffles or (fewer) the lanes one by one.
+template <int kLanes>
 [[gnu::always_inline]] inline uint32_t max_finite_bits16(const float* x, int64_t n) {
-  Lanes16i m = Lanes16i{};
-  for (int64_t i = 0; i < n; i += 16) {
-    Lanes16i u;
+  using I = typename BfpLanes<kLanes>::I;
+  I m = I{};
+  for (int64_t i = 0; i < n; i += kLanes) {
+    I u;
     std::memcpy(&u, x + i, sizeof u);
     u &= 0x7FFFFFFF;
     u = u < 0x7F800000 ? u : 0;  // signed lanes: the patterns are below 2^31
     m = m > u ? m : u;
   }
-  Lanes16i h = __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  m = m > h ? m : h;
-  h = __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  m = m > h ? m : h;
-  h = __builtin_shufflevector(m, m, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  m = m > h ? m : h;
-  h = __builtin_shufflevector(m, m, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-  m = m > h ? m : h;
-  return static_cast<uint32_t>(m[0]);
+  if constexpr (kLanes == 16) {
+    Lanes16i t = m;
+    Lanes16i h = __builtin_shufflevector(t, t, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    t = t > h ? t : h;
+    h = __builtin_shufflevector(t, t, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+    t = t > h ? t : h;
+    h = __builtin_shufflevector(t, t, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    t = t > h ? t : h;
+    h = __builtin_shufflevector(t, t, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    t = t > h ? t : h;
+    return static_cast<uint32_t>(t[0]);
+  } else {
+    int32_t r = 0;
+    for (int j = 0; j < kLanes; ++j) r = r > m[j] ? r : m[j];
+    return static_cast<uint32_t>(r);
+  }
 }
 
 // The range of step exponents se for which kBfpScaled applies: 2^se and the scale factor 2^(R-se)
@@ -515,7 +568,7 @@ inline BfpScaledBounds bfp_scaled_bounds(int r_bits) {
 
 // kBfpScaled's whole blocks of `block` elements (a multiple of 16) over a.in[0, whole): per block
 // the max (vector ops), the grid's constants from it, and the block in 16-lane steps.
-template <RoundingKind kMode>
+template <RoundingKind kMode, int kLanes>
 [[gnu::always_inline]] inline void run_blocks_bfp_scaled(const LoopArgs& a, int64_t whole, int64_t block,
                                                          int mantissa_bits, int r_bits) {
   const int rb = kMode == RoundingKind::kStochastic ? r_bits : 0;
@@ -525,7 +578,7 @@ template <RoundingKind kMode>
   g.r_mask = kMode == RoundingKind::kStochastic ? (1u << rb) - 1u : 0u;  // rb <= 30
   g.r_bits = rb;
   for (int64_t begin = 0; begin < whole; begin += block) {
-    const uint32_t max_bits = max_finite_bits16(a.in + begin, block);
+    const uint32_t max_bits = max_finite_bits16<kLanes>(a.in + begin, block);
     const int be = static_cast<int>(max_bits >> 23);
     const int se = be - 127 + 1 - mantissa_bits;  // be >= 1: floor(log2(max)) = be - 127
     if (be == 0 || se < bounds.se_min || se > bounds.se_max) {
@@ -535,7 +588,7 @@ template <RoundingKind kMode>
     g.to_grid = std::bit_cast<float>(static_cast<uint32_t>(rb - se + 127) << 23);
     g.step = std::bit_cast<float>(static_cast<uint32_t>(se + 127) << 23);
     for (int64_t i = begin; i < begin + block; i += 16) {
-      quantize_bfp_scaled16<kMode>(a.in + i, kMode == RoundingKind::kStochastic ? a.random + i : nullptr, a.out + i, g);
+      quantize_bfp_scaled16<kMode, kLanes>(a.in + i, kMode == RoundingKind::kStochastic ? a.random + i : nullptr, a.out + i, g);
     }
   }
 }
@@ -543,6 +596,7 @@ template <RoundingKind kMode>
 // kBfpScaled's whole blocks over a.in[0, whole), or false where it does not apply (then nothing
 // is done): B a multiple of 16 (16 and 32 among them), nearest-even with M <= 22 or stochastic:R
 // with M + R <= 31, the default FP environment.
+template <int kLanes>
 [[gnu::always_inline]] inline bool try_run_blocks_bfp_scaled(const LoopArgs& a, int64_t whole, int64_t block,
                                                              int mantissa_bits, int r_bits) {
   if (block % 16 != 0) return false;
@@ -550,9 +604,9 @@ template <RoundingKind kMode>
   const bool stochastic = a.mode == RoundingKind::kStochastic && mantissa_bits + r_bits <= 31;
   if ((!nearest && !stochastic) || !fast_grid_usable()) return false;
   if (nearest) {
-    run_blocks_bfp_scaled<RoundingKind::kNearestEven>(a, whole, block, mantissa_bits, r_bits);
+    run_blocks_bfp_scaled<RoundingKind::kNearestEven, kLanes>(a, whole, block, mantissa_bits, r_bits);
   } else {
-    run_blocks_bfp_scaled<RoundingKind::kStochastic>(a, whole, block, mantissa_bits, r_bits);
+    run_blocks_bfp_scaled<RoundingKind::kStochastic, kLanes>(a, whole, block, mantissa_bits, r_bits);
   }
   return true;
 }
@@ -560,10 +614,12 @@ template <RoundingKind kMode>
 // bfp with blocks of B elements over a.in[0, a.n) (a.n a multiple of B except at the span's end):
 // whole blocks with kBfpScaled where it applies; otherwise, and for a last short block, per block a
 // max pass and the general element loop, all inlined into one target-specific function.
+// kLanes: the target's vector width in 32-bit lanes (16 AVX-512, 8 AVX2, 4 SSE2).
+template <int kLanes>
 [[gnu::always_inline]] inline void run_blocks(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
   int64_t begin = 0;
   const int64_t whole = a.n / block * block;
-  if (try_run_blocks_bfp_scaled(a, whole, block, mantissa_bits, r_bits)) begin = whole;
+  if (try_run_blocks_bfp_scaled<kLanes>(a, whole, block, mantissa_bits, r_bits)) begin = whole;
   for (; begin < a.n; begin += block) {
     const int64_t len = std::min(block, a.n - begin);
     run_one_block(a, begin, len, max_finite_bits(a.in + begin, len), mantissa_bits, r_bits);
