@@ -334,9 +334,12 @@ void quantize_impl(std::span<const float> in, std::span<float> out, const Format
     }
     case FormatKind::kFixedDynamic: {
       a.twos_complement_sr = true;
-      // Only spans that do not fit in cache: on smaller ones the second read is a cache hit, cheaper
-      // than rounding a prefix again.
-      if (src != dst && n >= kStreamThreshold) return run_fixed_dynamic_one_read(a, format, rounding, threads);
+      // Only spans that do not fit in cache (on smaller ones the second read is a cache hit, cheaper
+      // than rounding a prefix again), and only on 2 threads or more: measured on one thread it was
+      // no faster, or slower (0.73x in one A/B, docs/results.md), than the two prefetched passes.
+      if (src != dst && n >= kStreamThreshold && threads >= 2) {
+        return run_fixed_dynamic_one_read(a, format, rounding, threads);
+      }
       const int se = step_exponent_from_max(max_finite_bits_parallel(src, n, threads), format);
       if (se == kNoScaleStepExponent) return copy_if_needed(src, dst, n);
       const Params p = fixed_params(format.word_length, se, rounding);
