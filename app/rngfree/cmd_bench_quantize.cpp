@@ -1,4 +1,5 @@
-// `rngfree bench quantize`: throughput of the quantize kernels on 2^24 FP32 values on all threads,
+// `rngfree bench quantize`: throughput of the quantize kernels on 2^24 FP32 values on all threads
+// (or --threads N),
 // as ratios against a plain parallel copy measured in the same run (issue 2 "Speed"); the loops are
 // rngfree::bench::bench_quantize. Parses, calls, prints.
 #include <fmt/core.h>
@@ -15,7 +16,8 @@
 namespace rngfree::app {
 namespace {
 
-void run(bool json, int repeats, int log2_elements, const std::string& target) {
+void run(bool json, int repeats, int log2_elements, const std::string& target, int threads) {
+  if (threads > 0) omp_set_num_threads(threads);  // the kernels, the copy and the generator banks
   if (!target.empty()) {
     SimdLevel level = SimdLevel::kPortable;
     try {
@@ -28,6 +30,9 @@ void run(bool json, int repeats, int log2_elements, const std::string& target) {
   const bench::QuantizeBenchResult r = bench::bench_quantize(repeats, log2_elements);
   if (json) {
     nlohmann::ordered_json j;
+    j["elements"] = r.elements;
+    j["threads"] = omp_get_max_threads();
+    j["target"] = simd_level_name(simd_level());
     j["memcpy"]["elems_per_s"] = r.copy_elems_per_s;
     j["runs"] = nlohmann::ordered_json::array();
     for (const auto& run : r.runs) {
@@ -59,9 +64,11 @@ const RegisterCommand kBenchQuantize("bench", "quantize", [](CLI::App& bench) {
   cmd->add_flag("--json", *json, "print {\"memcpy\": {...}, \"runs\": [...]} instead of a table");
   add_integer_flag(cmd, "--repeats", *repeats, "timed repetitions per run, the best is kept", IntRange<int>{1, 1000});
   add_integer_flag(cmd, "--log2-elements", *log2_elements, "log2 of the number of values", IntRange<int>{10, 28});
+  auto threads = std::make_shared<int>(0);
+  add_integer_flag(cmd, "--threads", *threads, "OpenMP threads (default: all, OMP_NUM_THREADS)", IntRange<int>{1, 1024});
   auto target = std::make_shared<std::string>();
   cmd->add_option("--target", *target, "kernel target: avx512, avx2 or portable (default: the best this CPU supports)");
-  cmd->callback([=] { run(*json, *repeats, *log2_elements, *target); });
+  cmd->callback([=] { run(*json, *repeats, *log2_elements, *target, *threads); });
 });
 
 }  // namespace

@@ -29,10 +29,11 @@ void quantize(std::span<const float> in, std::span<float> out, const Format& for
               const QuantizeOptions& options = {});
 
 // A random source that produces the words on the fly: fill(first, words) must write the words of
-// elements [first, first + words.size()) of the span. quantize_with_source calls it on disjoint
-// ranges of at most a few thousand elements, concurrently from several threads, so it must be
-// thread-safe, and — for results identical for every thread count — its words must depend only on
-// the element indices (counter-based, or precomputed), never on the order of calls.
+// elements [first, first + words.size()) of the span. quantize_with_source calls it on ranges of at
+// most a few thousand elements, concurrently from several threads, so it must be thread-safe, and —
+// for results identical for every thread count — its words must depend only on the element indices
+// (counter-based, or precomputed), never on the order of calls. A range may be asked for more than
+// once (fixed:WL:dyn out of place rounds a prefix again when the span's scale grows past it).
 using RandomFill = std::function<void(int64_t first, std::span<uint32_t> words)>;
 
 // As quantize, with the random words of a stochastic rounding produced by `fill` chunk by chunk

@@ -33,7 +33,7 @@ void run_loop_portable(const LoopArgs& a) { run_loop_streaming<stream_sse>(a); }
 #else
 void run_loop_portable(const LoopArgs& a) { run_loop(a); }
 #endif
-void run_blocks_portable(const LoopArgs& a, int64_t b, int m, int r) { run_blocks(a, b, m, r); }
+void run_blocks_portable(const LoopArgs& a, int64_t b, int m, int r) { run_blocks<4>(a, b, m, r); }
 uint32_t max_finite_bits_portable(const float* x, int64_t n) { return max_finite_bits(x, n); }
 
 }  // namespace detail
@@ -161,6 +161,10 @@ Params float_params(const Format& f, const Rounding& r) {
     p.to_grid = stochastic ? std::ldexp(1.0f, r.random_bits - (emin - m)) : 0.0f;
     p.y_max = stochastic ? std::ldexp(1.0f, m + r.random_bits) : 0.0f;
   }
+  if (p.t <= 1 && p.c >= 1 && p.c <= 23 && (r.kind == RoundingKind::kNearestEven || stochastic)) {
+    p.fast = FastGrid::kFloatUniform;
+  }
+  p.saturating = !f.ieee_overflow;  // limit = over = max for both signs, no infinity kept
   if (f.ieee_overflow) {
     // IEEE 754 §7.4: overflow gives ±inf, except that modes rounding toward zero give ±max.
     const uint32_t inf = f.e4m3fn ? 0x7FC00000u : 0x7F800000u;  // e4m3 has no infinity: NaN
@@ -216,6 +220,73 @@ void copy_if_needed(const float* in, float* out, int64_t n) {
   if (in != out) std::copy(in, in + n, out);
 }
 
+// fixed:WL:dyn out of place on a large span, reading the tensor from memory once instead of twice
+// (a max pass, then the rounding pass). Each thread walks its contiguous part of the span chunk by
+// chunk: it takes the chunk's max as the chunk comes into cache, and rounds the chunk at once with
+// the step of its part's running max (the step only grows along the part). Then the span's step is
+// that of the largest of the threads' maxima, and each thread rounds again, from the input (intact:
+// out != in), the elements it rounded with another step: a prefix of its part (the chunks before its
+// running max reached the span's step), or all of it. Every element ends rounded with the span's
+// step, so the results are those of the two passes, for any thread count. A tensor whose max's
+// binade appears early (e.g. 2^24 normal values: within the first few thousand) re-rounds a short
+// prefix; one sorted by magnitude re-reads up to all of it, as the two passes would, plus the
+// rewrites. A RandomFill may be asked for a prefix's words again (the same words: they depend only
+// on the index).
+void run_fixed_dynamic_one_read(const LoopArgs& args, const Format& format, const Rounding& rounding, int threads) {
+  const int64_t n = args.n;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  threads = static_cast<int>(std::clamp<int64_t>(threads, 1, chunks));
+  std::vector<uint32_t> part_max(static_cast<size_t>(threads), 0);
+  LoopArgs base = args;
+  base.streaming = n >= kStreamThreshold;
+  // Rounds [begin, end) of the span with step exponent se (kNoScaleStepExponent: copies it).
+  auto round_range = [&](int64_t begin, int64_t end, int se, const Params& p) {
+    if (se == kNoScaleStepExponent) return copy_if_needed(args.in + begin, args.out + begin, end - begin);
+    LoopArgs part = base;
+    part.in = args.in + begin;
+    part.out = args.out + begin;
+    part.random = args.random != nullptr ? args.random + begin : nullptr;
+    part.first = args.first + begin;
+    part.n = end - begin;
+    part.params = &p;
+    run_span(part);
+  };
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num();
+    const int64_t team = omp_get_num_threads();  // may be fewer than asked for
+    const int64_t begin = std::min(n, chunks * t / team * kChunk);
+    const int64_t end = std::min(n, chunks * (t + 1) / team * kChunk);
+    uint32_t running_max = 0;
+    int se = kNoScaleStepExponent;
+    Params p;
+    int64_t rounded_with_se_from = begin;  // [from, end) was rounded with step exponent se
+    for (int64_t c = begin; c < end; c += kChunk) {
+      const int64_t len = std::min(kChunk, end - c);
+      const uint32_t chunk_max = max_finite_bits_span(args.in + c, len);
+      if (chunk_max > running_max) {
+        running_max = chunk_max;
+        const int grown = step_exponent_from_max(running_max, format);
+        if (grown != se) {
+          se = grown;
+          p = fixed_params(format.word_length, se, rounding);
+          rounded_with_se_from = c;
+        }
+      }
+      round_range(c, c + len, se, p);
+    }
+    part_max[static_cast<size_t>(t)] = running_max;
+#pragma omp barrier
+    uint32_t span_max = 0;
+    for (int64_t i = 0; i < team; ++i) span_max = std::max(span_max, part_max[static_cast<size_t>(i)]);
+    const int span_se = step_exponent_from_max(span_max, format);
+    const int64_t again_end = se == span_se ? rounded_with_se_from : end;
+    if (span_se != kNoScaleStepExponent && again_end > begin) {
+      round_range(begin, again_end, span_se, fixed_params(format.word_length, span_se, rounding));
+    }
+  }
+}
+
 }  // namespace
 
 int dynamic_step_exponent(std::span<const float> x, const Format& format) {
@@ -262,6 +333,13 @@ void quantize_impl(std::span<const float> in, std::span<float> out, const Format
       return run_parallel(a, threads);
     }
     case FormatKind::kFixedDynamic: {
+      a.twos_complement_sr = true;
+      // Only spans that do not fit in cache (on smaller ones the second read is a cache hit, cheaper
+      // than rounding a prefix again), and only on 2 threads or more: measured on one thread it was
+      // no faster, or slower (0.73x in one A/B, docs/results.md), than the two prefetched passes.
+      if (src != dst && n >= kStreamThreshold && threads >= 2) {
+        return run_fixed_dynamic_one_read(a, format, rounding, threads);
+      }
       const int se = step_exponent_from_max(max_finite_bits_parallel(src, n, threads), format);
       if (se == kNoScaleStepExponent) return copy_if_needed(src, dst, n);
       const Params p = fixed_params(format.word_length, se, rounding);

@@ -10,11 +10,11 @@ RNGFREE_TARGET_AVX2 void stream_avx2(float* dst, const float* src, int64_t count
   for (int64_t i = 0; i < count; i += 8) _mm256_stream_ps(dst + i, _mm256_load_ps(src + i));
 }
 }  // namespace
-RNGFREE_TARGET_AVX2 void run_loop_avx2(const LoopArgs& a) { run_loop_streaming<stream_avx2>(a); }
+RNGFREE_TARGET_AVX2 void run_loop_avx2(const LoopArgs& a) { run_loop_streaming<stream_avx2, true>(a); }
 #else
 void run_loop_avx2(const LoopArgs& a) { run_loop(a); }
 #endif
-RNGFREE_TARGET_AVX2 void run_blocks_avx2(const LoopArgs& a, int64_t b, int m, int r) { run_blocks(a, b, m, r); }
+RNGFREE_TARGET_AVX2 void run_blocks_avx2(const LoopArgs& a, int64_t b, int m, int r) { run_blocks<8>(a, b, m, r); }
 RNGFREE_TARGET_AVX2 uint32_t max_finite_bits_avx2(const float* x, int64_t n) { return max_finite_bits(x, n); }
 
 }  // namespace rngfree::detail

@@ -29,7 +29,10 @@ namespace rngfree::detail {
 // Within one FP32 binade the value is linear in the bit pattern, so for s <= 23 the rounded pattern
 // is (u & ~mask) + (inc << s) (a carry into the exponent field is the next binade's first value);
 // for s >= 24, |x| < quantum and the result is 0 or the quantum (quantum_bits).
-enum class FastGrid : uint8_t { kGeneral, kFloatSplit, kFixedScaled };
+// kFloatUniform: a float grid with FP32's exponent range (t <= 1, e.g. bf16, tf32) and 1 <= c <= 23:
+// the shift is c in every binade (FP32 subnormals included), so nearest-even and SR are one
+// pattern add (integer only; no FP environment needed).
+enum class FastGrid : uint8_t { kGeneral, kFloatSplit, kFixedScaled, kFloatUniform };
 
 struct Params {
   int32_t c = 0;
@@ -39,6 +42,10 @@ struct Params {
   uint32_t over_pos = 0, over_neg = 0;    // magnitude patterns that replace an overflow
   uint32_t keep_inf = 0;                  // all-ones: an infinite input gives inf_bits (IEEE formats)
   uint32_t inf_bits = 0;
+  // Saturating float formats (no :ieee): limit_pos = limit_neg = over_pos = over_neg and keep_inf
+  // = 0, so the end of the kFloatUniform / kFloatSplit kernels is one unsigned min
+  // (finish_magnitude_saturating).
+  bool saturating = false;
   int r_bits = 0;                         // stochastic only
   // Stochastic, fixed-shift paths: r = word & r_mask (the low R bits); kUniform and kFloatSplit
   // above 2^emin add (r << r_shift_left) >> r_shift_right to the pattern (see sr_add_to_pattern).
@@ -65,6 +72,32 @@ struct Params {
   res = (p.keep_inf != 0 && u == 0x7F800000u) ? p.inf_bits : res;
   res |= b & 0x80000000u;
   return u > 0x7F800000u ? b : res;
+}
+
+// finish_magnitude for Params::saturating: a rounded magnitude above the largest value (also an
+// infinite input, whose pattern is above it) becomes the largest value, the sign is put back, and a
+// NaN stays the same NaN.
+[[gnu::always_inline]] inline uint32_t finish_magnitude_saturating(uint32_t res, uint32_t b, const Params& p) {
+  res = res < p.limit_pos ? res : p.limit_pos;
+  res |= b & 0x80000000u;
+  return (b & 0x7FFFFFFFu) > 0x7F800000u ? b : res;
+}
+
+template <bool kSaturating>
+[[gnu::always_inline]] inline uint32_t finish_float(uint32_t res, uint32_t b, const Params& p) {
+  if constexpr (kSaturating) {
+    return finish_magnitude_saturating(res, b, p);
+  } else {
+    return finish_magnitude(res, b, p);
+  }
+}
+
+// Nearest-even on a magnitude pattern u with c >= 1 dropped bits (mask = 2^c - 1): adding half an
+// ulp less one, plus the kept last bit, carries into bit c exactly when the dropped part is above
+// one half, or exactly one half with an odd kept part (ties to even); a carry out of the mantissa
+// field is the next binade's first value, as in sr_add_to_pattern.
+[[gnu::always_inline]] inline uint32_t nearest_even_pattern(uint32_t u, uint32_t c, uint32_t mask) {
+  return (u + (mask >> 1) + ((u >> c) & 1u)) & ~mask;
 }
 
 // Stochastic rounding of a magnitude pattern u whose kept precision ends c >= 1 bits above its
@@ -153,7 +186,7 @@ template <RoundingKind kMode, bool kTwosComplementSr, bool kUniform = false>
 //                 (Y + r) >> R = lo + [f + r >= 2^R] (f + r is an integer, so the bits of |x|
 //                 below f cannot carry), times Q.
 // Needs the default FP environment (round to nearest, no FTZ/DAZ): fast_grid_usable() checks it.
-template <RoundingKind kMode>
+template <RoundingKind kMode, bool kSaturating>
 [[gnu::always_inline]] inline uint32_t quantize_bits_float_split(uint32_t b, uint32_t word, const Params& p) {
   const uint32_t u = b & 0x7FFFFFFFu;
   const auto c = static_cast<uint32_t>(p.c);
@@ -161,7 +194,7 @@ template <RoundingKind kMode>
   const float a = std::bit_cast<float>(u);
   uint32_t normal = 0, small = 0;
   if constexpr (kMode == RoundingKind::kNearestEven) {
-    normal = (u + (mask >> 1) + ((u >> c) & 1u)) & ~mask;
+    normal = nearest_even_pattern(u, c, mask);
     small = std::bit_cast<uint32_t>((a + p.add_round) - p.add_round);
   } else {
     const auto r_bits = static_cast<uint32_t>(p.r_bits);
@@ -171,7 +204,24 @@ template <RoundingKind kMode>
     const uint32_t q = (lo + (word & ((1u << r_bits) - 1u))) >> r_bits;
     small = std::bit_cast<uint32_t>(static_cast<float>(static_cast<int32_t>(q)) * p.step);
   }
-  return finish_magnitude(u >= p.normal_min ? normal : small, b, p);
+  return finish_float<kSaturating>(u >= p.normal_min ? normal : small, b, p);
+}
+
+// kFloatUniform (see FastGrid): nearest-even or SR as one pattern add with the same c everywhere.
+template <RoundingKind kMode, bool kSaturating>
+[[gnu::always_inline]] inline uint32_t quantize_bits_float_uniform(uint32_t b, uint32_t word, const Params& p) {
+  static_assert(kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic,
+                "kFloatUniform rounds to nearest-even or stochastically");
+  const uint32_t u = b & 0x7FFFFFFFu;
+  const auto c = static_cast<uint32_t>(p.c);
+  const uint32_t mask = (1u << c) - 1u;
+  uint32_t res = 0;
+  if constexpr (kMode == RoundingKind::kNearestEven) {
+    res = nearest_even_pattern(u, c, mask);
+  } else {
+    res = sr_add_to_pattern(u, word, mask, p);
+  }
+  return finish_float<kSaturating>(res, b, p);
 }
 
 // kFixedScaled: fixed:WL:FL and fixed:WL:dyn on grids whose step 2^se is a normal FP32 value,
@@ -189,7 +239,10 @@ template <RoundingKind kMode>
 //     exactly the saturation values for every r < 2^R. |k| <= 2^(WL-1) <= 2^24 converts exactly.
 // The sign is ORed back, so a negative x that rounds to zero gives -0 as the reference does. Needs
 // the default FP environment (fast_grid_usable()).
-template <RoundingKind kMode>
+// kFloorInsn (the AVX2 and AVX-512 targets): Y = floor(y) with one rounding instruction (SSE4.1
+// roundps, vrndscaleps), which the compiler vectorizes there (these files build with
+// -fno-trapping-math); the portable SSE2 target has none and keeps the truncate-and-compare floor.
+template <RoundingKind kMode, bool kFloorInsn = false>
 [[gnu::always_inline]] inline uint32_t quantize_bits_fixed_scaled(uint32_t b, uint32_t word, const Params& p) {
   static_assert(kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic,
                 "kFixedScaled rounds to nearest-even or stochastically");
@@ -200,6 +253,9 @@ template <RoundingKind kMode>
   if constexpr (kMode == RoundingKind::kNearestEven) {
     constexpr float kRound = 0x1.8p23f;
     res = std::bit_cast<uint32_t>(((y + kRound) - kRound) * p.step);
+  } else if constexpr (kFloorInsn) {
+    const int32_t k = (static_cast<int32_t>(__builtin_floorf(y)) + static_cast<int32_t>(word & p.r_mask)) >> p.r_bits;
+    res = std::bit_cast<uint32_t>(static_cast<float>(k) * p.step);
   } else {
     // floor in FP32 with float-only selects (GCC 12 left an int -= (float > float) unvectorized):
     // t - 1 is exact because t > y only for a non-integer y, so |y| < 2^23.
@@ -254,19 +310,23 @@ struct LoopArgs {
   const Params* params;
   bool streaming = false;  // out-of-place on a large span: write `out` with non-temporal stores
 };
-template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid>
+template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid, bool kSaturating = false, bool kFloorInsn = false>
 [[gnu::always_inline]] inline uint32_t quantize_element(uint32_t b, uint32_t word, const Params& p) {
   if constexpr (kGrid == FastGrid::kFloatSplit) {
-    return quantize_bits_float_split<kMode>(b, word, p);
+    return quantize_bits_float_split<kMode, kSaturating>(b, word, p);
+  } else if constexpr (kGrid == FastGrid::kFloatUniform &&
+                       (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic)) {
+    return quantize_bits_float_uniform<kMode, kSaturating>(b, word, p);
   } else if constexpr (kGrid == FastGrid::kFixedScaled &&
                        (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic)) {
-    return quantize_bits_fixed_scaled<kMode>(b, word, p);
+    return quantize_bits_fixed_scaled<kMode, kFloorInsn>(b, word, p);
   } else {
     return quantize_bits<kMode, kTwos, kUniform>(b, word, p);
   }
 }
 
-template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGrid::kGeneral>
+template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGrid::kGeneral, bool kSaturating = false,
+          bool kFloorInsn = false>
 [[gnu::always_inline]] inline void loop_grid(const LoopArgs& a) {
   const Params p = *a.params;
   const int64_t n = a.n;
@@ -275,7 +335,7 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGr
     float* x = a.out;
     for (int64_t i = 0; i < n; ++i) {
       const uint32_t word = kMode == RoundingKind::kStochastic ? random[i] : 0u;
-      x[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid>(std::bit_cast<uint32_t>(x[i]), word, p));
+      x[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid, kSaturating, kFloorInsn>(std::bit_cast<uint32_t>(x[i]), word, p));
     }
     return;
   }
@@ -283,7 +343,7 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGr
   float* __restrict out = a.out;
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t word = kMode == RoundingKind::kStochastic ? random[i] : 0u;
-    out[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid>(std::bit_cast<uint32_t>(in[i]), word, p));
+    out[i] = std::bit_cast<float>(quantize_element<kMode, kTwos, kUniform, kGrid, kSaturating, kFloorInsn>(std::bit_cast<uint32_t>(in[i]), word, p));
   }
 }
 
@@ -298,18 +358,30 @@ template <RoundingKind kMode, bool kTwos, bool kUniform, FastGrid kGrid = FastGr
 #endif
 }
 
-template <RoundingKind kMode, bool kTwos>
+template <RoundingKind kMode, bool kTwos, bool kFloorInsn = false>
 [[gnu::always_inline]] inline void loop(const LoopArgs& a) {
   if constexpr (kMode == RoundingKind::kNearestEven || kMode == RoundingKind::kStochastic) {
-    if (a.params->fast != FastGrid::kGeneral && fast_grid_usable()) {
-      if (a.params->fast == FastGrid::kFloatSplit) return loop_grid<kMode, kTwos, false, FastGrid::kFloatSplit>(a);
-      return loop_grid<kMode, kTwos, false, FastGrid::kFixedScaled>(a);
+    const Params& p = *a.params;
+    if constexpr (!kTwos) {  // float formats (two's complement SR is the fixed formats')
+      if (p.fast == FastGrid::kFloatUniform) {  // integer only: any FP environment
+        if (p.saturating) return loop_grid<kMode, false, true, FastGrid::kFloatUniform, true>(a);
+        return loop_grid<kMode, false, true, FastGrid::kFloatUniform, false>(a);
+      }
+      if (p.fast == FastGrid::kFloatSplit && fast_grid_usable()) {
+        if (p.saturating) return loop_grid<kMode, false, false, FastGrid::kFloatSplit, true>(a);
+        return loop_grid<kMode, false, false, FastGrid::kFloatSplit, false>(a);
+      }
+    }
+    if (p.fast == FastGrid::kFixedScaled && fast_grid_usable()) {
+      // the rounding instruction only matters to two's complement SR
+      return loop_grid<kMode, kTwos, false, FastGrid::kFixedScaled, false, kFloorInsn && kTwos>(a);
     }
   }
   if (a.params->t <= 1 && a.params->c <= 23) return loop_grid<kMode, kTwos, true>(a);
   return loop_grid<kMode, kTwos, false>(a);
 }
 
+template <bool kFloorInsn = false>
 [[gnu::always_inline]] inline void run_loop(const LoopArgs& a) {
   switch (a.mode) {
     case RoundingKind::kNearestEven: return loop<RoundingKind::kNearestEven, false>(a);
@@ -318,7 +390,7 @@ template <RoundingKind kMode, bool kTwos>
     case RoundingKind::kUp: return loop<RoundingKind::kUp, false>(a);
     case RoundingKind::kDown: return loop<RoundingKind::kDown, false>(a);
     case RoundingKind::kStochastic:
-      if (a.twos_complement_sr) return loop<RoundingKind::kStochastic, true>(a);
+      if (a.twos_complement_sr) return loop<RoundingKind::kStochastic, true, kFloorInsn>(a);
       return loop<RoundingKind::kStochastic, false>(a);
   }
 }
@@ -366,13 +438,46 @@ template <RoundingKind kMode, bool kTwos>
 // the clamp of y gives exactly the saturation (2^M - 1)·2^se for it, for infinities, and for every r
 // (Y + r < 2^M·2^R). The sign is ORed back (-0 for a negative x that rounds to 0, as the reference
 // does) and a NaN stays the same NaN. Needs the default FP environment (fast_grid_usable()).
-// Written with GCC vector extensions on 16 lanes (one AVX-512 register, two AVX2, four SSE2) so
-// that every target gets vector code for blocks this short; vector types stay local to these
-// always-inline functions (no vector arguments or returns, whose ABI differs between targets; hence
-// __builtin_bit_cast, the builtin behind std::bit_cast, for the lane types).
-using Lanes16u = uint32_t __attribute__((vector_size(64)));
-using Lanes16i = int32_t __attribute__((vector_size(64)));
-using Lanes16f = float __attribute__((vector_size(64)));
+// Written with GCC vector extensions in registers of the target's width, kLanes = 16 (AVX-512), 8
+// (AVX2) or 4 (SSE2) lanes, a 16-element group in 16/kLanes steps: vectors wider than the target
+// are split by GCC 12 into scalar code for compares and selects (bfp:7:32 ran at ~0.3 Gelem/s on
+// AVX2 and SSE2 with 16-lane vectors, against 2-3 with AVX-512). Vector types stay local to these
+// always-inline functions (no vector arguments or returns by value, whose ABI differs between
+// targets; hence __builtin_bit_cast, the builtin behind std::bit_cast, for the lane types, and the
+// conversions through references).
+template <int kLanes>
+struct BfpLanes;
+template <>
+struct BfpLanes<16> {
+  using U = uint32_t __attribute__((vector_size(64)));
+  using I = int32_t __attribute__((vector_size(64)));
+  using F = float __attribute__((vector_size(64)));
+};
+template <>
+struct BfpLanes<8> {
+  using U = uint32_t __attribute__((vector_size(32)));
+  using I = int32_t __attribute__((vector_size(32)));
+  using F = float __attribute__((vector_size(32)));
+};
+template <>
+struct BfpLanes<4> {
+  using U = uint32_t __attribute__((vector_size(16)));
+  using I = int32_t __attribute__((vector_size(16)));
+  using F = float __attribute__((vector_size(16)));
+};
+// Lane-wise conversions (truncation toward zero for float -> int), one overload per width.
+#define RNGFREE_BFP_LANE_CONVERSIONS(N)                                                                    \
+  [[gnu::always_inline]] inline void convert_lanes(const BfpLanes<N>::F& v, BfpLanes<N>::I& out) {      \
+    out = __builtin_convertvector(v, BfpLanes<N>::I);                                                      \
+  }                                                                                                        \
+  [[gnu::always_inline]] inline void convert_lanes(const BfpLanes<N>::I& v, BfpLanes<N>::F& out) {      \
+    out = __builtin_convertvector(v, BfpLanes<N>::F);                                                      \
+  }
+RNGFREE_BFP_LANE_CONVERSIONS(16)
+RNGFREE_BFP_LANE_CONVERSIONS(8)
+RNGFREE_BFP_LANE_CONVERSIONS(4)
+#undef RNGFREE_BFP_LANE_CONVERSIONS
+using Lanes16i = BfpLanes<16>::I;
 
 struct BfpGrid {
   float to_grid;   // 2^-se (nearest-even), 2^(R-se) (stochastic)
@@ -383,52 +488,72 @@ struct BfpGrid {
 };
 
 // out[0, 16) from in[0, 16) and words[0, 16) (null unless stochastic); out may equal in.
-template <RoundingKind kMode>
+template <RoundingKind kMode, int kLanes>
 [[gnu::always_inline]] inline void quantize_bfp_scaled16(const float* in, const uint32_t* words, float* out,
                                                          const BfpGrid& g) {
-  Lanes16u b;
-  std::memcpy(&b, in, sizeof b);
-  const Lanes16u mag = b & 0x7FFFFFFFu;
-  const Lanes16f to_grid = Lanes16f{} + g.to_grid;
-  const Lanes16f y_max = Lanes16f{} + g.y_max;
-  const Lanes16f step = Lanes16f{} + g.step;
-  Lanes16f y = __builtin_bit_cast(Lanes16f, mag) * to_grid;
-  y = y < y_max ? y : y_max;  // also maps NaN to y_max (no conversion of a NaN below)
-  Lanes16u res;
-  if constexpr (kMode == RoundingKind::kNearestEven) {
-    const Lanes16f round = Lanes16f{} + 0x1.8p23f;
-    res = __builtin_bit_cast(Lanes16u, ((y + round) - round) * step);
-  } else {
-    Lanes16u w;
-    std::memcpy(&w, words, sizeof w);
-    const Lanes16i r = __builtin_bit_cast(Lanes16i, w & g.r_mask);
-    const Lanes16i k = (__builtin_convertvector(y, Lanes16i) + r) >> g.r_bits;  // y >= 0: trunc = floor
-    res = __builtin_bit_cast(Lanes16u, __builtin_convertvector(k, Lanes16f) * step);
+  using U = typename BfpLanes<kLanes>::U;
+  using I = typename BfpLanes<kLanes>::I;
+  using F = typename BfpLanes<kLanes>::F;
+  const F to_grid = F{} + g.to_grid;
+  const F y_max = F{} + g.y_max;
+  const F step = F{} + g.step;
+  for (int o = 0; o < 16; o += kLanes) {
+    U b;
+    std::memcpy(&b, in + o, sizeof b);
+    const U mag = b & 0x7FFFFFFFu;
+    F y = __builtin_bit_cast(F, mag) * to_grid;
+    y = y < y_max ? y : y_max;  // also maps NaN to y_max (no conversion of a NaN below)
+    U res;
+    if constexpr (kMode == RoundingKind::kNearestEven) {
+      const F round = F{} + 0x1.8p23f;
+      res = __builtin_bit_cast(U, ((y + round) - round) * step);
+    } else {
+      U w;
+      std::memcpy(&w, words + o, sizeof w);
+      const I r = __builtin_bit_cast(I, w & g.r_mask);
+      I yi;
+      convert_lanes(y, yi);  // y >= 0: trunc = floor
+      const I k = (yi + r) >> g.r_bits;
+      F kf;
+      convert_lanes(k, kf);
+      res = __builtin_bit_cast(U, kf * step);
+    }
+    res |= b & 0x80000000u;
+    // NaN stays the same NaN (signed lanes, mag < 2^31: AVX2 and SSE2 have no unsigned compare)
+    res = __builtin_bit_cast(I, mag) > 0x7F800000 ? b : res;
+    std::memcpy(out + o, &res, sizeof res);
   }
-  res |= b & 0x80000000u;
-  res = mag > 0x7F800000u ? b : res;  // NaN stays the same NaN
-  std::memcpy(out, &res, sizeof res);
 }
 
-// max_finite_bits for n (a multiple of 16) elements: lane-wise maxima, then a tree of shuffles.
+// max_finite_bits for n (a multiple of 16) elements: lane-wise maxima, then (16 lanes) a tree of
+// shuffles or (fewer) the lanes one by one.
+template <int kLanes>
 [[gnu::always_inline]] inline uint32_t max_finite_bits16(const float* x, int64_t n) {
-  Lanes16i m = Lanes16i{};
-  for (int64_t i = 0; i < n; i += 16) {
-    Lanes16i u;
+  using I = typename BfpLanes<kLanes>::I;
+  I m = I{};
+  for (int64_t i = 0; i < n; i += kLanes) {
+    I u;
     std::memcpy(&u, x + i, sizeof u);
     u &= 0x7FFFFFFF;
     u = u < 0x7F800000 ? u : 0;  // signed lanes: the patterns are below 2^31
     m = m > u ? m : u;
   }
-  Lanes16i h = __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  m = m > h ? m : h;
-  h = __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  m = m > h ? m : h;
-  h = __builtin_shufflevector(m, m, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  m = m > h ? m : h;
-  h = __builtin_shufflevector(m, m, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-  m = m > h ? m : h;
-  return static_cast<uint32_t>(m[0]);
+  if constexpr (kLanes == 16) {
+    Lanes16i t = m;
+    Lanes16i h = __builtin_shufflevector(t, t, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    t = t > h ? t : h;
+    h = __builtin_shufflevector(t, t, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+    t = t > h ? t : h;
+    h = __builtin_shufflevector(t, t, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    t = t > h ? t : h;
+    h = __builtin_shufflevector(t, t, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    t = t > h ? t : h;
+    return static_cast<uint32_t>(t[0]);
+  } else {
+    int32_t r = 0;
+    for (int j = 0; j < kLanes; ++j) r = r > m[j] ? r : m[j];
+    return static_cast<uint32_t>(r);
+  }
 }
 
 // The range of step exponents se for which kBfpScaled applies: 2^se and the scale factor 2^(R-se)
@@ -443,7 +568,7 @@ inline BfpScaledBounds bfp_scaled_bounds(int r_bits) {
 
 // kBfpScaled's whole blocks of `block` elements (a multiple of 16) over a.in[0, whole): per block
 // the max (vector ops), the grid's constants from it, and the block in 16-lane steps.
-template <RoundingKind kMode>
+template <RoundingKind kMode, int kLanes>
 [[gnu::always_inline]] inline void run_blocks_bfp_scaled(const LoopArgs& a, int64_t whole, int64_t block,
                                                          int mantissa_bits, int r_bits) {
   const int rb = kMode == RoundingKind::kStochastic ? r_bits : 0;
@@ -453,7 +578,7 @@ template <RoundingKind kMode>
   g.r_mask = kMode == RoundingKind::kStochastic ? (1u << rb) - 1u : 0u;  // rb <= 30
   g.r_bits = rb;
   for (int64_t begin = 0; begin < whole; begin += block) {
-    const uint32_t max_bits = max_finite_bits16(a.in + begin, block);
+    const uint32_t max_bits = max_finite_bits16<kLanes>(a.in + begin, block);
     const int be = static_cast<int>(max_bits >> 23);
     const int se = be - 127 + 1 - mantissa_bits;  // be >= 1: floor(log2(max)) = be - 127
     if (be == 0 || se < bounds.se_min || se > bounds.se_max) {
@@ -463,7 +588,7 @@ template <RoundingKind kMode>
     g.to_grid = std::bit_cast<float>(static_cast<uint32_t>(rb - se + 127) << 23);
     g.step = std::bit_cast<float>(static_cast<uint32_t>(se + 127) << 23);
     for (int64_t i = begin; i < begin + block; i += 16) {
-      quantize_bfp_scaled16<kMode>(a.in + i, kMode == RoundingKind::kStochastic ? a.random + i : nullptr, a.out + i, g);
+      quantize_bfp_scaled16<kMode, kLanes>(a.in + i, kMode == RoundingKind::kStochastic ? a.random + i : nullptr, a.out + i, g);
     }
   }
 }
@@ -471,6 +596,7 @@ template <RoundingKind kMode>
 // kBfpScaled's whole blocks over a.in[0, whole), or false where it does not apply (then nothing
 // is done): B a multiple of 16 (16 and 32 among them), nearest-even with M <= 22 or stochastic:R
 // with M + R <= 31, the default FP environment.
+template <int kLanes>
 [[gnu::always_inline]] inline bool try_run_blocks_bfp_scaled(const LoopArgs& a, int64_t whole, int64_t block,
                                                              int mantissa_bits, int r_bits) {
   if (block % 16 != 0) return false;
@@ -478,9 +604,9 @@ template <RoundingKind kMode>
   const bool stochastic = a.mode == RoundingKind::kStochastic && mantissa_bits + r_bits <= 31;
   if ((!nearest && !stochastic) || !fast_grid_usable()) return false;
   if (nearest) {
-    run_blocks_bfp_scaled<RoundingKind::kNearestEven>(a, whole, block, mantissa_bits, r_bits);
+    run_blocks_bfp_scaled<RoundingKind::kNearestEven, kLanes>(a, whole, block, mantissa_bits, r_bits);
   } else {
-    run_blocks_bfp_scaled<RoundingKind::kStochastic>(a, whole, block, mantissa_bits, r_bits);
+    run_blocks_bfp_scaled<RoundingKind::kStochastic, kLanes>(a, whole, block, mantissa_bits, r_bits);
   }
   return true;
 }
@@ -488,10 +614,12 @@ template <RoundingKind kMode>
 // bfp with blocks of B elements over a.in[0, a.n) (a.n a multiple of B except at the span's end):
 // whole blocks with kBfpScaled where it applies; otherwise, and for a last short block, per block a
 // max pass and the general element loop, all inlined into one target-specific function.
+// kLanes: the target's vector width in 32-bit lanes (16 AVX-512, 8 AVX2, 4 SSE2).
+template <int kLanes>
 [[gnu::always_inline]] inline void run_blocks(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
   int64_t begin = 0;
   const int64_t whole = a.n / block * block;
-  if (try_run_blocks_bfp_scaled(a, whole, block, mantissa_bits, r_bits)) begin = whole;
+  if (try_run_blocks_bfp_scaled<kLanes>(a, whole, block, mantissa_bits, r_bits)) begin = whole;
   for (; begin < a.n; begin += block) {
     const int64_t len = std::min(block, a.n - begin);
     run_one_block(a, begin, len, max_finite_bits(a.in + begin, len), mantissa_bits, r_bits);
@@ -520,10 +648,10 @@ constexpr int64_t kPrefetchAhead = 2 * kStreamBlock;  // elements
   }
 }
 
-template <void (*stream)(float*, const float*, int64_t)>
+template <void (*stream)(float*, const float*, int64_t), bool kFloorInsn = false>
 [[gnu::always_inline]] inline void run_loop_streaming(const LoopArgs& a) {
   if (!a.streaming || a.in == a.out) {
-    if (a.n <= kPrefetchAhead) return run_loop(a);
+    if (a.n <= kPrefetchAhead) return run_loop<kFloorInsn>(a);
     LoopArgs part = a;
     for (int64_t done = 0; done < a.n; done += kStreamBlock) {
       prefetch_ahead(a, done, true);
@@ -531,7 +659,7 @@ template <void (*stream)(float*, const float*, int64_t)>
       part.out = a.out + done;
       part.random = a.random != nullptr ? a.random + done : nullptr;
       part.n = std::min(kStreamBlock, a.n - done);
-      run_loop(part);
+      run_loop<kFloorInsn>(part);
     }
     return;
   }
@@ -540,21 +668,21 @@ template <void (*stream)(float*, const float*, int64_t)>
   int64_t done = std::min(a.n, ((64 - misalignment) & 63) / static_cast<int64_t>(sizeof(float)));
   LoopArgs part = a;
   part.n = done;
-  run_loop(part);  // head, up to the first 64-byte boundary of out
+  run_loop<kFloorInsn>(part);  // head, up to the first 64-byte boundary of out
   for (; done + kStreamBlock <= a.n; done += kStreamBlock) {
     prefetch_ahead(a, done, false);  // the output is streamed, never read
     part.in = a.in + done;
     part.out = buffer;
     part.random = a.random != nullptr ? a.random + done : nullptr;
     part.n = kStreamBlock;
-    run_loop(part);
+    run_loop<kFloorInsn>(part);
     stream(a.out + done, buffer, kStreamBlock);
   }
   part.in = a.in + done;
   part.out = a.out + done;
   part.random = a.random != nullptr ? a.random + done : nullptr;
   part.n = a.n - done;
-  run_loop(part);  // tail
+  run_loop<kFloorInsn>(part);  // tail
 #if RNGFREE_X86
   _mm_sfence();  // order the non-temporal stores before anything that follows
 #endif

@@ -403,6 +403,137 @@ TEST_P(EveryTarget, BlockFloatSmallBlocksEqualReference) {
   }
 }
 
+// The fixed-shift float kernels (bf16, tf32 and float:8:M as one pattern add in every binade;
+// fp16, e4m3, e5m2 above their normal minimum) and their saturating end (one unsigned min), against
+// the reference on every target, for nearest-even and every R from 1 to 32: grid points, ties and
+// the SR thresholds j/2^R of a step and one FP32 step either side, in the top binade (overflow:
+// saturation, or inf/NaN with :ieee), at the normal minimum, in the subnormal range and at FP32's
+// subnormals; both signs, ±0, ±inf, NaN. Words 0, 1, 2^(R-1), 2^R - 1, with the unused high bits
+// set, and random ones. Spans of every length 1..37 exercise the vector loops' tails; in place too.
+TEST_P(EveryTarget, FixedShiftFloatKernelsEqualReferenceForEveryR) {
+  struct Case {
+    const char* format;
+    std::vector<std::pair<double, std::vector<double>>> grids;  // (step, grid indices) of binades
+  };
+  const std::vector<Case> cases = {
+      {"bf16", {{0x1p-7, {128, 129, 255}}, {0x1p120, {254, 255, 256}}, {0x1p-133, {0, 1, 127, 128}}}},
+      {"bf16:ieee", {{0x1p120, {254, 255, 256}}, {0x1p-133, {1, 128}}}},
+      {"tf32", {{0x1p-10, {1024, 1025, 2047}}, {0x1p117, {2046, 2047, 2048}}, {0x1p-136, {1, 1023}}}},
+      {"tf32:ieee", {{0x1p117, {2046, 2047, 2048}}}},
+      {"float:8:0", {{1.0, {1, 2, 3}}, {0x1p127, {1, 2}}, {0x1p-126, {0, 1}}}},  // ties to the even exponent
+      {"float:8:22", {{0x1p-22, {0x1p22, 0x1p22 + 1, 0x1p23 - 1}}, {0x1p-148, {0, 1, 3}}}},
+      {"fp16", {{0x1p-10, {1024, 1536, 2047}}, {0x1p-24, {0, 1, 2, 1023, 1024}}, {0x1p5, {2046, 2047, 2048}}}},
+      {"fp16:ieee", {{0x1p5, {2046, 2047, 2048}}, {0x1p-24, {1, 1023}}}},
+      {"e4m3", {{0x1p-3, {8, 9, 15}}, {0x1p-9, {0, 1, 7, 8}}, {0x1p5, {12, 13, 14, 15, 16}}}},
+      {"e4m3:ieee", {{0x1p5, {13, 14, 15}}}},
+      {"e5m2", {{0x1p-2, {4, 5, 7}}, {0x1p-16, {0, 1, 3, 4}}, {0x1p13, {6, 7, 8}}}},
+      {"e5m2:ieee", {{0x1p13, {6, 7, 8}}}},
+  };
+  std::mt19937_64 rng(1414);
+  for (const Case& c : cases) {
+    const Format format = Format::parse(c.format);
+    for (int r_bits = 0; r_bits <= 32; ++r_bits) {  // 0: nearest-even
+      const Rounding rounding = Rounding::parse(r_bits == 0 ? std::string("nearest-even") : "stochastic:" + std::to_string(r_bits));
+      std::vector<float> in;
+      for (const auto& [step, indices] : c.grids) {
+        const std::vector<float> v = sr_edge_values(step, std::max(r_bits, 1), indices);
+        in.insert(in.end(), v.begin(), v.end());
+      }
+      const uint32_t r_max = r_bits == 32 ? 0xFFFFFFFFu : (1u << std::max(r_bits, 1)) - 1u;
+      const uint32_t word_choices[] = {0u, 1u, r_max >> 1, (r_max >> 1) + 1, r_max, ~r_max, ~r_max | 1u, 0xFFFFFFFFu};
+      for (int w = 0; w < 10; ++w) {
+        std::vector<uint32_t> random(in.size());
+        for (auto& r : random) r = w < 8 ? word_choices[w] : static_cast<uint32_t>(rng());
+        const std::vector<float> expected = reference_results(in, random, format, rounding);
+        std::vector<float> out(in.size());
+        quantize(in, out, format, rounding, random);
+        for (size_t i = 0; i < in.size(); ++i) {
+          ASSERT_TRUE(same_bits_or_both_nan(out[i], expected[i]))
+              << c.format << " " << rounding.name() << " x=" << std::hexfloat << in[i] << " r=" << random[i]
+              << " fast=" << out[i] << " reference=" << expected[i] << std::defaultfloat;
+        }
+        if (w == 9) {  // every short length, in place: the loops' remainders
+          for (size_t len = 1; len <= 37 && len <= in.size(); ++len) {
+            const size_t first = (len * 7) % (in.size() - len + 1);
+            std::vector<float> part(in.begin() + static_cast<std::ptrdiff_t>(first),
+                                    in.begin() + static_cast<std::ptrdiff_t>(first + len));
+            quantize_inplace(part, format, rounding, std::span<const uint32_t>(random).subspan(first, len));
+            for (size_t i = 0; i < len; ++i) {
+              ASSERT_TRUE(same_bits_or_both_nan(part[i], expected[first + i]))
+                  << c.format << " " << rounding.name() << " length " << len << " element " << i;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// fixed:WL:dyn out of place on spans of 2^22 elements or more reads the tensor once: each thread
+// rounds its part with its running max's step and rounds again what the span's step changes
+// (quantize.cpp, run_fixed_dynamic_one_read). For 1 to 3 threads, against the in-place result (two
+// passes: the span's max, then the rounding) and, for fixed:8:dyn with stochastic:8, against the
+// reference with the span's step, with the span's max placed where each part of the one-read path
+// must run: normal data (the max's binade early), magnitudes growing along the span (every chunk
+// raises the step: all re-rounded), the max alone in the last element, parts without any nonzero
+// finite value (NaN; inf and zeros: copied, then rounded again) with the max only in the second of
+// two parts, and a span without one (unchanged). Words given and from a RandomFill (asked again for
+// re-rounded ranges: the same words).
+TEST(QuantizeKernel, FixedDynamicOneReadEqualsReference) {
+  std::mt19937_64 rng(1415);
+  const int64_t n = (int64_t{1} << 22) + 4099;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto word_of = [](int64_t i) { return static_cast<uint32_t>((static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 29); };
+  std::vector<uint32_t> random(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) random[static_cast<size_t>(i)] = word_of(i);
+  const RandomFill fill = [&](int64_t first, std::span<uint32_t> words) {
+    for (size_t j = 0; j < words.size(); ++j) words[j] = word_of(first + static_cast<int64_t>(j));
+  };
+  for (int arrangement = 0; arrangement < 6; ++arrangement) {
+    std::vector<float> in(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      float x = normal(rng);
+      switch (arrangement) {
+        case 1: x *= std::ldexp(1.0f, static_cast<int>(i * 40 / n)); break;  // growing magnitudes
+        case 2: x *= 0.01f; break;                                            // the max at the end (below)
+        case 3: x = i < n / 3 ? std::numeric_limits<float>::quiet_NaN() : x; break;  // a first part of NaN
+        case 4: x = i < n / 2 ? (i % 2 ? 0.0f : -std::numeric_limits<float>::infinity()) : x * 1e-3f; break;
+        case 5: x = i % 3 == 0 ? 0.0f : (i % 3 == 1 ? -0.0f : std::numeric_limits<float>::quiet_NaN()); break;
+        default: break;
+      }
+      in[static_cast<size_t>(i)] = x;
+    }
+    if (arrangement == 2) in.back() = -1000.5f;
+    if (arrangement == 4) in[static_cast<size_t>(n * 5 / 8)] = 7.0e4f;  // only in the second of two parts
+    const std::pair<const char*, const char*> cases[] = {{"fixed:8:dyn", "stochastic:8"}, {"fixed:8:dyn", "nearest-even"},
+                                                         {"fixed:8:dyn", "nearest-away"}, {"fixed:2:dyn", "stochastic:16"},
+                                                         {"fixed:25:dyn", "nearest-even"}};
+    for (const auto& [fs, rs] : cases) {
+      const Format format = Format::parse(fs);
+      {
+        const Rounding rounding = Rounding::parse(rs);
+        std::vector<float> expected = in;
+        quantize_inplace(expected, format, rounding, random);  // two passes
+        if (std::string(fs) == "fixed:8:dyn" && std::string(rs) == "stochastic:8") {
+          const std::vector<float> reference = reference_results(in, random, format, rounding);
+          ASSERT_EQ(0, std::memcmp(reference.data(), expected.data(), expected.size() * sizeof(float))) << arrangement;
+        }
+        for (int threads = 1; threads <= 3; ++threads) {
+          std::vector<float> out(in.size(), 1.0f), filled(in.size(), 1.0f);
+          quantize(in, out, format, rounding, random, {.threads = threads});
+          quantize_with_source(in, filled, format, rounding, fill, {.threads = threads});
+          for (size_t i = 0; i < in.size(); ++i) {
+            ASSERT_TRUE(same_bits_or_both_nan(out[i], expected[i]) && same_bits_or_both_nan(filled[i], expected[i]))
+                << fs << " " << rs << " arrangement " << arrangement << " threads " << threads << " element " << i
+                << " x=" << std::hexfloat << in[i] << " given=" << out[i] << " filled=" << filled[i]
+                << " two passes=" << expected[i] << std::defaultfloat;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(QuantizeKernel, ResultsDoNotDependOnThreadCount) {
   std::mt19937_64 rng(7);
   for (const char* fs : {"bf16", "e4m3", "fixed:8:dyn", "bfp:6:16", "bfp:7:32", "bfp:6:100000", "fixed:12:6"}) {
