@@ -16,7 +16,8 @@
 namespace rngfree::app {
 namespace {
 
-void run(bool json, int repeats, int log2_elements, const std::string& target, int threads) {
+void run(bool json, int repeats, int log2_elements, const std::string& target, int threads,
+         const bench::QuantizeBenchFilter& filter) {
   if (threads > 0) omp_set_num_threads(threads);  // the kernels, the copy and the generator banks
   if (!target.empty()) {
     SimdLevel level = SimdLevel::kPortable;
@@ -27,7 +28,7 @@ void run(bool json, int repeats, int log2_elements, const std::string& target, i
     }
     if (set_simd_level(level) != level) throw Error("--target '" + target + "': this CPU does not support it");
   }
-  const bench::QuantizeBenchResult r = bench::bench_quantize(repeats, log2_elements);
+  const bench::QuantizeBenchResult r = bench::bench_quantize(repeats, log2_elements, filter);
   if (json) {
     nlohmann::ordered_json j;
     j["elements"] = r.elements;
@@ -68,7 +69,11 @@ const RegisterCommand kBenchQuantize("bench", "quantize", [](CLI::App& bench) {
   add_integer_flag(cmd, "--threads", *threads, "OpenMP threads (default: all, OMP_NUM_THREADS)", IntRange<int>{1, 1024});
   auto target = std::make_shared<std::string>();
   cmd->add_option("--target", *target, "kernel target: avx512, avx2 or portable (default: the best this CPU supports)");
-  cmd->callback([=] { run(*json, *repeats, *log2_elements, *target, *threads); });
+  auto filter = std::make_shared<bench::QuantizeBenchFilter>();
+  cmd->add_option("--format", filter->formats, "only these formats (repeat the option; default: all)");
+  cmd->add_option("--source", filter->sources,
+                  "only these random sources for stochastic rounding, e.g. given, philox, lfsr:32 (repeat the option; default: all)");
+  cmd->callback([=] { run(*json, *repeats, *log2_elements, *target, *threads, *filter); });
 });
 
 }  // namespace

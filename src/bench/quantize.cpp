@@ -135,10 +135,35 @@ std::vector<float> quantize_bench_input(int log2_elements) {
   return in;
 }
 
-QuantizeBenchResult bench_quantize(int repeats, int log2_elements) {
+namespace {
+
+// Throws naming `what` and the allowed names unless every name in `wanted` is one of `allowed`.
+void check_names(const std::vector<std::string>& wanted, const std::vector<std::string>& allowed, const char* what) {
+  for (const std::string& name : wanted) {
+    if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
+    std::string list;
+    for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    throw Error(std::string(what) + " '" + name + "': unknown; allowed: " + list);
+  }
+}
+
+bool wanted(const std::vector<std::string>& filter, const std::string& name) {
+  return filter.empty() || std::find(filter.begin(), filter.end(), name) != filter.end();
+}
+
+}  // namespace
+
+QuantizeBenchResult bench_quantize(int repeats, int log2_elements, const QuantizeBenchFilter& filter) {
   if (repeats < 1 || repeats > 1000) throw Error("--repeats " + std::to_string(repeats) + " is out of range; allowed 1..1000");
   if (log2_elements < 10 || log2_elements > 28) {
     throw Error("--log2-elements " + std::to_string(log2_elements) + " is out of range; allowed 10..28");
+  }
+  {
+    std::vector<std::string> formats;
+    for (const QuantizeBenchCase& c : kCases) {
+      if (std::find(formats.begin(), formats.end(), c.format) == formats.end()) formats.emplace_back(c.format);
+    }
+    check_names(filter.formats, formats, "--format");
   }
   QuantizeBenchResult result;
   const int64_t n = int64_t{1} << log2_elements;
@@ -147,11 +172,18 @@ QuantizeBenchResult bench_quantize(int repeats, int log2_elements) {
   std::vector<float> out(static_cast<size_t>(n));
   std::vector<uint32_t> words(static_cast<size_t>(n));
 
+  const std::vector<QuantizeBenchSource> sources = quantize_bench_sources(in);
+  {
+    std::vector<std::string> names;
+    for (const QuantizeBenchSource& src : sources) names.push_back(src.name);
+    check_names(filter.sources, names, "--source");
+  }
+
   result.copy_elems_per_s = static_cast<double>(n) / best_seconds(repeats, [&] { parallel_copy(in.data(), out.data(), n); });
 
   std::vector<QuantizeBenchRun>& runs = result.runs;
-  const std::vector<QuantizeBenchSource> sources = quantize_bench_sources(in);
   for (const QuantizeBenchCase& c : kCases) {
+    if (!wanted(filter.formats, c.format)) continue;
     const Format format = Format::parse(c.format);
     const Rounding rounding = Rounding::parse(c.rounding);
     double nearest_rate = 0;
@@ -165,6 +197,7 @@ QuantizeBenchResult bench_quantize(int repeats, int log2_elements) {
     }
     for (const QuantizeBenchSource& src : sources) {
       if (!c.every_source && !in_short_list(src.name)) continue;
+      if (!wanted(filter.sources, src.name)) continue;
       double s = 0;
       if (src.materialize) {
         s = best_seconds(repeats, [&] {

@@ -5,6 +5,8 @@
 // The instructions give IEEE overflow (inf), so they are compared with the :ieee variants.
 // Stochastic rounding: every pattern, with a word per pattern, equals SR's definition computed in
 // double arithmetic for the fixed-point and float formats that have fast SR paths.
+// Every test runs once per SIMD target the CPU supports (AVX-512, AVX2, the portable baseline): each
+// target's kernels are compiled separately, so each is checked on its own.
 #include <gtest/gtest.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -25,6 +27,24 @@ namespace {
 
 constexpr uint64_t kPatterns = uint64_t{1} << 32;
 constexpr uint32_t kChunk = 1u << 16;
+
+// The test's SIMD target for quantize (restored afterwards); a target the CPU lacks is skipped with
+// a message (it can only run on a CPU that has it).
+class QuantizeExhaustive : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    saved_ = simd_level();
+    const SimdLevel want = parse_simd_level(GetParam());
+    if (static_cast<int>(want) > static_cast<int>(simd_level_supported())) {
+      GTEST_SKIP() << "this CPU does not support " << GetParam();
+    }
+    ASSERT_EQ(set_simd_level(want), want);
+  }
+  void TearDown() override { set_simd_level(saved_); }
+  SimdLevel saved_ = SimdLevel::kPortable;
+};
+INSTANTIATE_TEST_SUITE_P(EveryTarget, QuantizeExhaustive, ::testing::Values("avx512", "avx2", "portable"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 bool same_value(float a, float b) {
   if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
@@ -78,13 +98,13 @@ void compare_all_patterns(const char* what, const Format& format, const Rounding
     }
   }
   EXPECT_EQ(mismatches, 0u) << what;
-  std::printf("%s: %llu patterns compared, %llu skipped\n", what, static_cast<unsigned long long>(kPatterns - skipped),
-              static_cast<unsigned long long>(skipped));
+  std::printf("%s [%s]: %llu patterns compared, %llu skipped\n", what, simd_level_name(simd_level()).c_str(),
+              static_cast<unsigned long long>(kPatterns - skipped), static_cast<unsigned long long>(skipped));
 }
 
 bool is_fp32_subnormal(float x) { return x != 0 && std::fpclassify(x) == FP_SUBNORMAL; }
 
-TEST(QuantizeExhaustive, Bf16NearestEvenEqualsVcvtneps2bf16) {
+TEST_P(QuantizeExhaustive, Bf16NearestEvenEqualsVcvtneps2bf16) {
   if (!cpu_has_avx512bf16()) GTEST_SKIP() << "this CPU lacks AVX512-BF16 (vcvtneps2bf16)";
   // vcvtneps2bf16 treats denormal inputs as zero (Intel SDM), bf16 keeps FP32's subnormal range:
   // those 2^24 - 2 inputs are skipped here and checked below against exact scaling.
@@ -92,7 +112,7 @@ TEST(QuantizeExhaustive, Bf16NearestEvenEqualsVcvtneps2bf16) {
                        hardware_bf16, is_fp32_subnormal);
 }
 
-TEST(QuantizeExhaustive, Bf16OnFp32SubnormalsEqualsExactScaling) {
+TEST_P(QuantizeExhaustive, Bf16OnFp32SubnormalsEqualsExactScaling) {
   // |x| < 2^-126: the bf16 quantum is 2^-133, so Q(x) = rint(x·2^133)·2^-133, where x·2^133 is
   // exact and rint rounds to nearest even in the default FP environment.
   const Format bf16 = Format::parse("bf16");
@@ -109,7 +129,7 @@ TEST(QuantizeExhaustive, Bf16OnFp32SubnormalsEqualsExactScaling) {
   }
 }
 
-TEST(QuantizeExhaustive, Fp16EqualsVcvtps2phInEveryIeeeMode) {
+TEST_P(QuantizeExhaustive, Fp16EqualsVcvtps2phInEveryIeeeMode) {
   if (!cpu_has_f16c()) GTEST_SKIP() << "this CPU lacks F16C (vcvtps2ph)";
   const Format fp16 = Format::parse("fp16:ieee");
   auto none = [](float) { return false; };
@@ -123,7 +143,7 @@ TEST(QuantizeExhaustive, Fp16EqualsVcvtps2phInEveryIeeeMode) {
                        hardware_fp16<_MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC>, none);
 }
 
-TEST(QuantizeExhaustive, SaturatingEqualsIeeeWithInfinitiesClamped) {
+TEST_P(QuantizeExhaustive, SaturatingEqualsIeeeWithInfinitiesClamped) {
   // The saturating variant differs from :ieee only where :ieee gives ±inf: there it gives ±max.
   for (const char* name : {"bf16", "fp16", "e5m2"}) {
     const Format sat = Format::parse(name);
@@ -193,9 +213,9 @@ uint32_t exhaustive_word(uint32_t i) {
   return static_cast<uint32_t>(z ^ (z >> 32));
 }
 
-TEST(QuantizeExhaustive, StochasticEqualsDefinitionOnEveryBlockOf64Patterns) {
+TEST_P(QuantizeExhaustive, StochasticEqualsDefinitionOnEveryBlockOf64Patterns) {
   // The training presets' SR sites (fixed:8 steps with stochastic:8, fixed:16:8 with stochastic:16)
-  // and the float formats' fixed-shift SR paths, both c >= R and c < R, on the best SIMD target.
+  // and the float formats' fixed-shift SR paths, both c >= R and c < R.
   // One FP32 pattern of every aligned block of 64 (every sign, exponent and mantissa bit above the
   // lowest 6; the lowest 6 from a hash of the block, so every value occurs), 2^26 per case: all 2^32
   // patterns against the double-arithmetic definition took minutes per case, longer than the tier's
@@ -239,8 +259,8 @@ TEST(QuantizeExhaustive, StochasticEqualsDefinitionOnEveryBlockOf64Patterns) {
       }
     }
     EXPECT_EQ(mismatches, 0u) << c.format << " stochastic:" << c.r_bits;
-    std::printf("%s stochastic:%d: %llu patterns compared\n", c.format, c.r_bits,
-                static_cast<unsigned long long>(kBlocks));
+    std::printf("%s stochastic:%d [%s]: %llu patterns compared\n", c.format, c.r_bits,
+                simd_level_name(simd_level()).c_str(), static_cast<unsigned long long>(kBlocks));
     std::fflush(stdout);
   }
 }
@@ -264,7 +284,7 @@ double decode_ofp8(int code, bool e4m3) {
   return sign ? -v : v;
 }
 
-TEST(QuantizeExhaustive, EveryOfp8CodeRoundTrips) {
+TEST_P(QuantizeExhaustive, EveryOfp8CodeRoundTrips) {
   for (bool e4m3 : {true, false}) {
     int finite = 0;
     for (const char* suffix : {"", ":ieee"}) {

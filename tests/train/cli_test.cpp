@@ -84,6 +84,12 @@ TEST(TrainCommandLong, EveryNumericFlagOutOfRangeIsRefusedNamingFlagValueAndRang
       {"bench train --threads -1", "--threads -1: allowed 0..1024 (0: all cores)"},
       {"bench quantize --repeats 0", "--repeats 0: allowed 1..1000"},
       {"bench quantize --log2-elements 29", "--log2-elements 29: allowed 10..28"},
+      {"bench quantize --format bogus",
+       "--format 'bogus': unknown; allowed: bf16, e4m3, fixed:8:dyn, fp16, tf32, e5m2, fixed:8:4, bfp:7:32"},
+      {"bench quantize --log2-elements 10 --format bf16 --source nope",
+       "--source 'nope': unknown; allowed: given, philox, xoshiro128pp, xoshiro128pp:16, xorshift32, xorshift32:16, "
+       "mt19937, lfsr:32, lfsr:32:1, harvest, harvest:self, harvest-fused, harvest-fused:self, harvest-fused-sum, "
+       "harvest-materialized"},
       {"bench random --repeats 1001", "--repeats 1001: allowed 1..1000"},
       {"bench nist --threads 0", "--threads 0: allowed 1..1024"},
       {"bench nist --sequences 0", "--sequences 0: allowed 1..100000"},

@@ -52,7 +52,15 @@ struct QuantizeBenchResult {
   std::vector<QuantizeBenchRun> runs;
 };
 
-// Throws rngfree::Error naming the parameter for repeats outside 1..1000 or log2_elements outside 10..28.
-QuantizeBenchResult bench_quantize(int repeats, int log2_elements);
+// Restricts a run to some formats and sources (empty: all of them). A stochastic case keeps its
+// format's nearest-even run, the denominator of vs_nearest_even.
+struct QuantizeBenchFilter {
+  std::vector<std::string> formats;  // names as in quantize_bench_cases()
+  std::vector<std::string> sources;  // names as in quantize_bench_sources()
+};
+
+// Throws rngfree::Error naming the parameter for repeats outside 1..1000, log2_elements outside
+// 10..28, or a filter's name that no case or source has (the message lists the allowed ones).
+QuantizeBenchResult bench_quantize(int repeats, int log2_elements, const QuantizeBenchFilter& filter = {});
 
 }  // namespace rngfree::bench
