@@ -21,6 +21,7 @@
 
 #include "rngfree/quantize.hpp"
 #include "rngfree/simd.hpp"
+#include "support/simd_target.hpp"
 
 namespace rngfree {
 namespace {
@@ -28,22 +29,9 @@ namespace {
 constexpr uint64_t kPatterns = uint64_t{1} << 32;
 constexpr uint32_t kChunk = 1u << 16;
 
-// The test's SIMD target for quantize (restored afterwards); a target the CPU lacks is skipped with
-// a message (it can only run on a CPU that has it).
-class QuantizeExhaustive : public ::testing::TestWithParam<const char*> {
- protected:
-  void SetUp() override {
-    saved_ = simd_level();
-    const SimdLevel want = parse_simd_level(GetParam());
-    if (static_cast<int>(want) > static_cast<int>(simd_level_supported())) {
-      GTEST_SKIP() << "this CPU does not support " << GetParam();
-    }
-    ASSERT_EQ(set_simd_level(want), want);
-  }
-  void TearDown() override { set_simd_level(saved_); }
-  SimdLevel saved_ = SimdLevel::kPortable;
-};
-INSTANTIATE_TEST_SUITE_P(EveryTarget, QuantizeExhaustive, ::testing::Values("avx512", "avx2", "portable"),
+// Each test once per SIMD target (tests/support/simd_target.hpp).
+class QuantizeExhaustive : public testing::SimdTargetTest {};
+INSTANTIATE_TEST_SUITE_P(EveryTarget, QuantizeExhaustive, testing::every_simd_target(),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 bool same_value(float a, float b) {

@@ -20,6 +20,7 @@
 #include "rngfree/error.hpp"
 #include "rngfree/quantize.hpp"
 #include "rngfree/simd.hpp"
+#include "support/simd_target.hpp"
 #include "support/step_exponent.hpp"
 
 namespace rngfree {
@@ -94,20 +95,8 @@ std::vector<float> make_inputs(const Format& format, std::mt19937_64& rng, size_
 using rngfree::testing::independent_step_exponent;
 
 // Every SIMD target the CPU supports, each checked against the reference (restored afterwards).
-class EveryTarget : public ::testing::TestWithParam<const char*> {
- protected:
-  void SetUp() override {
-    saved_ = simd_level();
-    const SimdLevel want = parse_simd_level(GetParam());
-    if (static_cast<int>(want) > static_cast<int>(simd_level_supported())) {
-      GTEST_SKIP() << "this CPU does not support " << GetParam();
-    }
-    ASSERT_EQ(set_simd_level(want), want);
-  }
-  void TearDown() override { set_simd_level(saved_); }
-  SimdLevel saved_ = SimdLevel::kPortable;
-};
-INSTANTIATE_TEST_SUITE_P(QuantizeKernel, EveryTarget, ::testing::Values("avx512", "avx2", "portable"));
+class EveryTarget : public testing::SimdTargetTest {};
+INSTANTIATE_TEST_SUITE_P(QuantizeKernel, EveryTarget, testing::every_simd_target());
 
 // The reference's result for every element: fixed:dyn with the span's step exponent, bfp with each
 // block's (independent_step_exponent), other formats with none.
