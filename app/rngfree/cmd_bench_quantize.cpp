@@ -35,6 +35,7 @@ void run(bool json, int repeats, int log2_elements, const std::string& target, i
     j["threads"] = omp_get_max_threads();
     j["target"] = simd_level_name(simd_level());
     j["memcpy"]["elems_per_s"] = r.copy_elems_per_s;
+    j["copy_non_temporal"]["elems_per_s"] = r.copy_non_temporal_elems_per_s;
     j["runs"] = nlohmann::ordered_json::array();
     for (const auto& run : r.runs) {
       j["runs"].push_back({{"format", run.format}, {"rounding", run.rounding}, {"source", run.source},
@@ -49,6 +50,8 @@ void run(bool json, int repeats, int log2_elements, const std::string& target, i
   fmt::print("{:<14} {:<15} {:<20} {:>10} {:>10} {:>16}\n", "format", "rounding", "source", "Melem/s", "vs memcpy",
              "vs nearest-even");
   fmt::print("{:<14} {:<15} {:<20} {:>10.1f} {:>10.2f} {:>16}\n", "(memcpy)", "-", "-", r.copy_elems_per_s / 1e6, 1.0, "-");
+  fmt::print("{:<14} {:<15} {:<20} {:>10.1f} {:>10.2f} {:>16}\n", "(copy, NT)", "-", "non-temporal",
+             r.copy_non_temporal_elems_per_s / 1e6, r.copy_non_temporal_elems_per_s / r.copy_elems_per_s, "-");
   for (const auto& run : r.runs) {
     fmt::print("{:<14} {:<15} {:<20} {:>10.1f} {:>10.2f} {:>16}\n", run.format, run.rounding, run.source,
                run.elems_per_s / 1e6, run.elems_per_s / r.copy_elems_per_s,
@@ -62,7 +65,8 @@ const RegisterCommand kBenchQuantize("bench", "quantize", [](CLI::App& bench) {
   auto json = std::make_shared<bool>(false);
   auto repeats = std::make_shared<int>(7);
   auto log2_elements = std::make_shared<int>(24);
-  cmd->add_flag("--json", *json, "print {\"memcpy\": {...}, \"runs\": [...]} instead of a table");
+  cmd->add_flag("--json", *json,
+                "print {\"memcpy\": {...}, \"copy_non_temporal\": {...}, \"runs\": [...]} instead of a table");
   add_integer_flag(cmd, "--repeats", *repeats, "timed repetitions per run, the best is kept", IntRange<int>{1, 1000});
   add_integer_flag(cmd, "--log2-elements", *log2_elements, "log2 of the number of values", IntRange<int>{10, 28});
   auto threads = std::make_shared<int>(0);
