@@ -61,21 +61,28 @@ void run_span_words(const LoopArgs& a) {
 // with lfsr:32 words and 0.95 with Philox, with 1,024 0.42 and 0.74 (medians of 9, twelfth session).
 constexpr int64_t kFillChunk = 1024;
 
+// Runs `run` over a.in[0, a.n) in parts of `step` elements, each part's words produced by a.fill
+// into `words` (at least min(step, a.n) long) just before the part is rounded.
+template <typename Run>
+void run_filled(const LoopArgs& a, int64_t step, std::span<uint32_t> words, Run run) {
+  LoopArgs part = a;
+  part.fill = nullptr;
+  part.random = words.data();
+  for (int64_t off = 0; off < a.n; off += step) {
+    part.in = a.in + off;
+    part.out = a.out + off;
+    part.n = std::min(step, a.n - off);
+    part.first = a.first + off;
+    (*a.fill)(part.first, words.first(static_cast<size_t>(part.n)));
+    run(part);
+  }
+}
+
 // Runs the loop over a.in[0, a.n), producing the random words first where a source fills them.
 void run_span(const LoopArgs& a) {
   if (a.fill == nullptr) return run_span_words(a);
   uint32_t words[kFillChunk];
-  for (int64_t off = 0; off < a.n; off += kFillChunk) {
-    LoopArgs part = a;
-    part.in = a.in + off;
-    part.out = a.out + off;
-    part.n = std::min(kFillChunk, a.n - off);
-    part.first = a.first + off;
-    (*a.fill)(part.first, std::span<uint32_t>(words, static_cast<size_t>(part.n)));
-    part.random = words;
-    part.fill = nullptr;
-    run_span_words(part);
-  }
+  run_filled(a, kFillChunk, words, run_span_words);
 }
 
 void run_blocks_span(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
@@ -383,21 +390,12 @@ void quantize_impl(std::span<const float> in, std::span<float> out, const Format
         ga.n = std::min(group, n - begin);
         ga.first = begin;
         ga.random = a.random != nullptr ? a.random + begin : nullptr;
-        if (a.fill == nullptr) return run_blocks_span(ga, block, m, rounding.random_bits);
+        auto run_blocks = [&](const LoopArgs& part) { run_blocks_span(part, block, m, rounding.random_bits); };
+        if (a.fill == nullptr) return run_blocks(ga);
         // words on the fly: whole blocks of about kFillChunk words at a time (see kFillChunk)
         const int64_t step = std::max<int64_t>(1, kFillChunk / block) * block;
         words.resize(static_cast<size_t>(std::min(step, ga.n)));
-        LoopArgs sa = ga;
-        sa.fill = nullptr;
-        sa.random = words.data();
-        for (int64_t off = 0; off < ga.n; off += step) {
-          sa.in = ga.in + off;
-          sa.out = ga.out + off;
-          sa.n = std::min(step, ga.n - off);
-          sa.first = begin + off;
-          (*a.fill)(sa.first, std::span<uint32_t>(words.data(), static_cast<size_t>(sa.n)));
-          run_blocks_span(sa, block, m, rounding.random_bits);
-        }
+        run_filled(ga, step, words, run_blocks);
       };
       if (n < kParallelThreshold || threads <= 1) {
         std::vector<uint32_t> words;
