@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <random>
 #include <string>
@@ -198,6 +199,14 @@ class PhiloxSource final : public RandomSource {
     philox_fill(key_, site_, pos_, out);
     pos_ += out.size();
   }
+  IndexedWords take(int64_t n) override {
+    RNGFREE_CHECK(n >= 0, "take of a negative count");
+    IndexedWords words = [key = key_, site = site_, pos = pos_](int64_t first, std::span<uint32_t> out) {
+      philox_fill(key, site, pos + static_cast<uint64_t>(first), out);
+    };
+    pos_ += static_cast<uint64_t>(n);
+    return words;
+  }
   std::string save_state() const override { return hex_tokens(name(), {key_, site_, pos_}); }
   void load_state(std::string_view state) override {
     const auto v = parse_state(state, name(), 3);
@@ -312,6 +321,7 @@ class BankSource : public RandomSource {
   virtual void rows(uint32_t* out, int64_t n) = 0;
   virtual std::vector<uint64_t> lane_state() const = 0;
   virtual void set_lane_state(const std::vector<uint64_t>& v) = 0;
+  bool row_consumed() const { return row_pos_ == lanes_; }  // no word of a row waits to be read
   std::string lanes_suffix(int default_lanes) const {
     return lanes_ == default_lanes ? std::string() : fmt::format(":{}", lanes_);
   }
@@ -323,6 +333,71 @@ class BankSource : public RandomSource {
 };
 
 inline uint32_t rotl32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+// ---- xoshiro128's state n steps ahead --------------------------------------------------------------
+// The state transition of xoshiro128 is linear over GF(2), so n steps are one 128×128 bit matrix,
+// T^n. The table holds T^(2^k) for k = 0..63, each as its 128 columns (the image of state bit j);
+// advancing by n applies the matrices of n's set bits — at most 64 products of 128 XORs.
+using XoshiroState = std::array<uint32_t, 4>;
+
+void xoshiro_step(XoshiroState& s) {
+  const uint32_t t = s[1] << 9;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl32(s[3], 11);
+}
+
+using BitMatrix128 = std::array<XoshiroState, 128>;  // column j: the image of state bit j
+
+XoshiroState times(const BitMatrix128& m, const XoshiroState& v) {
+  XoshiroState acc{};
+  for (int j = 0; j < 128; ++j) {
+    const uint32_t mask = 0u - ((v[static_cast<size_t>(j / 32)] >> (j % 32)) & 1u);
+    for (size_t w = 0; w < 4; ++w) acc[w] ^= m[static_cast<size_t>(j)][w] & mask;
+  }
+  return acc;
+}
+
+const std::vector<BitMatrix128>& xoshiro_powers() {
+  static const std::vector<BitMatrix128> powers = [] {
+    std::vector<BitMatrix128> p(64);
+    for (int j = 0; j < 128; ++j) {  // T itself: one step of each basis vector
+      XoshiroState e{};
+      e[static_cast<size_t>(j / 32)] = 1u << (j % 32);
+      xoshiro_step(e);
+      p[0][static_cast<size_t>(j)] = e;
+    }
+    for (size_t k = 1; k < 64; ++k) {  // T^(2^k) = T^(2^(k-1)) applied to its own columns
+      for (size_t j = 0; j < 128; ++j) p[k][j] = times(p[k - 1], p[k - 1][j]);
+    }
+    return p;
+  }();
+  return powers;
+}
+
+XoshiroState xoshiro_advance(XoshiroState s, uint64_t n) {
+  if (n < 64) {  // a few steps cost less than one matrix
+    for (uint64_t i = 0; i < n; ++i) xoshiro_step(s);
+    return s;
+  }
+  const auto& powers = xoshiro_powers();
+  for (size_t k = 0; n != 0; ++k, n >>= 1) {
+    if (n & 1) s = times(powers[k], s);
+  }
+  return s;
+}
+
+// Where each thread left off in the words of a take() (one at a time per thread): a quantize
+// thread asks for its range chunk by chunk in order, so only its first chunk pays a jump.
+struct XoshiroCursor {
+  uint64_t take = 0;  // which take() (0: none)
+  int64_t next = -1;  // the index its next chunk would start at
+  XoshiroState state{};
+};
+std::atomic<uint64_t> xoshiro_takes{0};
 
 class XoshiroSource final : public BankSource {
  public:
@@ -360,6 +435,26 @@ class XoshiroSource final : public BankSource {
   }
   std::string name() const override { return "xoshiro128pp" + lanes_suffix(1); }
   std::unique_ptr<RandomSource> clone() const override { return std::make_unique<XoshiroSource>(*this); }
+  // One lane: word `first` of the take is the state `first` steps ahead (xoshiro_advance), so any
+  // thread can start anywhere. A bank of lanes has no such function here (its fill is fast anyway).
+  IndexedWords take(int64_t n) override {
+    RNGFREE_CHECK(n >= 0, "take of a negative count");
+    if (lanes_ != 1 || !row_consumed()) return {};
+    const XoshiroState base = {s0_[0], s1_[0], s2_[0], s3_[0]};
+    const XoshiroState end = xoshiro_advance(base, static_cast<uint64_t>(n));
+    s0_[0] = end[0], s1_[0] = end[1], s2_[0] = end[2], s3_[0] = end[3];
+    const uint64_t id = xoshiro_takes.fetch_add(1, std::memory_order_relaxed) + 1;
+    return [base, id](int64_t first, std::span<uint32_t> out) {
+      thread_local XoshiroCursor cursor;
+      if (cursor.take != id || cursor.next != first) {
+        cursor.take = id;
+        cursor.state = xoshiro_advance(base, static_cast<uint64_t>(first));
+      }
+      XoshiroState& s = cursor.state;
+      detail::xoshiro_rows(&s[0], &s[1], &s[2], &s[3], 1, out.data(), static_cast<int64_t>(out.size()));
+      cursor.next = first + static_cast<int64_t>(out.size());
+    };
+  }
 
  protected:
   void rows(uint32_t* out, int64_t n) override {
@@ -455,6 +550,9 @@ std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> x, std::array<uint
 }
 
 std::array<uint32_t, 4> xoshiro128_jump(std::array<uint32_t, 4> state) { return XoshiroSource::jump(state); }
+std::array<uint32_t, 4> xoshiro128_advance(std::array<uint32_t, 4> state, uint64_t n) {
+  return xoshiro_advance(state, n);
+}
 
 std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t seed, uint64_t site) {
   const GenSpec g = parse_spec(spec);

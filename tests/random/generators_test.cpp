@@ -3,6 +3,7 @@
 // and jump, SplitMix64's reference outputs), std::mt19937 itself, and tests/tools/random_reference.py
 // (an independent Python transcription of the reference algorithms). Also: stream splitting,
 // checkpoint continuation, site independence, thread-count independence, SIMD levels agree.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -124,6 +125,29 @@ TEST(Xoshiro128pp, JumpMatchesReferenceCode) {
   EXPECT_EQ(xoshiro128_jump({1, 2, 3, 4}), (std::array<uint32_t, 4>{2843103750u, 2038079848u, 1533207345u, 44816753u}));
 }
 
+// Advancing by matrix powers against stepping one at a time, and against the reference code's jump
+// (2^64 steps = 2^63 twice).
+TEST(Xoshiro128pp, AdvanceEqualsStepsAndTheReferenceJump) {
+  auto g = make_generator("xoshiro128pp", 0, 0);
+  g->load_state("xoshiro128pp 1 2 3 4 1 0");
+  std::vector<uint32_t> ref(5000);
+  g->fill(ref);
+  for (uint64_t n : {0ull, 1ull, 63ull, 64ull, 65ull, 1000ull, 4095ull, 4096ull, 4990ull}) {
+    auto h = make_generator("xoshiro128pp", 0, 0);
+    const auto s = xoshiro128_advance({1, 2, 3, 4}, n);
+    h->load_state(fmt::format("xoshiro128pp {:x} {:x} {:x} {:x} 1 0", s[0], s[1], s[2], s[3]));
+    std::vector<uint32_t> v(10);
+    h->fill(v);
+    EXPECT_EQ(v, std::vector<uint32_t>(ref.begin() + static_cast<ptrdiff_t>(n), ref.begin() + static_cast<ptrdiff_t>(n) + 10))
+        << n;
+  }
+  const uint64_t half = uint64_t{1} << 63;
+  EXPECT_EQ(xoshiro128_advance(xoshiro128_advance({1, 2, 3, 4}, half), half), xoshiro128_jump({1, 2, 3, 4}));
+  // Additive: a + b steps = a steps then b steps, for distances past the step-by-step shortcut.
+  const auto a = xoshiro128_advance({5, 6, 7, 8}, 123456789);
+  EXPECT_EQ(xoshiro128_advance(a, 987654321), xoshiro128_advance({5, 6, 7, 8}, 123456789 + 987654321));
+}
+
 // tests/tools/random_reference.py output (seeding of issue 3: SplitMix64 z1, z2 -> s0..s3).
 const uint32_t kXoshiro128ppSeed0[] = {1179900579u, 1938959192u, 3089844957u, 3657088315u,
                                        1015453891u, 479942911u,  3433842246u, 669252886u};
@@ -225,6 +249,46 @@ TEST(Streams, FillInPiecesEqualsOneFill) {
     }
     ASSERT_EQ(std::vector<uint32_t>(whole.begin(), whole.begin() + static_cast<ptrdiff_t>(pieces.size())), pieces)
         << spec;
+  }
+}
+
+// take(n): words by index, in any order and from several threads, equal to fill's; the stream then
+// continues after them. The generators whose words only follow one another give nothing and keep
+// their stream.
+TEST(Streams, TakeGivesFillsWordsByIndexAndAdvancesTheStream) {
+  for (const auto& spec : kAllSpecs) {
+    SCOPED_TRACE(spec);
+    const auto whole = words(spec, 42, 3, 40000);
+    auto g = make_generator(spec, 42, 3);
+    std::vector<uint32_t> head(7);
+    g->fill(head);  // take after an odd start
+    const RandomSource::IndexedWords take = g->take(30000);
+    const bool indexed = spec == "philox" || spec == "xoshiro128pp";
+    ASSERT_EQ(indexed, static_cast<bool>(take));
+    if (take) {
+      std::vector<uint32_t> got(30000);
+      // Chunks as quantize threads ask: each thread its range in order, one chunk asked twice, and
+      // one range from its end backwards.
+#pragma omp parallel for num_threads(3) schedule(static, 1)
+      for (int t = 0; t < 3; ++t) {
+        const int64_t begin = t * 10000, end = begin + 10000;
+        if (t == 2) {
+          for (int64_t c = end - 1000; c >= begin; c -= 1000) take(c, std::span(got).subspan(static_cast<size_t>(c), 1000));
+        } else {
+          for (int64_t c = begin; c < end; c += 1024) {
+            const auto k = static_cast<size_t>(std::min<int64_t>(1024, end - c));
+            take(c, std::span(got).subspan(static_cast<size_t>(c), k));
+            if (c == begin + 2048) take(c, std::span(got).subspan(static_cast<size_t>(c), k));
+          }
+        }
+      }
+      ASSERT_EQ(got, std::vector<uint32_t>(whole.begin() + 7, whole.begin() + 30007));
+    }
+    std::vector<uint32_t> rest(100);
+    g->fill(rest);
+    const size_t at = indexed ? 30007 : 7;
+    EXPECT_EQ(rest, std::vector<uint32_t>(whole.begin() + static_cast<ptrdiff_t>(at),
+                                          whole.begin() + static_cast<ptrdiff_t>(at) + 100));
   }
 }
 

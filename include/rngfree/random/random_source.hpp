@@ -5,6 +5,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,6 +29,15 @@ class RandomSource {
   virtual std::string save_state() const = 0;
   virtual void load_state(std::string_view state) = 0;
   virtual std::unique_ptr<RandomSource> clone() const = 0;
+  // Words as a function of their index, for a generator that has one: philox (counter based) and
+  // xoshiro128pp with one lane (by jumping ahead, xoshiro128_advance). take(n) returns a thread-safe
+  // function whose call (first, out) writes words [first, first + out.size()) of the stream's next
+  // n words — in any order, as often as asked — and advances the stream past those n words: the
+  // words fill() would have given, without writing them all first (a RandomFill for
+  // quantize_with_source). Empty, with the stream unchanged, for a generator whose words only
+  // follow one another (mt19937, xorshift32, lfsr, banks of lanes).
+  using IndexedWords = std::function<void(int64_t first, std::span<uint32_t> out)>;
+  virtual IndexedWords take(int64_t /*n*/) { return {}; }
 };
 
 // Generator specs (docs/random.md has the exact definitions):
@@ -89,5 +99,8 @@ std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter, std::arra
 
 // xoshiro128's jump(): the state 2^64 steps ahead (Blackman & Vigna's reference code).
 std::array<uint32_t, 4> xoshiro128_jump(std::array<uint32_t, 4> state);
+// xoshiro128's state n steps ahead, by GF(2) matrix powers (xoshiro128_advance(s, 2^63) twice is
+// xoshiro128_jump(s)).
+std::array<uint32_t, 4> xoshiro128_advance(std::array<uint32_t, 4> state, uint64_t n);
 
 }  // namespace rngfree::random

@@ -34,7 +34,8 @@ class WordSource {
   virtual void fill(std::span<const float> self, std::span<uint32_t> out) = 0;
   // A fill for quantize_with_source (words produced chunk by chunk inside the quantize loop, none
   // materialized), or an empty function when this source cannot (then fill() is used). The result
-  // is valid until the next call on this source; its words equal fill()'s, bit for bit.
+  // is valid until the next call on this source; its words equal fill()'s, bit for bit, and a
+  // generator's stream advances past them as fill() would advance it.
   virtual RandomFill fused(std::span<const float> /*self*/) { return {}; }
   // Generators: their state; harvest sources are stateless (their taps are saved separately).
   virtual std::string save_state() const { return {}; }
