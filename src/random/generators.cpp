@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -390,12 +391,27 @@ XoshiroState xoshiro_advance(XoshiroState s, uint64_t n) {
   return s;
 }
 
-// Where each thread left off in the words of a take() (one at a time per thread): a quantize
-// thread asks for its range chunk by chunk in order, so only its first chunk pays a jump.
+// n words of one xoshiro128++ stream from s, which advances past them: whole blocks of
+// detail::kXoshiroBlock words in the vector lanes (xoshiro_blocks), the rest one step at a time.
+void xoshiro_single(XoshiroState& s, uint32_t* out, int64_t n) {
+  const int64_t blocks = n / detail::kXoshiroBlock;
+  if (blocks > 0) {
+    const int lanes = detail::xoshiro_block_lanes();
+    detail::xoshiro_blocks(lanes, detail::xoshiro_lane_table(lanes), s.data(), out, blocks);
+  }
+  const int64_t done = blocks * detail::kXoshiroBlock;
+  if (n > done) detail::xoshiro_rows(&s[0], &s[1], &s[2], &s[3], 1, out + done, n - done);
+}
+
+// Where each thread is in the words of a take() (one take at a time per thread): a quantize thread
+// asks for its range chunk by chunk in order, so only its first chunk pays a jump; words are made
+// a block at a time into buf, whose chunks are handed out.
 struct XoshiroCursor {
-  uint64_t take = 0;  // which take() (0: none)
-  int64_t next = -1;  // the index its next chunk would start at
+  uint64_t take = 0;              // which take() (0: none)
+  int64_t end = -1;               // the index of the word `state` makes next
   XoshiroState state{};
+  int64_t first = 0, count = 0;   // buf holds words [first, first + count) of the take
+  std::array<uint32_t, detail::kXoshiroBlock> buf{};
 };
 std::atomic<uint64_t> xoshiro_takes{0};
 
@@ -445,19 +461,37 @@ class XoshiroSource final : public BankSource {
     s0_[0] = end[0], s1_[0] = end[1], s2_[0] = end[2], s3_[0] = end[3];
     const uint64_t id = xoshiro_takes.fetch_add(1, std::memory_order_relaxed) + 1;
     return [base, id](int64_t first, std::span<uint32_t> out) {
-      thread_local XoshiroCursor cursor;
-      if (cursor.take != id || cursor.next != first) {
-        cursor.take = id;
-        cursor.state = xoshiro_advance(base, static_cast<uint64_t>(first));
+      thread_local XoshiroCursor c;
+      if (c.take != id) c.take = id, c.end = -1, c.count = 0;
+      const auto n = static_cast<int64_t>(out.size());
+      for (int64_t done = 0; done < n;) {
+        const int64_t at = first + done;
+        if (at >= c.first && at < c.first + c.count) {  // in the block made last
+          const int64_t k = std::min(n - done, c.first + c.count - at);
+          std::memcpy(out.data() + done, c.buf.data() + (at - c.first), static_cast<size_t>(k) * sizeof(uint32_t));
+          done += k;
+          continue;
+        }
+        if (at != c.end) c.state = xoshiro_advance(base, static_cast<uint64_t>(at)), c.end = at;
+        if (const int64_t whole = (n - done) / detail::kXoshiroBlock * detail::kXoshiroBlock; whole > 0) {
+          xoshiro_single(c.state, out.data() + done, whole);  // straight into out
+          c.end += whole, done += whole;
+          continue;
+        }
+        xoshiro_single(c.state, c.buf.data(), detail::kXoshiroBlock);
+        c.first = c.end, c.count = detail::kXoshiroBlock, c.end += detail::kXoshiroBlock;
       }
-      XoshiroState& s = cursor.state;
-      detail::xoshiro_rows(&s[0], &s[1], &s[2], &s[3], 1, out.data(), static_cast<int64_t>(out.size()));
-      cursor.next = first + static_cast<int64_t>(out.size());
     };
   }
 
  protected:
   void rows(uint32_t* out, int64_t n) override {
+    if (lanes_ == 1) {  // one stream: in blocks across the vector lanes
+      XoshiroState s = {s0_[0], s1_[0], s2_[0], s3_[0]};
+      xoshiro_single(s, out, n);
+      s0_[0] = s[0], s1_[0] = s[1], s2_[0] = s[2], s3_[0] = s[3];
+      return;
+    }
     detail::xoshiro_rows(s0_.data(), s1_.data(), s2_.data(), s3_.data(), lanes_, out, n);
   }
   std::vector<uint64_t> lane_state() const override {
@@ -553,6 +587,31 @@ std::array<uint32_t, 4> xoshiro128_jump(std::array<uint32_t, 4> state) { return 
 std::array<uint32_t, 4> xoshiro128_advance(std::array<uint32_t, 4> state, uint64_t n) {
   return xoshiro_advance(state, n);
 }
+
+namespace detail {
+const uint32_t* xoshiro_lane_table(int lanes) {
+  // Column j of T^(span·i) for lane i: state bit j alone, advanced span steps per lane.
+  auto build = [](int l) {
+    const auto span = static_cast<uint64_t>(kXoshiroBlock / l);
+    std::vector<uint32_t> t(static_cast<size_t>(128 * 4 * l));
+    for (int j = 0; j < 128; ++j) {
+      XoshiroState col{};
+      col[static_cast<size_t>(j / 32)] = 1u << (j % 32);
+      for (int i = 0; i < l; ++i) {
+        if (i > 0) col = xoshiro_advance(col, span);
+        for (int w = 0; w < 4; ++w) t[static_cast<size_t>((j * 4 + w) * l + i)] = col[static_cast<size_t>(w)];
+      }
+    }
+    return t;
+  };
+  switch (lanes) {
+    case 16: { static const std::vector<uint32_t> t = build(16); return t.data(); }
+    case 8: { static const std::vector<uint32_t> t = build(8); return t.data(); }
+    case 4: { static const std::vector<uint32_t> t = build(4); return t.data(); }
+    default: RNGFREE_CHECK(false, "xoshiro_lane_table: lanes must be 16, 8 or 4");
+  }
+}
+}  // namespace detail
 
 std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t seed, uint64_t site) {
   const GenSpec g = parse_spec(spec);

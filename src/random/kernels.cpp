@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <utility>
 
 #include "rngfree/error.hpp"
 #include "rngfree/simd.hpp"
@@ -273,6 +274,84 @@ template <int L, typename T>
   for (int j = 0; j < L; ++j) s[j] = x[j];
 }
 
+// ---- One xoshiro128++ stream in blocks (kernels.hpp) ---------------------------------------------
+template <int L>
+struct LaneWords;
+template <>
+struct LaneWords<16> {
+  using V = uint32_t __attribute__((vector_size(64)));
+};
+template <>
+struct LaneWords<8> {
+  using V = uint32_t __attribute__((vector_size(32)));
+};
+template <>
+struct LaneWords<4> {
+  using V = uint32_t __attribute__((vector_size(16)));
+};
+
+// lo = a0 b0 a1 b1 ... (first halves interleaved), hi = the second halves interleaved. log2(L)
+// rounds of v'[2k], v'[2k+1] = zip(v[k], v[k + L/2]) transpose L vectors of L lanes.
+template <int L, size_t... I>
+[[gnu::always_inline]] inline void zip_lanes(const typename LaneWords<L>::V& a, const typename LaneWords<L>::V& b,
+                                             typename LaneWords<L>::V& lo, typename LaneWords<L>::V& hi,
+                                             std::index_sequence<I...>) {
+  lo = __builtin_shufflevector(a, b, (I % 2 ? L + I / 2 : I / 2)...);
+  hi = __builtin_shufflevector(a, b, (I % 2 ? L + L / 2 + I / 2 : L / 2 + I / 2)...);
+}
+
+template <int L>
+[[gnu::always_inline]] inline void xoshiro_blocks_t(const uint32_t* table, uint32_t* s, uint32_t* out, int64_t blocks) {
+  using V = typename LaneWords<L>::V;
+  constexpr int64_t kSpan = kXoshiroBlock / L;
+  for (int64_t blk = 0; blk < blocks; ++blk, out += kXoshiroBlock) {
+    V a{}, b{}, c{}, d{};  // lane i: the state kSpan·i steps past s
+    for (int j = 0; j < 128; ++j) {
+      const uint32_t m = 0u - ((s[j >> 5] >> (j & 31)) & 1u);
+      const uint32_t* t = table + j * 4 * L;
+      V t0, t1, t2, t3;
+      std::memcpy(&t0, t, sizeof(V));
+      std::memcpy(&t1, t + L, sizeof(V));
+      std::memcpy(&t2, t + 2 * L, sizeof(V));
+      std::memcpy(&t3, t + 3 * L, sizeof(V));
+      a ^= t0 & m, b ^= t1 & m, c ^= t2 & m, d ^= t3 & m;
+    }
+    for (int64_t j0 = 0; j0 < kSpan; j0 += L) {
+      V v[L];  // v[k]: every lane's word k of these L steps
+#pragma GCC unroll 16
+      for (int k = 0; k < L; ++k) {
+        const V x = a + d;
+        v[k] = ((x << 7) | (x >> 25)) + a;
+        const V t = b << 9;
+        c ^= a, d ^= b, b ^= c, a ^= d, c ^= t;
+        d = (d << 11) | (d >> 21);
+      }
+#pragma GCC unroll 4
+      for (int h = L / 2; h >= 1; h /= 2) {  // transpose: v[i] = lane i's words j0..j0+L-1
+        V w[L];
+#pragma GCC unroll 8
+        for (int k = 0; k < L / 2; ++k) zip_lanes<L>(v[k], v[k + L / 2], w[2 * k], w[2 * k + 1], std::make_index_sequence<L>());
+#pragma GCC unroll 16
+        for (int k = 0; k < L; ++k) v[k] = w[k];
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < L; ++i) std::memcpy(out + i * kSpan + j0, &v[i], sizeof(V));
+    }
+    // Lane L-1 ends kSpan·L = kXoshiroBlock steps past s: the next block's start.
+    s[0] = a[L - 1], s[1] = b[L - 1], s[2] = c[L - 1], s[3] = d[L - 1];
+  }
+}
+
+RNGFREE_TARGET_AVX512 void xoshiro_blocks_avx512(const uint32_t* t, uint32_t* s, uint32_t* out, int64_t blocks) {
+  xoshiro_blocks_t<16>(t, s, out, blocks);
+}
+RNGFREE_TARGET_AVX2 void xoshiro_blocks_avx2(const uint32_t* t, uint32_t* s, uint32_t* out, int64_t blocks) {
+  xoshiro_blocks_t<8>(t, s, out, blocks);
+}
+void xoshiro_blocks_portable(const uint32_t* t, uint32_t* s, uint32_t* out, int64_t blocks) {
+  xoshiro_blocks_t<4>(t, s, out, blocks);
+}
+
 #define RNGFREE_BANK_VARIANTS(SUFFIX, ATTR)                                                           \
   ATTR void xoshiro_##SUFFIX(uint32_t* s0, uint32_t* s1, uint32_t* s2, uint32_t* s3, int lanes,       \
                              uint32_t* out, int64_t rows) {                                            \
@@ -363,6 +442,21 @@ void xoshiro_rows(uint32_t* s0, uint32_t* s1, uint32_t* s2, uint32_t* s3, int la
     case SimdLevel::kAvx512: return xoshiro_avx512(s0, s1, s2, s3, lanes, out, rows);
     case SimdLevel::kAvx2: return xoshiro_avx2(s0, s1, s2, s3, lanes, out, rows);
     default: return xoshiro_portable(s0, s1, s2, s3, lanes, out, rows);
+  }
+}
+int xoshiro_block_lanes() {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return 16;
+    case SimdLevel::kAvx2: return 8;
+    default: return 4;
+  }
+}
+void xoshiro_blocks(int lanes, const uint32_t* table, uint32_t* s, uint32_t* out, int64_t blocks) {
+  switch (lanes) {
+    case 16: return xoshiro_blocks_avx512(table, s, out, blocks);
+    case 8: return xoshiro_blocks_avx2(table, s, out, blocks);
+    case 4: return xoshiro_blocks_portable(table, s, out, blocks);
+    default: RNGFREE_CHECK(false, "xoshiro_blocks: lanes must be 16, 8 or 4");
   }
 }
 void xorshift_rows(uint32_t* s, int lanes, uint32_t* out, int64_t rows) {

@@ -16,6 +16,18 @@ void philox_blocks(uint64_t first_block, uint64_t site, uint32_t k0, uint32_t k1
 void xoshiro_rows(uint32_t* s0, uint32_t* s1, uint32_t* s2, uint32_t* s3, int lanes, uint32_t* out,
                   int64_t rows);
 void xorshift_rows(uint32_t* s, int lanes, uint32_t* out, int64_t rows);
+
+// ONE xoshiro128++ stream (xoshiro_rows with one lane), a block of kXoshiroBlock words at a time:
+// the block is cut into `lanes` spans of kXoshiroBlock / lanes words, run side by side in the
+// vector lanes, lane i starting from the block's state advanced i spans — a GF(2)-linear map of
+// the state, given by `table`: tab[(j·4 + w)·lanes + i] = word w of that map applied to state
+// bit j alone (xoshiro_lane_table, generators.cpp) — and the lanes' words transposed back into
+// stream order. Writes blocks·kXoshiroBlock words and advances s[0..3] past them.
+// lanes: xoshiro_block_lanes() (16 for AVX-512, 8 for AVX2, 4 otherwise).
+constexpr int64_t kXoshiroBlock = 4096;
+int xoshiro_block_lanes();
+void xoshiro_blocks(int lanes, const uint32_t* table, uint32_t* s, uint32_t* out, int64_t blocks);
+const uint32_t* xoshiro_lane_table(int lanes);  // defined in generators.cpp
 void lfsr_rows(uint64_t* s, uint64_t mask, int lanes, uint32_t* out, int64_t rows);
 
 // MT19937: regenerates the 624-word state block (the "twist") and tempers it into out[0..623].
