@@ -438,13 +438,7 @@ class XoshiroSource final : public BankSource {
         if (word & (1u << b)) {
           for (int k = 0; k < 4; ++k) acc[static_cast<size_t>(k)] ^= s[static_cast<size_t>(k)];
         }
-        const uint32_t t = s[1] << 9;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = rotl32(s[3], 11);
+        xoshiro_step(s);
       }
     }
     return acc;
