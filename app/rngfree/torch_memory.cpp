@@ -4,10 +4,9 @@
 // Training allocates and frees tensors of a few MiB at every layer of every step (a quantized
 // site's output, its words, libtorch's temporaries). With glibc's defaults the top of the heap is
 // returned to the system whenever 2× the current mmap threshold lies free there, and the next step
-// faults those pages in again: `perf stat -e page-faults` counted 753,000 page faults in one round
-// of `rngfree bench train --model resnet20 --threads 1`, 288,000 with the heap kept (the rest is
-// the first touch of memory), and ~9 % of the run's time in the kernel's page-fault path
-// (docs/results.md, "Issue 14, thirteenth session"). So the program fixes the mmap threshold at
+// faults those pages in again: one round of `rngfree bench train --model resnet20 --threads 1` took
+// 813,000 page faults and 1.7–2.1 s of kernel time, 295,000 and 0.76–0.83 s with the heap kept (the
+// rest is the first touch of memory; docs/results.md, "Issue 14, thirteenth session"). So the program fixes the mmap threshold at
 // glibc's largest (32 MiB: smaller blocks come from the heap) and never trims the heap. The peak
 // of the heap stays the process's until it exits — what it needed at its busiest step anyway.
 //
