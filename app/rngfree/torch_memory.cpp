@@ -6,8 +6,9 @@
 // returned to the system whenever 2× the current mmap threshold lies free there, and the next step
 // faults those pages in again: one round of `rngfree bench train --model resnet20 --threads 1` took
 // 813,000 page faults and 1.7–2.1 s of kernel time, 295,000 and 0.76–0.83 s with the heap kept (the
-// rest is the first touch of memory; docs/results.md, "Issue 14, thirteenth session"). So the program fixes the mmap threshold at
-// glibc's largest (32 MiB: smaller blocks come from the heap) and never trims the heap. The peak
+// rest is the first touch of memory; docs/results.md, "Issue 14, thirteenth session"). So the
+// program fixes the mmap threshold at glibc's largest (32 MiB: smaller blocks come from the heap)
+// and never trims the heap. The peak
 // of the heap stays the process's until it exits — what it needed at its busiest step anyway.
 //
 // A user who tunes glibc's allocator (GLIBC_TUNABLES with glibc.malloc, or the MALLOC_*_

@@ -330,7 +330,9 @@ template <int L>
       for (int h = L / 2; h >= 1; h /= 2) {  // transpose: v[i] = lane i's words j0..j0+L-1
         V w[L];
 #pragma GCC unroll 8
-        for (int k = 0; k < L / 2; ++k) zip_lanes<L>(v[k], v[k + L / 2], w[2 * k], w[2 * k + 1], std::make_index_sequence<L>());
+        for (int k = 0; k < L / 2; ++k) {
+          zip_lanes<L>(v[k], v[k + L / 2], w[2 * k], w[2 * k + 1], std::make_index_sequence<L>());
+        }
 #pragma GCC unroll 16
         for (int k = 0; k < L; ++k) v[k] = w[k];
       }

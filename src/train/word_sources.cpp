@@ -17,8 +17,8 @@ class GeneratorWords final : public WordSource {
   GeneratorWords(const std::string& spec, uint64_t seed, uint64_t site)
       : gen_(random::make_generator(spec, seed, site)) {}
   void fill(std::span<const float>, std::span<uint32_t> out) override { gen_->fill(out); }
-  // A counter-based generator (philox) gives each quantize thread its words where it rounds, with
-  // no word span written and read back.
+  // A generator with words by index (philox; xoshiro128pp with one lane: RandomSource::take) gives
+  // each quantize thread its words where it rounds, with no word span written and read back.
   RandomFill fused(std::span<const float> self) override { return gen_->take(static_cast<int64_t>(self.size())); }
   std::string save_state() const override { return gen_->save_state(); }
   void load_state(std::string_view s) override { gen_->load_state(s); }

@@ -138,8 +138,8 @@ TEST(Xoshiro128pp, AdvanceEqualsStepsAndTheReferenceJump) {
     h->load_state(fmt::format("xoshiro128pp {:x} {:x} {:x} {:x} 1 0", s[0], s[1], s[2], s[3]));
     std::vector<uint32_t> v(10);
     h->fill(v);
-    EXPECT_EQ(v, std::vector<uint32_t>(ref.begin() + static_cast<ptrdiff_t>(n), ref.begin() + static_cast<ptrdiff_t>(n) + 10))
-        << n;
+    const auto at = ref.begin() + static_cast<ptrdiff_t>(n);
+    EXPECT_EQ(v, std::vector<uint32_t>(at, at + 10)) << n;
   }
   const uint64_t half = uint64_t{1} << 63;
   EXPECT_EQ(xoshiro128_advance(xoshiro128_advance({1, 2, 3, 4}, half), half), xoshiro128_jump({1, 2, 3, 4}));
@@ -273,7 +273,9 @@ TEST(Streams, TakeGivesFillsWordsByIndexAndAdvancesTheStream) {
       for (int t = 0; t < 3; ++t) {
         const int64_t begin = t * 10000, end = begin + 10000;
         if (t == 2) {
-          for (int64_t c = end - 1000; c >= begin; c -= 1000) take(c, std::span(got).subspan(static_cast<size_t>(c), 1000));
+          for (int64_t c = end - 1000; c >= begin; c -= 1000) {
+            take(c, std::span(got).subspan(static_cast<size_t>(c), 1000));
+          }
         } else {
           for (int64_t c = begin; c < end; c += 1024) {
             const auto k = static_cast<size_t>(std::min<int64_t>(1024, end - c));
