@@ -29,6 +29,7 @@ void Engine::record(QLayer& layer, harvest::TapKind kind, const torch::Tensor& t
 }
 
 void Engine::configure(const QuantConfig& quant, uint64_t seed) {
+  probe_gradient_ownership();  // before any backward (QuantSite::apply_to_gradient)
   std::vector<std::string> names;
   std::vector<int> prob_layers;
   for (const auto& l : layers) {

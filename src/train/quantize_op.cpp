@@ -1,7 +1,9 @@
 // The quantized autograd op and the rounding of one site (engine.hpp): forward rounds (W, A) and
 // backward rounds (E, G) with the core quantize kernel, recording taps on the way.
+#include <atomic>
 #include <bit>
 #include <chrono>
+#include <mutex>
 
 #include "rngfree/error.hpp"
 #include "rngfree/quantize.hpp"
@@ -31,17 +33,67 @@ struct QuantizeFn : public torch::autograd::Function<QuantizeFn> {
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    torch::Tensor g = grads[0];
+    torch::Tensor g = std::move(grads[0]);  // no reference left in `grads` (gradient_is_exclusive)
     auto* l = unpack<QLayer>(ctx->saved_data["layer"].toInt());
     const int64_t bwd = ctx->saved_data["bwd"].toInt();
     const int64_t bwd_tap = ctx->saved_data["bwd_tap"].toInt();
     if (bwd_tap >= 0 && l != nullptr) l->engine->record(*l, static_cast<harvest::TapKind>(bwd_tap), g);
-    if (bwd != 0) g = unpack<QuantSite>(bwd)->apply(g);
+    if (bwd != 0) g = unpack<QuantSite>(bwd)->apply_to_gradient(std::move(g));
     return {g, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
+// The reference count of a gradient that only the autograd engine's argument lists hold, as a
+// backward function sees it after moving it out of its argument (QuantizeFn::backward does the
+// same); 0 until probe_gradient_ownership has measured it, or for good if the probe failed.
+std::atomic<int64_t> exclusive_gradient_count{0};
+std::once_flag gradient_probe_once;
+
+// The probe's function: the identity, noting the reference count of every gradient it receives.
+struct CountingIdentity : public torch::autograd::Function<CountingIdentity> {
+  static std::vector<int64_t>& counts() {
+    static std::vector<int64_t> c;
+    return c;
+  }
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) { return x.clone(); }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
+                                                 torch::autograd::variable_list grads) {
+    torch::Tensor g = std::move(grads[0]);
+    counts().push_back(static_cast<int64_t>(g.use_count()));
+    return {g};
+  }
+};
+
 }  // namespace
+
+void probe_gradient_ownership() {
+  std::call_once(gradient_probe_once, [] {
+    c10::InferenceMode not_inference(false);
+    torch::AutoGradMode grad_on(true);
+    std::vector<int64_t>& counts = CountingIdentity::counts();
+    const auto leaf = [] { return torch::ones({4}).requires_grad_(true); };
+    // Exclusive: the multiplication's backward makes the gradient that reaches the identity.
+    counts.clear();
+    (CountingIdentity::apply(leaf()) * 2.0).sum().backward();
+    if (counts.size() != 1) return;
+    const int64_t exclusive = counts[0];
+    // Shared: the addition's backward hands the gradient it received to both identities; the one
+    // that runs first (the later made) sees the other's reference as well, and must count more.
+    counts.clear();
+    const torch::Tensor a = CountingIdentity::apply(leaf());
+    const torch::Tensor b = CountingIdentity::apply(leaf());
+    ((a + b) * 2.0).sum().backward();
+    if (counts.size() != 2 || counts[0] <= exclusive) return;
+    exclusive_gradient_count.store(exclusive);
+  });
+}
+
+bool gradient_is_exclusive(const torch::Tensor& g) {
+  const int64_t exclusive = exclusive_gradient_count.load();
+  return exclusive > 0 && g.defined() && g.layout() == torch::kStrided && g.device().is_cpu() &&
+         g.scalar_type() == torch::kFloat32 && !g.requires_grad() && g.is_contiguous() && g.has_storage() &&
+         g.storage().use_count() == 1 && static_cast<int64_t>(g.use_count()) == exclusive;
+}
 
 void QuantSite::apply(std::span<const float> in, std::span<float> out) {
   RNGFREE_CHECK(active, "apply on an inactive site");
@@ -59,7 +111,9 @@ void QuantSite::apply(std::span<const float> in, std::span<float> out) {
   }
   RNGFREE_CHECK(source != nullptr, "stochastic site without a word source");
   const bool observed = engine != nullptr && engine->site_callback && engine->recording;
-  if (!observed) {
+  // In place, words made from the tensor itself must all be made before it is overwritten.
+  const bool overwrites_words = out.data() == in.data() && source->reads_self(in);
+  if (!observed && !overwrites_words) {
     if (RandomFill fill = source->fused(in)) {
       quantize_with_source(in, out, format, rounding, fill, options);
       return;
@@ -77,6 +131,14 @@ torch::Tensor QuantSite::apply(const torch::Tensor& t) {
   torch::Tensor out = torch::empty_like(in, torch::MemoryFormat::Contiguous);
   apply(float_span(in), float_span_mut(out));
   return out;
+}
+
+torch::Tensor QuantSite::apply_to_gradient(torch::Tensor&& g) {
+  if (!gradient_is_exclusive(g)) return apply(g);
+  ++in_place_calls;
+  const std::span<float> x = float_span_mut(g);
+  apply(x, x);
+  return std::move(g);
 }
 
 torch::Tensor quantize_op(const torch::Tensor& x, QLayer* layer, QuantSite* fwd, QuantSite* bwd, int fwd_tap,

@@ -2,6 +2,7 @@
 // harvested from a tap of the network as the site plan says (site_plan.hpp, docs/training.md).
 #include <fmt/core.h>
 
+#include <functional>
 #include <numeric>
 
 #include "rngfree/error.hpp"
@@ -73,6 +74,17 @@ class HarvestWords final : public WordSource {
     note_repetition(taps, self, m);
     if (site_.extra.empty()) return harvest::harvest_fill(tap, site_.extractor, taps[0].pairing, m);
     return harvest::harvest_fill_sum(taps, site_.extractor, m);
+  }
+  bool reads_self(std::span<const float> self) const override {
+    const auto overlaps = [&](std::span<const float> t) {
+      const std::less<const float*> before;
+      return !t.empty() && before(t.data(), self.data() + self.size()) && before(self.data(), t.data() + t.size());
+    };
+    if (overlaps(tap_or_self(self))) return true;
+    for (const auto& e : site_.extra) {
+      if (overlaps(extra_tap(e))) return true;
+    }
+    return false;
   }
   std::string describe() const override { return description_; }
 

@@ -330,3 +330,118 @@ TEST(TrainEngine, TapEventsInProductionOrder) {
                                            "2err",   "2grad",    "1err", "1grad",    "0err",  "0grad"};
   EXPECT_EQ(seen, expect);
 }
+
+namespace {
+// Two conv layers read one input and their outputs are added, so the addition's backward hands one
+// gradient tensor to both E sites. `test_holds`: the test passes that gradient to backward itself
+// (it keeps a reference: nothing may be rounded in place); else (s·g).sum() makes it inside the
+// graph, and only the autograd engine holds it.
+struct TwoBranches {
+  torch::Tensor dx, dw1, dw2;
+  int64_t e_in_place = 0, g_in_place = 0;
+  torch::Tensor x, g, w1, b1, w2, b2;  // the run's input, output gradient and parameters
+  bool g_unchanged = false;              // backward left the output gradient as it was
+};
+TwoBranches two_branches(const std::string& source, bool test_holds) {
+  torch::manual_seed(3);
+  Engine e;
+  QConv2d c1(3, 4, 3, 1, 1, &e.add_layer("c1"));
+  QConv2d c2(3, 4, 3, 1, 1, &e.add_layer("c2"));
+  e.configure(sites_config("bfp:7:32", "stochastic:8", source), 9);
+  torch::Tensor x = torch::randn({2, 3, 16, 16}).requires_grad_(true);
+  torch::Tensor s = c1->forward(x) + c2->forward(x);
+  torch::Tensor g = torch::randn(s.sizes());
+  const torch::Tensor g_before = g.clone();
+  if (test_holds) {
+    s.backward(g);
+  } else {
+    (s * g).sum().backward();  // d/ds = 1·g: the same gradient, made by the graph
+  }
+  TwoBranches r{x.grad(), c1->weight.grad(), c2->weight.grad()};
+  r.x = x.detach();
+  r.g = g;
+  r.g_unchanged = bits_equal(g, g_before);
+  r.w1 = c1->weight.detach();
+  r.b1 = c1->bias.detach();
+  r.w2 = c2->weight.detach();
+  r.b2 = c2->bias.detach();
+  for (const auto& l : e.layers) {
+    r.e_in_place += l->site(Site::kErrors).in_place_calls;
+    r.g_in_place += l->site(Site::kGradients).in_place_calls;
+  }
+  return r;
+}
+}  // namespace
+
+// Backward rounds a gradient in place only when nothing but the autograd engine refers to it
+// (QuantSite::apply_to_gradient): with the shared gradient of an addition, the E site that runs
+// first must copy (the other branch still holds it), the second may round it in place. With philox
+// words, both runs against libtorch by hand on core-quantized tensors (each site's words from its
+// stream); with harvested words (whose E sites read the err tap of the other layer, and a kept tap
+// also forbids rounding in place) the two runs against each other.
+TEST(TrainEngine, GradientsRoundedInPlaceOnlyWhenNothingElseHoldsThem) {
+  const std::string fmt = "bfp:7:32", sr = "stochastic:8";
+  for (const char* source : {"philox", "harvest"}) {
+    SCOPED_TRACE(source);
+    const TwoBranches held = two_branches(source, true);
+    const TwoBranches owned = two_branches(source, false);
+    EXPECT_EQ(held.e_in_place, 0) << "the test holds the gradient";
+    EXPECT_TRUE(held.g_unchanged) << "the gradient the test passed to backward";
+    EXPECT_EQ(owned.e_in_place, std::string(source) == "philox" ? 1 : 0) << "one branch, once the other ran";
+    EXPECT_EQ(owned.g_in_place, 2) << "the weight gradients, fresh from the convolutions' backward";
+    EXPECT_TRUE(bits_equal(held.dx, owned.dx)) << "input gradient";
+    EXPECT_TRUE(bits_equal(held.dw1, owned.dw1)) << "first weight gradient";
+    EXPECT_TRUE(bits_equal(held.dw2, owned.dw2)) << "second weight gradient";
+    if (std::string(source) != "philox") continue;
+    torch::Tensor dx = torch::zeros_like(owned.x);
+    for (int layer = 0; layer < 2; ++layer) {
+      const torch::Tensor& w = layer == 0 ? owned.w1 : owned.w2;
+      const torch::Tensor& b = layer == 0 ? owned.b1 : owned.b2;
+      torch::Tensor xa = core_quantize(owned.x, fmt, "nearest-even").requires_grad_(true);
+      torch::Tensor wq = core_quantize(w, fmt, "nearest-even").requires_grad_(true);
+      torch::Tensor act = torch::conv2d(xa, wq, b.clone().requires_grad_(true), 1, 1);
+      act.backward(core_quantize(owned.g, fmt, sr, generator_words(source, 9, layer, Site::kErrors, owned.g.numel())));
+      dx += xa.grad();
+      const torch::Tensor dw = core_quantize(wq.grad(), fmt, sr, generator_words(source, 9, layer, Site::kGradients, w.numel()));
+      EXPECT_TRUE(bits_equal(layer == 0 ? owned.dw1 : owned.dw2, dw)) << "weight gradient of layer " << layer;
+    }
+    EXPECT_TRUE(bits_equal(owned.dx, dx)) << "input gradient against the reference";
+  }
+}
+
+// In place (out == in) with words harvested from the tensor itself (self pairing: element i reads
+// i + n/2): the words are all made before the tensor is overwritten, so the result equals the
+// out-of-place one (fused into the loop, the second half would read already rounded values).
+TEST(TrainEngine, InPlaceRoundingWithWordsFromTheTensorItselfEqualsOutOfPlace) {
+  Engine e;
+  PlannedSite ps;
+  ps.site = Site::kErrors;
+  ps.active = true;
+  ps.format = Format::parse("bfp:7:32");
+  ps.rounding = Rounding::parse("stochastic:8");
+  ps.source = SourceKind::kHarvest;
+  ps.requested = "harvest";
+  ps.tap = harvest::TapKind::kSelf;
+  ps.extractor = harvest::Extractor::parse_bits("8-23");
+  QuantSite site;
+  site.active = true;
+  site.site = Site::kErrors;
+  site.format = ps.format;
+  site.rounding = ps.rounding;
+  site.threads = 1;
+  site.source = make_word_source(ps, e, 1);
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::randn({1 << 16});
+  ASSERT_TRUE(site.source->reads_self(cspan(x)));
+  PlannedSite generator = ps;
+  generator.source = SourceKind::kGenerator;
+  generator.generator = "philox";
+  EXPECT_FALSE(make_word_source(generator, e, 1)->reads_self(cspan(x)));
+  torch::Tensor out = torch::empty_like(x);
+  site.apply(cspan(x), {out.data_ptr<float>(), static_cast<size_t>(out.numel())});
+  torch::Tensor y = x.clone();
+  const std::span<float> ys{y.data_ptr<float>(), static_cast<size_t>(y.numel())};
+  site.apply(ys, ys);
+  EXPECT_TRUE(bits_equal(out, y));
+  EXPECT_FALSE(bits_equal(out, x)) << "the site rounded";
+}

@@ -37,6 +37,10 @@ class WordSource {
   // is valid until the next call on this source; its words equal fill()'s, bit for bit, and a
   // generator's stream advances past them as fill() would advance it.
   virtual RandomFill fused(std::span<const float> /*self*/) { return {}; }
+  // Whether the words for `self` are made from `self` itself (a harvest site paired with its own
+  // tensor, or whose taps are not produced yet). Such words must be made before `self` is rounded
+  // in place (QuantSite::apply with out == in does so).
+  virtual bool reads_self(std::span<const float> /*self*/) const { return false; }
   // Generators: their state; harvest sources are stateless (their taps are saved separately).
   virtual std::string save_state() const { return {}; }
   virtual void load_state(std::string_view /*state*/) {}
@@ -58,12 +62,17 @@ struct QuantSite {
   std::vector<uint32_t> words;  // scratch
   double seconds = 0;           // wall time spent in apply, and the elements it rounded (bench train)
   int64_t elements = 0;
+  int64_t in_place_calls = 0;   // backward calls that rounded the engine's gradient in place
 
   // out = Q(in), out may equal in. For SR the words come from the source: fused into the quantize
-  // loop when the source can and nobody observes the words, else fetched into `words` first.
+  // loop when the source can, nobody observes the words and (in place) they are not made from the
+  // tensor being overwritten; else fetched into `words` first.
   void apply(std::span<const float> in, std::span<float> out);
   // A new contiguous tensor Q(t); t must be float32 (made contiguous here).
   torch::Tensor apply(const torch::Tensor& t);
+  // Q(g) for a gradient the autograd engine hands to a backward function: g itself, rounded in
+  // place, when nothing else can see it (gradient_is_exclusive), else apply(g).
+  torch::Tensor apply_to_gradient(torch::Tensor&& g);
 };
 
 // The state of one quantized layer: its sites and the latest tensor of each of its taps.
@@ -139,8 +148,19 @@ class EvaluationScope {
 std::unique_ptr<WordSource> make_word_source(const PlannedSite& site, Engine& engine, uint64_t seed);
 
 // Forward: out = fwd ? Q_fwd(x) : x, recording x as tap fwd_tap of `layer` first (-1: none).
-// Backward: grad_in = bwd ? Q_bwd(g) : g, recording g as tap bwd_tap first.
+// Backward: grad_in = bwd ? Q_bwd(g) : g, recording g as tap bwd_tap first (Q_bwd in place when
+// g is exclusive: QuantSite::apply_to_gradient).
 torch::Tensor quantize_op(const torch::Tensor& x, QLayer* layer, QuantSite* fwd, QuantSite* bwd, int fwd_tap,
                           int bwd_tap);
+
+// Whether g, a gradient as a backward function of quantize_op receives it, can be rounded in place:
+// a contiguous float32 tensor that needs no gradient, whose storage no other tensor shares, and
+// that nothing but the autograd engine's own argument lists refers to. Its reference count then
+// equals the count a probe graph measured (probe_gradient_ownership); another node that holds the
+// same tensor (an addition's backward hands one gradient to both of its inputs) or a kept tap adds
+// to it. False until the probe has run, and for good if the probe could not tell the two apart.
+bool gradient_is_exclusive(const torch::Tensor& g);
+// Runs the probe once per process (later calls return at once); Engine::configure calls it.
+void probe_gradient_ownership();
 
 }  // namespace rngfree::train
