@@ -28,7 +28,8 @@ nlohmann::ordered_json breakdown_json(const std::vector<train::BenchTrainRow>& r
     for (const auto& s : b.sites) {
       quantize_s += s.seconds;
       j["sites"].push_back({{"layer", s.layer}, {"site", s.site}, {"ms", s.seconds * per_step_ms},
-                            {"elements_per_step", s.elements / b.steps}});
+                            {"elements_per_step", s.elements / b.steps},
+                            {"in_place_per_step", static_cast<double>(s.in_place_calls) / static_cast<double>(b.steps)}});
     }
     j["quantize_ms"] = quantize_s * per_step_ms;
   }

@@ -64,27 +64,34 @@ struct CountingIdentity : public torch::autograd::Function<CountingIdentity> {
   }
 };
 
+// Measures exclusive_gradient_count (left 0 where the two cases cannot be told apart).
+void measure_exclusive_gradient_count() {
+  c10::InferenceMode not_inference(false);
+  torch::AutoGradMode grad_on(true);
+  std::vector<int64_t>& counts = CountingIdentity::counts();
+  const auto leaf = [] { return torch::ones({4}).requires_grad_(true); };
+  // Exclusive: the multiplication's backward makes the gradient that reaches the identity.
+  counts.clear();
+  (CountingIdentity::apply(leaf()) * 2.0).sum().backward();
+  if (counts.size() != 1) return;
+  const int64_t exclusive = counts[0];
+  // Shared: the addition's backward hands the gradient it received to both identities; the one
+  // that runs first (the later made) sees the other's reference as well, and must count more.
+  counts.clear();
+  const torch::Tensor a = CountingIdentity::apply(leaf());
+  const torch::Tensor b = CountingIdentity::apply(leaf());
+  ((a + b) * 2.0).sum().backward();
+  if (counts.size() != 2 || counts[0] <= exclusive) return;
+  exclusive_gradient_count.store(exclusive);
+}
 }  // namespace
 
 void probe_gradient_ownership() {
   std::call_once(gradient_probe_once, [] {
-    c10::InferenceMode not_inference(false);
-    torch::AutoGradMode grad_on(true);
-    std::vector<int64_t>& counts = CountingIdentity::counts();
-    const auto leaf = [] { return torch::ones({4}).requires_grad_(true); };
-    // Exclusive: the multiplication's backward makes the gradient that reaches the identity.
-    counts.clear();
-    (CountingIdentity::apply(leaf()) * 2.0).sum().backward();
-    if (counts.size() != 1) return;
-    const int64_t exclusive = counts[0];
-    // Shared: the addition's backward hands the gradient it received to both identities; the one
-    // that runs first (the later made) sees the other's reference as well, and must count more.
-    counts.clear();
-    const torch::Tensor a = CountingIdentity::apply(leaf());
-    const torch::Tensor b = CountingIdentity::apply(leaf());
-    ((a + b) * 2.0).sum().backward();
-    if (counts.size() != 2 || counts[0] <= exclusive) return;
-    exclusive_gradient_count.store(exclusive);
+    try {
+      measure_exclusive_gradient_count();
+    } catch (const std::exception&) {  // in-place rounding stays off; training goes on as before
+    }
   });
 }
 
@@ -128,6 +135,11 @@ void QuantSite::apply(std::span<const float> in, std::span<float> out) {
 torch::Tensor QuantSite::apply(const torch::Tensor& t) {
   RNGFREE_CHECK(t.scalar_type() == torch::kFloat32, "quantize needs float32 tensors");
   torch::Tensor in = t.contiguous();
+  if (!in.is_same(t)) {  // `in` is a contiguous copy of t, this call's own: round it in place
+    const std::span<float> x = float_span_mut(in);
+    apply(x, x);
+    return in;
+  }
   torch::Tensor out = torch::empty_like(in, torch::MemoryFormat::Contiguous);
   apply(float_span(in), float_span_mut(out));
   return out;

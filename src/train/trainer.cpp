@@ -97,7 +97,7 @@ StepBreakdown Trainer::breakdown() const {
   b.backward_s = m.phase_seconds[1];
   b.optimizer_s = m.phase_seconds[2];
   auto add = [&b](const std::string& layer, const std::string& site, const QuantSite& s) {
-    if (s.elements > 0) b.sites.push_back({layer, site, s.seconds, s.elements});
+    if (s.elements > 0) b.sites.push_back({layer, site, s.seconds, s.elements, s.in_place_calls});
   };
   for (const auto& l : m.engine.layers) {
     for (int k = 0; k < kNumSites; ++k) add(l->name, std::string(kSiteNames[k]), l->sites[k]);
@@ -115,6 +115,7 @@ void Trainer::reset_breakdown() {
     for (auto& s : l->sites) {
       s.seconds = 0;
       s.elements = 0;
+      s.in_place_calls = 0;
     }
   }
   m.engine.batchnorm_site.seconds = 0;

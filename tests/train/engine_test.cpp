@@ -357,7 +357,10 @@ TwoBranches two_branches(const std::string& source, bool test_holds) {
   } else {
     (s * g).sum().backward();  // d/ds = 1·g: the same gradient, made by the graph
   }
-  TwoBranches r{x.grad(), c1->weight.grad(), c2->weight.grad()};
+  TwoBranches r;
+  r.dx = x.grad();
+  r.dw1 = c1->weight.grad();
+  r.dw2 = c2->weight.grad();
   r.x = x.detach();
   r.g = g;
   r.g_unchanged = bits_equal(g, g_before);
@@ -444,4 +447,34 @@ TEST(TrainEngine, InPlaceRoundingWithWordsFromTheTensorItselfEqualsOutOfPlace) {
   site.apply(ys, ys);
   EXPECT_TRUE(bits_equal(out, y));
   EXPECT_FALSE(bits_equal(out, x)) << "the site rounded";
+}
+
+// A non-contiguous tensor (here a transposed one) is copied and the copy rounded in place: the
+// result equals the core quantizer on the contiguous values with the site's words, and the tensor
+// passed in is left as it was.
+TEST(TrainEngine, NonContiguousTensorRoundedInItsCopy) {
+  Engine e;
+  PlannedSite ps;
+  ps.site = Site::kGradients;
+  ps.active = true;
+  ps.source = SourceKind::kGenerator;
+  ps.generator = "philox";
+  ps.stream = site_stream(0, Site::kGradients);
+  QuantSite site;
+  site.active = true;
+  site.site = Site::kGradients;
+  site.format = Format::parse("fixed:8:dyn");
+  site.rounding = Rounding::parse("stochastic:8");
+  site.threads = 1;
+  site.source = make_word_source(ps, e, 5);
+  torch::manual_seed(6);
+  const torch::Tensor t = torch::randn({6, 40}).t();
+  ASSERT_FALSE(t.is_contiguous());
+  const torch::Tensor before = t.clone();
+  const torch::Tensor out = site.apply(t);
+  EXPECT_TRUE(out.is_contiguous());
+  EXPECT_TRUE(bits_equal(out, core_quantize(t, "fixed:8:dyn", "stochastic:8",
+                                            generator_words("philox", 5, 0, Site::kGradients, t.numel()))));
+  EXPECT_TRUE(bits_equal(t, before)) << "the tensor passed in";
+  EXPECT_FALSE(bits_equal(out, t)) << "the site rounded";
 }

@@ -261,3 +261,31 @@ TEST(TrainRun, CifarFormatWithAugmentationRuns) {
     EXPECT_LE(correct, 16.0) << model;
   }
 }
+
+// The step breakdown (bench train) counts each site's backward calls rounded in place: with philox
+// words lenet5's E gradients and its convolutions' weight gradients are the autograd engine's alone
+// (docs/training.md "Memory") and round in place every step; a Linear layer's weight gradient
+// arrives as a view of another tensor (its storage shared), so it is copied; forward sites (W, A) and the
+// optimizer's U never round in place; reset_breakdown clears the counts.
+TEST(TrainRun, BreakdownCountsGradientsRoundedInPlace) {
+  TrainConfig c = small_config("int8-sr-philox");
+  c.train_limit = 128;
+  Trainer t(c);
+  t.train_steps(3);
+  const StepBreakdown b = t.breakdown();
+  ASSERT_EQ(b.steps, 3);
+  int backward_sites = 0;
+  for (const auto& s : b.sites) {
+    const std::string name = s.layer + "." + s.site;
+    if (s.site == "E" || s.site == "G") {
+      ++backward_sites;
+      const bool linear_weight_gradient = s.site == "G" && s.layer.starts_with("fc");
+      EXPECT_EQ(s.in_place_calls, linear_weight_gradient ? 0 : 3) << name;
+    } else {
+      EXPECT_EQ(s.in_place_calls, 0) << name << ": not a backward site";
+    }
+  }
+  EXPECT_EQ(backward_sites, 10) << "E and G of lenet5's five layers";
+  t.reset_breakdown();
+  for (const auto& s : t.breakdown().sites) EXPECT_EQ(s.in_place_calls, 0);
+}

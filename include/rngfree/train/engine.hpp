@@ -68,7 +68,8 @@ struct QuantSite {
   // loop when the source can, nobody observes the words and (in place) they are not made from the
   // tensor being overwritten; else fetched into `words` first.
   void apply(std::span<const float> in, std::span<float> out);
-  // A new contiguous tensor Q(t); t must be float32 (made contiguous here).
+  // A new contiguous tensor Q(t); t must be float32 (a non-contiguous t is copied, and the copy
+  // rounded in place).
   torch::Tensor apply(const torch::Tensor& t);
   // Q(g) for a gradient the autograd engine hands to a backward function: g itself, rounded in
   // place, when nothing else can see it (gradient_is_exclusive), else apply(g).

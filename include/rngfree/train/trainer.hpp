@@ -52,6 +52,7 @@ struct StepBreakdown {
     std::string layer, site;  // layer name, site letter (W A E G U M)
     double seconds = 0;
     int64_t elements = 0;
+    int64_t in_place_calls = 0;  // backward calls that rounded the gradient in its own memory
   };
   std::vector<SiteTime> sites;
 };
