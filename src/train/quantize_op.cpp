@@ -84,6 +84,13 @@ void measure_exclusive_gradient_count() {
   if (counts.size() != 2 || counts[0] <= exclusive) return;
   exclusive_gradient_count.store(exclusive);
 }
+
+// Q(t) in t's own storage (contiguous float32), returned.
+torch::Tensor rounded_in_place(QuantSite& site, torch::Tensor t) {
+  const std::span<float> x = float_span_mut(t);
+  site.apply(x, x);
+  return t;
+}
 }  // namespace
 
 void probe_gradient_ownership() {
@@ -135,11 +142,7 @@ void QuantSite::apply(std::span<const float> in, std::span<float> out) {
 torch::Tensor QuantSite::apply(const torch::Tensor& t) {
   RNGFREE_CHECK(t.scalar_type() == torch::kFloat32, "quantize needs float32 tensors");
   torch::Tensor in = t.contiguous();
-  if (!in.is_same(t)) {  // `in` is a contiguous copy of t, this call's own: round it in place
-    const std::span<float> x = float_span_mut(in);
-    apply(x, x);
-    return in;
-  }
+  if (!in.is_same(t)) return rounded_in_place(*this, std::move(in));  // a copy of t, this call's own
   torch::Tensor out = torch::empty_like(in, torch::MemoryFormat::Contiguous);
   apply(float_span(in), float_span_mut(out));
   return out;
@@ -148,9 +151,7 @@ torch::Tensor QuantSite::apply(const torch::Tensor& t) {
 torch::Tensor QuantSite::apply_to_gradient(torch::Tensor&& g) {
   if (!gradient_is_exclusive(g)) return apply(g);
   ++in_place_calls;
-  const std::span<float> x = float_span_mut(g);
-  apply(x, x);
-  return std::move(g);
+  return rounded_in_place(*this, std::move(g));
 }
 
 torch::Tensor quantize_op(const torch::Tensor& x, QLayer* layer, QuantSite* fwd, QuantSite* bwd, int fwd_tap,

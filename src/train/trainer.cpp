@@ -112,18 +112,10 @@ void Trainer::reset_breakdown() {
   m.phase_seconds = {};
   m.phase_steps = 0;
   for (auto& l : m.engine.layers) {
-    for (auto& s : l->sites) {
-      s.seconds = 0;
-      s.elements = 0;
-      s.in_place_calls = 0;
-    }
+    for (auto& s : l->sites) s.clear_counts();
   }
-  m.engine.batchnorm_site.seconds = 0;
-  m.engine.batchnorm_site.elements = 0;
-  for (auto& s : m.engine.tensor_sites) {
-    s.seconds = 0;
-    s.elements = 0;
-  }
+  m.engine.batchnorm_site.clear_counts();
+  for (auto& s : m.engine.tensor_sites) s.clear_counts();
 }
 
 StepStats Trainer::train_steps(int64_t n, const ProgressFn& progress) {

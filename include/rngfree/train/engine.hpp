@@ -63,6 +63,7 @@ struct QuantSite {
   double seconds = 0;           // wall time spent in apply, and the elements it rounded (bench train)
   int64_t elements = 0;
   int64_t in_place_calls = 0;   // backward calls that rounded the engine's gradient in place
+  void clear_counts() { seconds = 0, elements = 0, in_place_calls = 0; }
 
   // out = Q(in), out may equal in. For SR the words come from the source: fused into the quantize
   // loop when the source can, nobody observes the words and (in place) they are not made from the
