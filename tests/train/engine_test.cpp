@@ -412,27 +412,39 @@ TEST(TrainEngine, GradientsRoundedInPlaceOnlyWhenNothingElseHoldsThem) {
   }
 }
 
+namespace {
+// A stochastic:8 site of layer 0 outside any model, rounding on one thread with the words of `ps`.
+PlannedSite planned_site(Site site, const std::string& format) {
+  PlannedSite ps;
+  ps.site = site;
+  ps.active = true;
+  ps.format = Format::parse(format);
+  ps.rounding = Rounding::parse("stochastic:8");
+  return ps;
+}
+QuantSite site_of(const PlannedSite& ps, Engine& e, uint64_t seed) {
+  QuantSite site;
+  site.active = true;
+  site.site = ps.site;
+  site.format = ps.format;
+  site.rounding = ps.rounding;
+  site.threads = 1;
+  site.source = make_word_source(ps, e, seed);
+  return site;
+}
+}  // namespace
+
 // In place (out == in) with words harvested from the tensor itself (self pairing: element i reads
 // i + n/2): the words are all made before the tensor is overwritten, so the result equals the
 // out-of-place one (fused into the loop, the second half would read already rounded values).
 TEST(TrainEngine, InPlaceRoundingWithWordsFromTheTensorItselfEqualsOutOfPlace) {
   Engine e;
-  PlannedSite ps;
-  ps.site = Site::kErrors;
-  ps.active = true;
-  ps.format = Format::parse("bfp:7:32");
-  ps.rounding = Rounding::parse("stochastic:8");
+  PlannedSite ps = planned_site(Site::kErrors, "bfp:7:32");
   ps.source = SourceKind::kHarvest;
   ps.requested = "harvest";
   ps.tap = harvest::TapKind::kSelf;
   ps.extractor = harvest::Extractor::parse_bits("8-23");
-  QuantSite site;
-  site.active = true;
-  site.site = Site::kErrors;
-  site.format = ps.format;
-  site.rounding = ps.rounding;
-  site.threads = 1;
-  site.source = make_word_source(ps, e, 1);
+  QuantSite site = site_of(ps, e, 1);
   torch::manual_seed(4);
   const torch::Tensor x = torch::randn({1 << 16});
   ASSERT_TRUE(site.source->reads_self(cspan(x)));
@@ -454,19 +466,11 @@ TEST(TrainEngine, InPlaceRoundingWithWordsFromTheTensorItselfEqualsOutOfPlace) {
 // passed in is left as it was.
 TEST(TrainEngine, NonContiguousTensorRoundedInItsCopy) {
   Engine e;
-  PlannedSite ps;
-  ps.site = Site::kGradients;
-  ps.active = true;
+  PlannedSite ps = planned_site(Site::kGradients, "fixed:8:dyn");
   ps.source = SourceKind::kGenerator;
   ps.generator = "philox";
   ps.stream = site_stream(0, Site::kGradients);
-  QuantSite site;
-  site.active = true;
-  site.site = Site::kGradients;
-  site.format = Format::parse("fixed:8:dyn");
-  site.rounding = Rounding::parse("stochastic:8");
-  site.threads = 1;
-  site.source = make_word_source(ps, e, 5);
+  QuantSite site = site_of(ps, e, 5);
   torch::manual_seed(6);
   const torch::Tensor t = torch::randn({6, 40}).t();
   ASSERT_FALSE(t.is_contiguous());
