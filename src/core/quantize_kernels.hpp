@@ -487,16 +487,24 @@ struct BfpGrid {
   int r_bits;
 };
 
+// The grid of a block with step exponent se (in bfp_scaled_bounds).
+[[gnu::always_inline]] inline void set_bfp_grid(BfpGrid& g, int se) {
+  g.to_grid = std::bit_cast<float>(static_cast<uint32_t>(g.r_bits - se + 127) << 23);
+  g.step = std::bit_cast<float>(static_cast<uint32_t>(se + 127) << 23);
+}
+
 // out[0, 16) from in[0, 16) and words[0, 16) (null unless stochastic); out may equal in.
-template <RoundingKind kMode, int kLanes>
+// kFinite: the caller knows every value of the block is finite, so no lane needs the NaN select.
+template <RoundingKind kMode, int kLanes, bool kFinite>
 [[gnu::always_inline]] inline void quantize_bfp_scaled16(const float* in, const uint32_t* words, float* out,
                                                          const BfpGrid& g) {
   using U = typename BfpLanes<kLanes>::U;
   using I = typename BfpLanes<kLanes>::I;
   using F = typename BfpLanes<kLanes>::F;
-  const F to_grid = F{} + g.to_grid;
-  const F y_max = F{} + g.y_max;
-  const F step = F{} + g.step;
+  // x - 0 is x for every x (x + 0 is not for -0: GCC would keep the addition)
+  const F to_grid = g.to_grid - F{};
+  const F y_max = g.y_max - F{};
+  const F step = g.step - F{};
   for (int o = 0; o < 16; o += kLanes) {
     U b;
     std::memcpy(&b, in + o, sizeof b);
@@ -520,24 +528,15 @@ template <RoundingKind kMode, int kLanes>
     }
     res |= b & 0x80000000u;
     // NaN stays the same NaN (signed lanes, mag < 2^31: AVX2 and SSE2 have no unsigned compare)
-    res = __builtin_bit_cast(I, mag) > 0x7F800000 ? b : res;
+    if constexpr (!kFinite) res = __builtin_bit_cast(I, mag) > 0x7F800000 ? b : res;
     std::memcpy(out + o, &res, sizeof res);
   }
 }
 
-// max_finite_bits for n (a multiple of 16) elements: lane-wise maxima, then (16 lanes) a tree of
-// shuffles or (fewer) the lanes one by one.
+// The largest of a vector's lanes (signed): for 16 lanes a tree of shuffles, for fewer the lanes
+// one by one.
 template <int kLanes>
-[[gnu::always_inline]] inline uint32_t max_finite_bits16(const float* x, int64_t n) {
-  using I = typename BfpLanes<kLanes>::I;
-  I m = I{};
-  for (int64_t i = 0; i < n; i += kLanes) {
-    I u;
-    std::memcpy(&u, x + i, sizeof u);
-    u &= 0x7FFFFFFF;
-    u = u < 0x7F800000 ? u : 0;  // signed lanes: the patterns are below 2^31
-    m = m > u ? m : u;
-  }
+[[gnu::always_inline]] inline uint32_t horizontal_max(const typename BfpLanes<kLanes>::I& m) {
   if constexpr (kLanes == 16) {
     Lanes16i t = m;
     Lanes16i h = __builtin_shufflevector(t, t, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
@@ -556,6 +555,37 @@ template <int kLanes>
   }
 }
 
+// max_finite_bits for n (a multiple of 16) elements: lane-wise maxima, then horizontal_max.
+template <int kLanes>
+[[gnu::always_inline]] inline uint32_t max_finite_bits16(const float* x, int64_t n) {
+  using I = typename BfpLanes<kLanes>::I;
+  I m = I{};
+  for (int64_t i = 0; i < n; i += kLanes) {
+    I u;
+    std::memcpy(&u, x + i, sizeof u);
+    u &= 0x7FFFFFFF;
+    u = u < 0x7F800000 ? u : 0;  // signed lanes: the patterns are below 2^31
+    m = m > u ? m : u;
+  }
+  return horizontal_max<kLanes>(m);
+}
+
+// The largest magnitude's bit pattern over n (a multiple of 16) elements, infinities and NaNs
+// included (their patterns are 0x7F800000 and above, every finite one below): one pass that tells
+// at once whether a block is all finite and, if so, its max_finite_bits.
+template <int kLanes>
+[[gnu::always_inline]] inline uint32_t max_magnitude_bits16(const float* x, int64_t n) {
+  using I = typename BfpLanes<kLanes>::I;
+  I m = I{};
+  for (int64_t i = 0; i < n; i += kLanes) {
+    I u;
+    std::memcpy(&u, x + i, sizeof u);
+    u &= 0x7FFFFFFF;
+    m = m > u ? m : u;  // signed lanes: the patterns are below 2^31
+  }
+  return horizontal_max<kLanes>(m);
+}
+
 // The range of step exponents se for which kBfpScaled applies: 2^se and the scale factor 2^(R-se)
 // (nearest-even: R = 0) normal FP32 values. Blocks outside it (a max below 2^(M-127), for SR below
 // 2^(M+R-128); nearest-even with M = 1 and a max of 2^127 or more) take the general kernel.
@@ -568,28 +598,62 @@ inline BfpScaledBounds bfp_scaled_bounds(int r_bits) {
 
 // kBfpScaled's whole blocks of `block` elements (a multiple of 16) over a.in[0, whole): per block
 // the max (vector ops), the grid's constants from it, and the block in 16-lane steps.
+// The common blocks (all values finite with a normal grid, or all zeros) run in an inner loop with
+// no function call in it, so that its constants stay in registers (a call clobbers every vector
+// register: with the general path's calls in the same loop, GCC 12 broadcast six constants again
+// for every block); a block with an Inf or a NaN, or whose grid is not normal, leaves it for the
+// general path and the inner loop resumes after it.
 template <RoundingKind kMode, int kLanes>
 [[gnu::always_inline]] inline void run_blocks_bfp_scaled(const LoopArgs& a, int64_t whole, int64_t block,
                                                          int mantissa_bits, int r_bits) {
+  using U = typename BfpLanes<kLanes>::U;
   const int rb = kMode == RoundingKind::kStochastic ? r_bits : 0;
   const BfpScaledBounds bounds = bfp_scaled_bounds(rb);
   BfpGrid g;
   g.y_max = std::ldexp(static_cast<float>((1u << mantissa_bits) - 1u), rb);  // exact: M <= 24
   g.r_mask = kMode == RoundingKind::kStochastic ? (1u << rb) - 1u : 0u;  // rb <= 30
   g.r_bits = rb;
-  for (int64_t begin = 0; begin < whole; begin += block) {
-    const uint32_t max_bits = max_finite_bits16<kLanes>(a.in + begin, block);
+  // Pointers in locals: through `a`, the compiler reloads them after every store.
+  const float* const in = a.in;
+  float* const out = a.out;
+  const uint32_t* const words = kMode == RoundingKind::kStochastic ? a.random : nullptr;
+  int64_t begin = 0;
+  while (begin < whole) {
+    for (; begin < whole; begin += block) {
+      const uint32_t max_bits = max_magnitude_bits16<kLanes>(in + begin, block);
+      if (max_bits == 0) {  // all zeros: unchanged
+        if (in != out) {
+          for (int64_t i = begin; i < begin + block; i += kLanes) {
+            U v;
+            std::memcpy(&v, in + i, sizeof v);
+            std::memcpy(out + i, &v, sizeof v);
+          }
+        }
+        continue;
+      }
+      const int be = static_cast<int>(max_bits >> 23);
+      const int se = be - 127 + 1 - mantissa_bits;  // be >= 1: floor(log2(max)) = be - 127
+      if (max_bits >= 0x7F800000u || be == 0 || se < bounds.se_min || se > bounds.se_max) break;
+      set_bfp_grid(g, se);
+      for (int64_t i = begin; i < begin + block; i += 16) {
+        quantize_bfp_scaled16<kMode, kLanes, true>(in + i, words != nullptr ? words + i : nullptr, out + i, g);
+      }
+    }
+    if (begin >= whole) break;
+    // The block that left the loop: its largest finite magnitude, then the scaled kernel with the
+    // NaN select where the grid is normal, else the general kernel.
+    const uint32_t max_bits = max_finite_bits16<kLanes>(in + begin, block);
     const int be = static_cast<int>(max_bits >> 23);
-    const int se = be - 127 + 1 - mantissa_bits;  // be >= 1: floor(log2(max)) = be - 127
+    const int se = be - 127 + 1 - mantissa_bits;
     if (be == 0 || se < bounds.se_min || se > bounds.se_max) {
       run_one_block(a, begin, block, max_bits, mantissa_bits, r_bits);
-      continue;
+    } else {
+      set_bfp_grid(g, se);
+      for (int64_t i = begin; i < begin + block; i += 16) {
+        quantize_bfp_scaled16<kMode, kLanes, false>(in + i, words != nullptr ? words + i : nullptr, out + i, g);
+      }
     }
-    g.to_grid = std::bit_cast<float>(static_cast<uint32_t>(rb - se + 127) << 23);
-    g.step = std::bit_cast<float>(static_cast<uint32_t>(se + 127) << 23);
-    for (int64_t i = begin; i < begin + block; i += 16) {
-      quantize_bfp_scaled16<kMode, kLanes>(a.in + i, kMode == RoundingKind::kStochastic ? a.random + i : nullptr, a.out + i, g);
-    }
+    begin += block;
   }
 }
 

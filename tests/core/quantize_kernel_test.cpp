@@ -159,7 +159,9 @@ TEST_P(EveryTarget, EqualsReferenceForEveryFormatAndMode) {
 // grid value, a tie or SR threshold just below 2^M steps that rounds up and saturates, the largest
 // FP32 value below 2^(se+M)), and the others are grid points k·2^se plus j/2^R of a step (j = 0, 1,
 // 2^(R-1), 2^R - 1) and one FP32 step either side, both signs, mixed with NaN, ±inf, ±0 and FP32
-// subnormals. The span ends in a short block. Words: 0, 1, 2^(R-1) - 1, 2^(R-1), 2^R - 1, those with
+// subnormals (a quarter of the blocks with the finite ones only: most of the others hold an Inf or
+// a NaN, which sends them to the kernels' other path), and blocks of ±0 only. The span ends in a
+// short block. Words: 0, 1, 2^(R-1) - 1, 2^(R-1), 2^R - 1, those with
 // the unused high bits set, and random ones.
 struct BfpSpan {
   std::vector<float> in;
@@ -191,8 +193,12 @@ BfpSpan make_bfp_span(int mantissa_bits, int64_t block, int r_bits, std::mt19937
   for (int bi = 0; bi < blocks; ++bi) {
     std::vector<float> b;
     const int kind = bi % 16;
+    // kinds 8 to 11: finite values only (the kernels' path without the NaN select)
+    const bool finite_only = kind >= 8 && kind < 12;
     if (kind == 14) {  // no nonzero finite value: unchanged
       for (int64_t i = 0; i < block; ++i) b.push_back(specials[any(rng) % 7]);
+    } else if (kind == 15) {  // zeros of both signs: unchanged
+      for (int64_t i = 0; i < block; ++i) b.push_back(any(rng) & 1 ? -0.0f : 0.0f);
     } else {
       const int se = step_exponents[static_cast<size_t>(bi) % std::size(step_exponents)];
       const double step = std::ldexp(1.0, se);
@@ -213,7 +219,8 @@ BfpSpan make_bfp_span(int mantissa_bits, int64_t block, int r_bits, std::mt19937
         const uint32_t w = any(rng);
         float x = 0;
         if (w % 5 == 0) {
-          x = specials[(w >> 8) % std::size(specials)];
+          // specials[5, 11) are the finite ones
+          x = finite_only ? specials[5 + (w >> 8) % 6] : specials[(w >> 8) % std::size(specials)];
         } else {
           const double k = (w >> 4) % 3 == 0 ? static_cast<double>(any(rng) % 4) : static_cast<double>(any(rng) % static_cast<uint64_t>(kmax + 1));
           const double js[] = {0.0, 1.0, std::ldexp(1.0, r - 1), std::ldexp(1.0, r) - 1.0, std::ldexp(1.0, r - 2)};
