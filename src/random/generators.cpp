@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <charconv>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -323,6 +325,26 @@ class BankSource : public RandomSource {
   virtual std::vector<uint64_t> lane_state() const = 0;
   virtual void set_lane_state(const std::vector<uint64_t>& v) = 0;
   bool row_consumed() const { return row_pos_ == lanes_; }  // no word of a row waits to be read
+  // The words of the current row that fill() would give next (empty when the row is consumed).
+  std::span<const uint32_t> unread_row() const {
+    return std::span<const uint32_t>(row_).subspan(static_cast<size_t>(row_pos_));
+  }
+  // Past k more words (the lane states unchanged): first the unread words of the current row,
+  // then, if k goes beyond them, k' = k - unread whole rows are assumed already stepped over by
+  // the caller's lanes except for k' mod lanes words of one more row, made here from the lanes.
+  void skip_words(int64_t k) {
+    const auto unread = static_cast<int64_t>(lanes_ - row_pos_);
+    if (k <= unread) {
+      row_pos_ += static_cast<int>(k);
+      return;
+    }
+    const auto rest = static_cast<int>((k - unread) % lanes_);
+    row_pos_ = lanes_;
+    if (rest > 0) {
+      rows(row_.data(), 1);
+      row_pos_ = rest;
+    }
+  }
   std::string lanes_suffix(int default_lanes) const {
     return lanes_ == default_lanes ? std::string() : fmt::format(":{}", lanes_);
   }
@@ -530,6 +552,55 @@ class XorshiftSource final : public BankSource {
   std::vector<uint32_t> s_;
 };
 
+// ---- an LFSR's state n steps ahead ------------------------------------------------------------------
+// The Galois step is linear over GF(2): state bit 0 goes to the feedback mask, bit j to bit j - 1.
+// The table for a width holds T^(2^k) for k = 0..63, each as its W columns (the image of bit j).
+using LfsrMatrix = std::array<uint64_t, 64>;
+
+uint64_t lfsr_times(const LfsrMatrix& m, uint64_t s) {
+  uint64_t acc = 0;
+  for (; s != 0; s &= s - 1) acc ^= m[static_cast<size_t>(std::countr_zero(s))];
+  return acc;
+}
+
+const std::vector<LfsrMatrix>& lfsr_powers(int width) {
+  static std::array<std::once_flag, 65> once;
+  static std::array<std::vector<LfsrMatrix>, 65> tables;
+  const auto w = static_cast<size_t>(width);
+  std::call_once(once[w], [&] {
+    const uint64_t mask = lfsr_galois_mask(width);
+    std::vector<LfsrMatrix> t(64);
+    for (int j = 0; j < width; ++j) t[0][static_cast<size_t>(j)] = lfsr_step(uint64_t{1} << j, mask);
+    for (size_t k = 1; k < 64; ++k) {
+      for (int j = 0; j < width; ++j) t[k][static_cast<size_t>(j)] = lfsr_times(t[k - 1], t[k - 1][static_cast<size_t>(j)]);
+    }
+    tables[w] = std::move(t);
+  });
+  return tables[w];
+}
+
+uint64_t lfsr_advance_impl(uint64_t s, const std::vector<LfsrMatrix>& powers, uint64_t mask, uint64_t n) {
+  if (n < 64) {  // a few steps cost less than one matrix
+    for (uint64_t i = 0; i < n; ++i) s = lfsr_step(s, mask);
+    return s;
+  }
+  for (size_t k = 0; n != 0; ++k, n >>= 1) {
+    if (n & 1) s = lfsr_times(powers[k], s);
+  }
+  return s;
+}
+
+// Where each thread is in the words of an lfsr take() (as XoshiroCursor): the lanes' states `row`
+// steps past the take's start, and a buffer of the rows made last.
+struct LfsrCursor {
+  uint64_t take = 0;  // which take() (0: none)
+  int64_t row = -1;   // the row the lanes make next
+  std::vector<uint64_t> lanes;
+  int64_t first = 0, count = 0;  // buf holds words [first, first + count) of the take's rows
+  std::array<uint32_t, 4096> buf{};
+};
+std::atomic<uint64_t> lfsr_takes{0};
+
 class LfsrSource final : public BankSource {
  public:
   LfsrSource(uint64_t seed, uint64_t site, int width, int lanes)
@@ -544,6 +615,57 @@ class LfsrSource final : public BankSource {
   }
   std::string name() const override { return fmt::format("lfsr:{}", width_) + lanes_suffix(16); }
   std::unique_ptr<RandomSource> clone() const override { return std::make_unique<LfsrSource>(*this); }
+  // Word i of the take: the current row's unread words first, then word j = i - unread of the rows
+  // to come, lane j mod L after j / L + 1 more steps (lfsr_advance), so any thread can start anywhere.
+  IndexedWords take(int64_t n) override {
+    RNGFREE_CHECK(n >= 0, "take of a negative count");
+    const std::span<const uint32_t> unread_span = unread_row();
+    std::vector<uint32_t> unread(unread_span.begin(), unread_span.end());
+    const auto u = static_cast<int64_t>(unread.size());
+    std::vector<uint64_t> base = s_;
+    if (n > u) {
+      const std::vector<LfsrMatrix>& powers = lfsr_powers(width_);
+      const auto full = static_cast<uint64_t>((n - u) / lanes_);
+      for (auto& x : s_) x = lfsr_advance_impl(x, powers, mask_, full);
+    }
+    skip_words(n);
+    const uint64_t id = lfsr_takes.fetch_add(1, std::memory_order_relaxed) + 1;
+    return [unread = std::move(unread), base = std::move(base), id, width = width_, mask = mask_,
+            lanes = static_cast<int64_t>(lanes_)](int64_t first, std::span<uint32_t> out) {
+      thread_local LfsrCursor c;
+      if (c.take != id) c.take = id, c.row = -1, c.count = 0;
+      const auto u = static_cast<int64_t>(unread.size());
+      const auto n = static_cast<int64_t>(out.size());
+      int64_t done = 0;
+      for (; done < n && first + done < u; ++done) out[static_cast<size_t>(done)] = unread[static_cast<size_t>(first + done)];
+      while (done < n) {
+        const int64_t at = first + done - u;  // index in the rows to come
+        if (at >= c.first && at < c.first + c.count) {  // in the rows made last
+          const int64_t k = std::min(n - done, c.first + c.count - at);
+          std::memcpy(out.data() + done, c.buf.data() + (at - c.first), static_cast<size_t>(k) * sizeof(uint32_t));
+          done += k;
+          continue;
+        }
+        const int64_t row = at / lanes;
+        if (row != c.row) {  // jump there: from the cursor's row when ahead of it, else from the start
+          const std::vector<LfsrMatrix>& powers = lfsr_powers(width);
+          const bool ahead = c.row >= 0 && row > c.row;
+          if (!ahead) c.lanes = base;
+          const auto steps = static_cast<uint64_t>(ahead ? row - c.row : row);
+          for (auto& x : c.lanes) x = lfsr_advance_impl(x, powers, mask, steps);
+          c.row = row;
+        }
+        if (const int64_t whole = (n - done) / lanes; at % lanes == 0 && whole > 0) {
+          detail::lfsr_rows(c.lanes.data(), mask, static_cast<int>(lanes), out.data() + done, whole);  // straight into out
+          c.row += whole, done += whole * lanes;
+          continue;
+        }
+        const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(c.buf.size()) / lanes);
+        detail::lfsr_rows(c.lanes.data(), mask, static_cast<int>(lanes), c.buf.data(), rows);
+        c.first = c.row * lanes, c.count = rows * lanes, c.row += rows;
+      }
+    };
+  }
 
  protected:
   void rows(uint32_t* out, int64_t n) override { detail::lfsr_rows(s_.data(), mask_, lanes_, out, n); }
@@ -575,6 +697,10 @@ std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> x, std::array<uint
     key[1] += 0xBB67AE85u;
   }
   return x;
+}
+
+uint64_t lfsr_advance(uint64_t state, int width, uint64_t n) {
+  return lfsr_advance_impl(state, lfsr_powers(width), lfsr_galois_mask(width), n);
 }
 
 std::array<uint32_t, 4> xoshiro128_jump(std::array<uint32_t, 4> state) { return XoshiroSource::jump(state); }

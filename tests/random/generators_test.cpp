@@ -252,7 +252,8 @@ TEST(Streams, FillInPiecesEqualsOneFill) {
   }
 }
 
-// take(n): words by index, in any order and from several threads, equal to fill's; the stream then
+// take(n): words by index, in any order and from several threads, equal to fill's (for the lfsr
+// banks, the 7 words read first leave part of a row unread: the take starts with it); the stream then
 // continues after them. The generators whose words only follow one another give nothing and keep
 // their stream.
 TEST(Streams, TakeGivesFillsWordsByIndexAndAdvancesTheStream) {
@@ -263,7 +264,7 @@ TEST(Streams, TakeGivesFillsWordsByIndexAndAdvancesTheStream) {
     std::vector<uint32_t> head(7);
     g->fill(head);  // take after an odd start
     const RandomSource::IndexedWords take = g->take(30000);
-    const bool indexed = spec == "philox" || spec == "xoshiro128pp";
+    const bool indexed = spec == "philox" || spec == "xoshiro128pp" || spec.starts_with("lfsr:");
     ASSERT_EQ(indexed, static_cast<bool>(take));
     if (take) {
       std::vector<uint32_t> got(30000);
@@ -291,6 +292,31 @@ TEST(Streams, TakeGivesFillsWordsByIndexAndAdvancesTheStream) {
     const size_t at = indexed ? 30007 : 7;
     EXPECT_EQ(rest, std::vector<uint32_t>(whole.begin() + static_cast<ptrdiff_t>(at),
                                           whole.begin() + static_cast<ptrdiff_t>(at) + 100));
+  }
+}
+
+// lfsr:W n steps ahead by matrix powers against stepping one at a time, additive over long
+// distances, and with the period of a maximal-length register: 2^W - 1 steps return to the start.
+TEST(Lfsr, AdvanceEqualsStepsAndHasTheFullPeriod) {
+  for (int width : {3, 7, 20, 32, 33, 48, 64}) {
+    SCOPED_TRACE(width);
+    const uint64_t mask = lfsr_galois_mask(width);
+    const uint64_t all = width == 64 ? ~uint64_t{0} : (uint64_t{1} << width) - 1;
+    const uint64_t start = 0x9E3779B97F4A7C15ull & all;
+    std::vector<uint64_t> steps(5001);
+    steps[0] = start;
+    for (size_t i = 1; i < steps.size(); ++i) steps[i] = lfsr_step(steps[i - 1], mask);
+    for (uint64_t n : {0ull, 1ull, 63ull, 64ull, 65ull, 1000ull, 4095ull, 4096ull, 5000ull}) {
+      EXPECT_EQ(lfsr_advance(start, width, n), steps[n]) << n;
+    }
+    const uint64_t a = lfsr_advance(start, width, 123456789);
+    EXPECT_EQ(lfsr_advance(a, width, 987654321), lfsr_advance(start, width, 123456789 + 987654321));
+    if (width < 64) {
+      const uint64_t period = (uint64_t{1} << width) - 1;
+      EXPECT_EQ(lfsr_advance(start, width, period), start);
+      EXPECT_EQ(lfsr_advance(start, width, period + 5), steps[5]);
+      EXPECT_NE(lfsr_advance(start, width, period / 3), start);  // no return before the period
+    }
   }
 }
 

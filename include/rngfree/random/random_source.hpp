@@ -29,13 +29,14 @@ class RandomSource {
   virtual std::string save_state() const = 0;
   virtual void load_state(std::string_view state) = 0;
   virtual std::unique_ptr<RandomSource> clone() const = 0;
-  // Words as a function of their index, for a generator that has one: philox (counter based) and
-  // xoshiro128pp with one lane (by jumping ahead, xoshiro128_advance). take(n) returns a thread-safe
-  // function whose call (first, out) writes words [first, first + out.size()) of the stream's next
+  // Words as a function of their index, for a generator that has one: philox (counter based),
+  // xoshiro128pp with one lane and lfsr:W with any lanes (by jumping ahead: xoshiro128_advance,
+  // lfsr_advance). take(n) returns a thread-safe function whose call (first, out) writes words
+  // [first, first + out.size()) of the stream's next
   // n words — in any order, as often as asked — and advances the stream past those n words: the
   // words fill() would have given, without writing them all first (a RandomFill for
   // quantize_with_source). Empty, with the stream unchanged, for a generator whose words only
-  // follow one another (mt19937, xorshift32, lfsr, banks of lanes).
+  // follow one another (mt19937, xorshift32, banks of xoshiro128pp or xorshift32 lanes).
   using IndexedWords = std::function<void(int64_t first, std::span<uint32_t> out)>;
   virtual IndexedWords take(int64_t /*n*/) { return {}; }
 };
@@ -93,6 +94,9 @@ uint64_t lfsr_galois_mask(int width);
 inline uint64_t lfsr_step(uint64_t state, uint64_t mask) {
   return (state >> 1) ^ ((0 - (state & 1)) & mask);
 }
+// The state of lfsr:W n steps ahead, by GF(2) matrix powers (the step is linear: bit 0 goes to the
+// mask, bit j to bit j - 1), so that a bank's words can be given by index (RandomSource::take).
+uint64_t lfsr_advance(uint64_t state, int width, uint64_t n);
 
 // One Philox4x32-10 block (scalar reference; Random123's philox4x32_R(10, ctr, key)).
 std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
