@@ -555,25 +555,11 @@ template <int kLanes>
   }
 }
 
-// max_finite_bits for n (a multiple of 16) elements: lane-wise maxima, then horizontal_max.
-template <int kLanes>
-[[gnu::always_inline]] inline uint32_t max_finite_bits16(const float* x, int64_t n) {
-  using I = typename BfpLanes<kLanes>::I;
-  I m = I{};
-  for (int64_t i = 0; i < n; i += kLanes) {
-    I u;
-    std::memcpy(&u, x + i, sizeof u);
-    u &= 0x7FFFFFFF;
-    u = u < 0x7F800000 ? u : 0;  // signed lanes: the patterns are below 2^31
-    m = m > u ? m : u;
-  }
-  return horizontal_max<kLanes>(m);
-}
-
-// The largest magnitude's bit pattern over n (a multiple of 16) elements, infinities and NaNs
-// included (their patterns are 0x7F800000 and above, every finite one below): one pass that tells
-// at once whether a block is all finite and, if so, its max_finite_bits.
-template <int kLanes>
+// The largest magnitude's bit pattern over n (a multiple of 16) elements: lane-wise maxima, then
+// horizontal_max. kFiniteOnly: of the finite values (max_finite_bits); else of all of them, Inf and
+// NaN included (their patterns are 0x7F800000 and above, every finite one below), which tells at
+// once whether a block is all finite and, if so, its max_finite_bits.
+template <int kLanes, bool kFiniteOnly>
 [[gnu::always_inline]] inline uint32_t max_magnitude_bits16(const float* x, int64_t n) {
   using I = typename BfpLanes<kLanes>::I;
   I m = I{};
@@ -581,7 +567,8 @@ template <int kLanes>
     I u;
     std::memcpy(&u, x + i, sizeof u);
     u &= 0x7FFFFFFF;
-    m = m > u ? m : u;  // signed lanes: the patterns are below 2^31
+    if constexpr (kFiniteOnly) u = u < 0x7F800000 ? u : 0;  // signed lanes: the patterns are below 2^31
+    m = m > u ? m : u;
   }
   return horizontal_max<kLanes>(m);
 }
@@ -620,7 +607,7 @@ template <RoundingKind kMode, int kLanes>
   int64_t begin = 0;
   while (begin < whole) {
     for (; begin < whole; begin += block) {
-      const uint32_t max_bits = max_magnitude_bits16<kLanes>(in + begin, block);
+      const uint32_t max_bits = max_magnitude_bits16<kLanes, false>(in + begin, block);
       if (max_bits == 0) {  // all zeros: unchanged
         if (in != out) {
           for (int64_t i = begin; i < begin + block; i += kLanes) {
@@ -642,7 +629,7 @@ template <RoundingKind kMode, int kLanes>
     if (begin >= whole) break;
     // The block that left the loop: its largest finite magnitude, then the scaled kernel with the
     // NaN select where the grid is normal, else the general kernel.
-    const uint32_t max_bits = max_finite_bits16<kLanes>(in + begin, block);
+    const uint32_t max_bits = max_magnitude_bits16<kLanes, true>(in + begin, block);
     const int be = static_cast<int>(max_bits >> 23);
     const int se = be - 127 + 1 - mantissa_bits;
     if (be == 0 || se < bounds.se_min || se > bounds.se_max) {
