@@ -32,10 +32,9 @@ class RandomSource {
   // Words as a function of their index, for a generator that has one: philox (counter based),
   // xoshiro128pp with one lane and lfsr:W with any lanes (by jumping ahead: xoshiro128_advance,
   // lfsr_advance). take(n) returns a thread-safe function whose call (first, out) writes words
-  // [first, first + out.size()) of the stream's next
-  // n words — in any order, as often as asked — and advances the stream past those n words: the
-  // words fill() would have given, without writing them all first (a RandomFill for
-  // quantize_with_source). Empty, with the stream unchanged, for a generator whose words only
+  // [first, first + out.size()) of the stream's next n words — in any order, as often as asked —
+  // and advances the stream past those n words: the words fill() would have given, without writing
+  // them all first (a RandomFill for quantize_with_source). Empty, with the stream unchanged, for a generator whose words only
   // follow one another (mt19937, xorshift32, banks of xoshiro128pp or xorshift32 lanes).
   using IndexedWords = std::function<void(int64_t first, std::span<uint32_t> out)>;
   virtual IndexedWords take(int64_t /*n*/) { return {}; }
