@@ -329,9 +329,9 @@ class BankSource : public RandomSource {
   std::span<const uint32_t> unread_row() const {
     return std::span<const uint32_t>(row_).subspan(static_cast<size_t>(row_pos_));
   }
-  // Past k more words (the lane states unchanged): first the unread words of the current row,
-  // then, if k goes beyond them, k' = k - unread whole rows are assumed already stepped over by
-  // the caller's lanes except for k' mod lanes words of one more row, made here from the lanes.
+  // Marks k more words read, for a caller that has already stepped the lanes past the whole rows
+  // among them: the current row's unread words first; past them, (k - unread) mod lanes words of
+  // one more row, which is made here.
   void skip_words(int64_t k) {
     const auto unread = static_cast<int64_t>(lanes_ - row_pos_);
     if (k <= unread) {
@@ -425,16 +425,50 @@ void xoshiro_single(XoshiroState& s, uint32_t* out, int64_t n) {
   if (n > done) detail::xoshiro_rows(&s[0], &s[1], &s[2], &s[3], 1, out + done, n - done);
 }
 
-// Where each thread is in the words of a take() (one take at a time per thread): a quantize thread
-// asks for its range chunk by chunk in order, so only its first chunk pays a jump; words are made
-// a block at a time into buf, whose chunks are handed out.
-struct XoshiroCursor {
-  uint64_t take = 0;              // which take() (0: none)
-  int64_t end = -1;               // the index of the word `state` makes next
-  XoshiroState state{};
-  int64_t first = 0, count = 0;   // buf holds words [first, first + count) of the take
-  std::array<uint32_t, detail::kXoshiroBlock> buf{};
+// Where a thread is in the words of a take() (one take at a time per thread): a quantize thread
+// asks for its range chunk by chunk in order, so only its first chunk pays a jump. The generator
+// makes words in units (one word for xoshiro, one row of lanes for a bank); `state` makes unit
+// `next` next, and buf holds the words [first, first + count) made last.
+template <typename State, size_t kBufWords>
+struct TakeCursor {
+  uint64_t take = 0;  // which take() (0: none)
+  int64_t next = -1;  // -1: state not set for this take
+  State state{};
+  int64_t first = 0, count = 0;
+  std::array<uint32_t, kBufWords> buf{};
 };
+
+// Writes words [first, first + out.size()) of a take through the thread's cursor c: from buf where
+// they are there, else after jump(c, unit) sets c.state to make `unit` next (c.next is where it is
+// now, -1 if unset), with make(c.state, dst, units) writing `units` units of words and advancing
+// the state. Whole multiples of `straight` units go straight into out when a unit starts there;
+// otherwise buf gets `buffered` units.
+template <typename Cursor, typename Jump, typename Make>
+void serve_take(Cursor& c, uint64_t take, int64_t first, std::span<uint32_t> out, int64_t unit, int64_t straight,
+                int64_t buffered, const Jump& jump, const Make& make) {
+  if (c.take != take) c.take = take, c.next = -1, c.count = 0;
+  const auto n = static_cast<int64_t>(out.size());
+  for (int64_t done = 0; done < n;) {
+    const int64_t at = first + done;
+    if (at >= c.first && at < c.first + c.count) {  // in the words made last
+      const int64_t k = std::min(n - done, c.first + c.count - at);
+      std::memcpy(out.data() + done, c.buf.data() + (at - c.first), static_cast<size_t>(k) * sizeof(uint32_t));
+      done += k;
+      continue;
+    }
+    const int64_t u = at / unit;
+    if (u != c.next) jump(c, u), c.next = u;
+    if (const int64_t whole = (n - done) / unit / straight * straight; at % unit == 0 && whole > 0) {
+      make(c.state, out.data() + done, whole);
+      c.next += whole, done += whole * unit;
+      continue;
+    }
+    make(c.state, c.buf.data(), buffered);
+    c.first = c.next * unit, c.count = buffered * unit, c.next += buffered;
+  }
+}
+
+using XoshiroCursor = TakeCursor<XoshiroState, detail::kXoshiroBlock>;
 std::atomic<uint64_t> xoshiro_takes{0};
 
 class XoshiroSource final : public BankSource {
@@ -478,25 +512,9 @@ class XoshiroSource final : public BankSource {
     const uint64_t id = xoshiro_takes.fetch_add(1, std::memory_order_relaxed) + 1;
     return [base, id](int64_t first, std::span<uint32_t> out) {
       thread_local XoshiroCursor c;
-      if (c.take != id) c.take = id, c.end = -1, c.count = 0;
-      const auto n = static_cast<int64_t>(out.size());
-      for (int64_t done = 0; done < n;) {
-        const int64_t at = first + done;
-        if (at >= c.first && at < c.first + c.count) {  // in the block made last
-          const int64_t k = std::min(n - done, c.first + c.count - at);
-          std::memcpy(out.data() + done, c.buf.data() + (at - c.first), static_cast<size_t>(k) * sizeof(uint32_t));
-          done += k;
-          continue;
-        }
-        if (at != c.end) c.state = xoshiro_advance(base, static_cast<uint64_t>(at)), c.end = at;
-        if (const int64_t whole = (n - done) / detail::kXoshiroBlock * detail::kXoshiroBlock; whole > 0) {
-          xoshiro_single(c.state, out.data() + done, whole);  // straight into out
-          c.end += whole, done += whole;
-          continue;
-        }
-        xoshiro_single(c.state, c.buf.data(), detail::kXoshiroBlock);
-        c.first = c.end, c.count = detail::kXoshiroBlock, c.end += detail::kXoshiroBlock;
-      }
+      const auto jump = [&base](XoshiroCursor& cur, int64_t to) { cur.state = xoshiro_advance(base, static_cast<uint64_t>(to)); };
+      const auto make = [](XoshiroState& state, uint32_t* dst, int64_t words) { xoshiro_single(state, dst, words); };
+      serve_take(c, id, first, out, 1, detail::kXoshiroBlock, detail::kXoshiroBlock, jump, make);
     };
   }
 
@@ -590,15 +608,8 @@ uint64_t lfsr_advance_impl(uint64_t s, const std::vector<LfsrMatrix>& powers, ui
   return s;
 }
 
-// Where each thread is in the words of an lfsr take() (as XoshiroCursor): the lanes' states `row`
-// steps past the take's start, and a buffer of the rows made last.
-struct LfsrCursor {
-  uint64_t take = 0;  // which take() (0: none)
-  int64_t row = -1;   // the row the lanes make next
-  std::vector<uint64_t> lanes;
-  int64_t first = 0, count = 0;  // buf holds words [first, first + count) of the take's rows
-  std::array<uint32_t, 4096> buf{};
-};
+// An lfsr take's cursor: the lanes' states, in units of rows past the take's unread words.
+using LfsrCursor = TakeCursor<std::vector<uint64_t>, 4096>;
 std::atomic<uint64_t> lfsr_takes{0};
 
 class LfsrSource final : public BankSource {
@@ -632,38 +643,26 @@ class LfsrSource final : public BankSource {
     const uint64_t id = lfsr_takes.fetch_add(1, std::memory_order_relaxed) + 1;
     return [unread = std::move(unread), base = std::move(base), id, width = width_, mask = mask_,
             lanes = static_cast<int64_t>(lanes_)](int64_t first, std::span<uint32_t> out) {
-      thread_local LfsrCursor c;
-      if (c.take != id) c.take = id, c.row = -1, c.count = 0;
       const auto u = static_cast<int64_t>(unread.size());
-      const auto n = static_cast<int64_t>(out.size());
-      int64_t done = 0;
-      for (; done < n && first + done < u; ++done) out[static_cast<size_t>(done)] = unread[static_cast<size_t>(first + done)];
-      while (done < n) {
-        const int64_t at = first + done - u;  // index in the rows to come
-        if (at >= c.first && at < c.first + c.count) {  // in the rows made last
-          const int64_t k = std::min(n - done, c.first + c.count - at);
-          std::memcpy(out.data() + done, c.buf.data() + (at - c.first), static_cast<size_t>(k) * sizeof(uint32_t));
-          done += k;
-          continue;
-        }
-        const int64_t row = at / lanes;
-        if (row != c.row) {  // jump there: from the cursor's row when ahead of it, else from the start
-          const std::vector<LfsrMatrix>& powers = lfsr_powers(width);
-          const bool ahead = c.row >= 0 && row > c.row;
-          if (!ahead) c.lanes = base;
-          const auto steps = static_cast<uint64_t>(ahead ? row - c.row : row);
-          for (auto& x : c.lanes) x = lfsr_advance_impl(x, powers, mask, steps);
-          c.row = row;
-        }
-        if (const int64_t whole = (n - done) / lanes; at % lanes == 0 && whole > 0) {
-          detail::lfsr_rows(c.lanes.data(), mask, static_cast<int>(lanes), out.data() + done, whole);  // straight into out
-          c.row += whole, done += whole * lanes;
-          continue;
-        }
-        const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(c.buf.size()) / lanes);
-        detail::lfsr_rows(c.lanes.data(), mask, static_cast<int>(lanes), c.buf.data(), rows);
-        c.first = c.row * lanes, c.count = rows * lanes, c.row += rows;
+      size_t done = 0;
+      for (; done < out.size() && first + static_cast<int64_t>(done) < u; ++done) {
+        out[done] = unread[static_cast<size_t>(first) + done];
       }
+      if (done == out.size()) return;
+      thread_local LfsrCursor c;
+      // To row `to`: from the cursor's row when ahead of it, else from the take's start.
+      const auto jump = [&](LfsrCursor& cur, int64_t to) {
+        const bool ahead = cur.next >= 0 && to > cur.next;
+        if (!ahead) cur.state = base;
+        const auto steps = static_cast<uint64_t>(ahead ? to - cur.next : to);
+        const std::vector<LfsrMatrix>& powers = lfsr_powers(width);
+        for (auto& x : cur.state) x = lfsr_advance_impl(x, powers, mask, steps);
+      };
+      const auto make = [&](std::vector<uint64_t>& state, uint32_t* dst, int64_t rows) {
+        detail::lfsr_rows(state.data(), mask, static_cast<int>(lanes), dst, rows);
+      };
+      const int64_t buffered = std::max<int64_t>(1, 4096 / lanes);
+      serve_take(c, id, first + static_cast<int64_t>(done) - u, out.subspan(done), lanes, 1, buffered, jump, make);
     };
   }
 
