@@ -12,7 +12,9 @@ namespace rngfree::app {
 namespace {
 
 // Milliseconds per step: the phases (forward includes the W and A sites, backward E and G, the
-// optimizer U and M), every site's quantization, and their sum.
+// optimizer U and M), every site's quantization (`ms`; `op_ms`: the autograd op around it, with
+// its tap records, output allocation and copies, where the site has one), and their sums
+// (`quantize_op_ms` counts `op_ms` where a site has one, else `ms`).
 nlohmann::ordered_json breakdown_json(const std::vector<train::BenchTrainRow>& rows, const std::string& preset) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (const auto& r : rows) {
@@ -23,15 +25,20 @@ nlohmann::ordered_json breakdown_json(const std::vector<train::BenchTrainRow>& r
     j["forward_ms"] = b.forward_s * per_step_ms;
     j["backward_ms"] = b.backward_s * per_step_ms;
     j["optimizer_ms"] = b.optimizer_s * per_step_ms;
-    double quantize_s = 0;
+    double quantize_s = 0, op_s = 0;
     j["sites"] = nlohmann::ordered_json::array();
     for (const auto& s : b.sites) {
       quantize_s += s.seconds;
-      j["sites"].push_back({{"layer", s.layer}, {"site", s.site}, {"ms", s.seconds * per_step_ms},
-                            {"elements_per_step", s.elements / b.steps},
-                            {"in_place_per_step", static_cast<double>(s.in_place_calls) / static_cast<double>(b.steps)}});
+      op_s += s.op_seconds > 0 ? s.op_seconds : s.seconds;
+      nlohmann::ordered_json site = {
+          {"layer", s.layer}, {"site", s.site}, {"ms", s.seconds * per_step_ms},
+          {"elements_per_step", s.elements / b.steps},
+          {"in_place_per_step", static_cast<double>(s.in_place_calls) / static_cast<double>(b.steps)}};
+      if (s.op_seconds > 0) site["op_ms"] = s.op_seconds * per_step_ms;
+      j["sites"].push_back(std::move(site));
     }
     j["quantize_ms"] = quantize_s * per_step_ms;
+    j["quantize_op_ms"] = op_s * per_step_ms;
   }
   return j;
 }

@@ -20,9 +20,27 @@ T* unpack(int64_t v) {
   return std::bit_cast<T*>(static_cast<uintptr_t>(v));
 }
 
+// Adds the wall time from construction to destruction to *seconds (when not null).
+class OpTimer {
+ public:
+  explicit OpTimer(double* seconds) : seconds_(seconds) {
+    if (seconds_ != nullptr) start_ = std::chrono::steady_clock::now();
+  }
+  ~OpTimer() {
+    if (seconds_ != nullptr) *seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  OpTimer(const OpTimer&) = delete;
+  OpTimer& operator=(const OpTimer&) = delete;
+
+ private:
+  double* seconds_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 struct QuantizeFn : public torch::autograd::Function<QuantizeFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, int64_t layer,
                                int64_t fwd, int64_t bwd, int64_t fwd_tap, int64_t bwd_tap) {
+    const OpTimer timer(fwd != 0 ? &unpack<QuantSite>(fwd)->op_seconds : nullptr);
     ctx->saved_data["layer"] = layer;
     ctx->saved_data["bwd"] = bwd;
     ctx->saved_data["bwd_tap"] = bwd_tap;
@@ -37,6 +55,7 @@ struct QuantizeFn : public torch::autograd::Function<QuantizeFn> {
     auto* l = unpack<QLayer>(ctx->saved_data["layer"].toInt());
     const int64_t bwd = ctx->saved_data["bwd"].toInt();
     const int64_t bwd_tap = ctx->saved_data["bwd_tap"].toInt();
+    const OpTimer timer(bwd != 0 ? &unpack<QuantSite>(bwd)->op_seconds : nullptr);
     if (bwd_tap >= 0 && l != nullptr) l->engine->record(*l, static_cast<harvest::TapKind>(bwd_tap), g);
     if (bwd != 0) g = unpack<QuantSite>(bwd)->apply_to_gradient(std::move(g));
     return {g, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};

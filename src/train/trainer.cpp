@@ -97,7 +97,7 @@ StepBreakdown Trainer::breakdown() const {
   b.backward_s = m.phase_seconds[1];
   b.optimizer_s = m.phase_seconds[2];
   auto add = [&b](const std::string& layer, const std::string& site, const QuantSite& s) {
-    if (s.elements > 0) b.sites.push_back({layer, site, s.seconds, s.elements, s.in_place_calls});
+    if (s.elements > 0) b.sites.push_back({layer, site, s.seconds, s.elements, s.in_place_calls, s.op_seconds});
   };
   for (const auto& l : m.engine.layers) {
     for (int k = 0; k < kNumSites; ++k) add(l->name, std::string(kSiteNames[k]), l->sites[k]);

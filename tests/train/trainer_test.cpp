@@ -266,7 +266,9 @@ TEST(TrainRun, CifarFormatWithAugmentationRuns) {
 // words lenet5's E gradients and its convolutions' weight gradients are the autograd engine's alone
 // (docs/training.md "Memory") and round in place every step; a Linear layer's weight gradient
 // arrives as a view of another tensor (its storage shared), so it is copied; forward sites (W, A) and the
-// optimizer's U never round in place; reset_breakdown clears the counts.
+// optimizer's U never round in place; reset_breakdown clears the counts. The autograd op's time
+// encloses its site's rounding (W and A in the forward, E and G in the backward); the optimizer's
+// sites have no op.
 TEST(TrainRun, BreakdownCountsGradientsRoundedInPlace) {
   TrainConfig c = small_config("int8-sr-philox");
   c.train_limit = 128;
@@ -284,8 +286,15 @@ TEST(TrainRun, BreakdownCountsGradientsRoundedInPlace) {
     } else {
       EXPECT_EQ(s.in_place_calls, 0) << name << ": not a backward site";
     }
+    if (s.site == "U") {
+      EXPECT_EQ(s.op_seconds, 0.0) << name << ": the optimizer rounds it directly";
+    } else {
+      EXPECT_GT(s.seconds, 0.0) << name;
+      EXPECT_GE(s.op_seconds, s.seconds) << name << ": the op's time includes the rounding's";
+    }
   }
   EXPECT_EQ(backward_sites, 10) << "E and G of lenet5's five layers";
   t.reset_breakdown();
   for (const auto& s : t.breakdown().sites) EXPECT_EQ(s.in_place_calls, 0);
+  for (const auto& s : t.breakdown().sites) EXPECT_EQ(s.op_seconds, 0.0);
 }

@@ -63,7 +63,11 @@ struct QuantSite {
   double seconds = 0;           // wall time spent in apply, and the elements it rounded (bench train)
   int64_t elements = 0;
   int64_t in_place_calls = 0;   // backward calls that rounded the engine's gradient in place
-  void clear_counts() { seconds = 0, elements = 0, in_place_calls = 0; }
+  // Wall time of the autograd op around this site's rounding (the quantized op's forward for W and
+  // A, its backward for E and G): `seconds` plus the tap records, the output's allocation and any
+  // copy; 0 for the sites the optimizer rounds directly (U, M, V).
+  double op_seconds = 0;
+  void clear_counts() { seconds = 0, elements = 0, in_place_calls = 0, op_seconds = 0; }
 
   // out = Q(in), out may equal in. For SR the words come from the source: fused into the quantize
   // loop when the source can, nobody observes the words and (in place) they are not made from the

@@ -53,6 +53,7 @@ struct StepBreakdown {
     double seconds = 0;
     int64_t elements = 0;
     int64_t in_place_calls = 0;  // backward calls that rounded the gradient in its own memory
+    double op_seconds = 0;       // the autograd op around the rounding (QuantSite::op_seconds; 0: none)
   };
   std::vector<SiteTime> sites;
 };
