@@ -11,7 +11,7 @@
 namespace rngfree::app {
 namespace {
 
-// Milliseconds per step: the phases (forward includes the W and A sites, backward E and G, the
+// Milliseconds per step, each the median over the rounds (BenchTrainRow::breakdown): the phases (forward includes the W and A sites, backward E and G, the
 // optimizer U and M), every site's quantization (`ms`; `op_ms`: the autograd op around it, with
 // its tap records, output allocation and copies, where the site has one), and their sums
 // (`quantize_op_ms` counts `op_ms` where a site has one, else `ms`).
@@ -81,7 +81,7 @@ const RegisterCommand kBenchTrain("bench", "train", [](CLI::App& bench) {
       fmt::print("{}\n", j.dump(2));
       return;
     }
-    fmt::print("model {} — median of {} rounds; ms per step over all timed rounds\n{:<18} {:>10} {:>18} {:>9} {:>9} {:>9} "
+    fmt::print("model {} — median of {} rounds; ms per step, each the median over the rounds\n{:<18} {:>10} {:>18} {:>9} {:>9} {:>9} "
                "{:>9}\n", o->model, o->rounds, "preset", "images/s", "step time vs fp32", "forward", "backward",
                "optimizer", "quantize");
     for (const auto& r : rows) {

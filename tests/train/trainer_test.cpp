@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <zlib.h>
 
@@ -17,6 +18,7 @@
 #include "support/idx.hpp"
 #include "rngfree/harvest/harvest.hpp"
 #include "rngfree/random/random_source.hpp"
+#include "rngfree/train/bench.hpp"
 #include "rngfree/train/trainer.hpp"
 #include "support/files.hpp"
 
@@ -297,4 +299,33 @@ TEST(TrainRun, BreakdownCountsGradientsRoundedInPlace) {
   t.reset_breakdown();
   for (const auto& s : t.breakdown().sites) EXPECT_EQ(s.in_place_calls, 0);
   for (const auto& s : t.breakdown().sites) EXPECT_EQ(s.op_seconds, 0.0);
+}
+
+// bench train reports one round's breakdown with every number the median over the rounds (so a
+// single slow round cannot move it) and images/s as the median round.
+TEST(BenchTrain, BreakdownIsOneRoundsMedians) {
+  BenchTrainOptions o;
+  o.model = "mlp";
+  o.data = synthetic_mnist();
+  o.presets = {"fp32", "int8-sr-philox"};
+  o.batch = 16;
+  o.steps = 2;
+  o.rounds = 3;
+  o.threads = 1;
+  const std::vector<BenchTrainRow> rows = bench_train(o);
+  ASSERT_EQ(rows.size(), 2u);
+  for (const BenchTrainRow& r : rows) {
+    ASSERT_EQ(r.rounds.size(), 3u) << r.preset;
+    std::vector<double> v = r.rounds;
+    std::sort(v.begin(), v.end());
+    EXPECT_EQ(r.images_per_s, v[1]) << r.preset;
+    EXPECT_EQ(r.breakdown.steps, 2) << r.preset << ": one round's steps, not the sum of three rounds'";
+    EXPECT_GT(r.breakdown.forward_s, 0.0) << r.preset;
+  }
+  EXPECT_TRUE(rows[0].breakdown.sites.empty()) << "fp32 rounds nothing";
+  ASSERT_FALSE(rows[1].breakdown.sites.empty());
+  for (const auto& s : rows[1].breakdown.sites) {
+    EXPECT_EQ(s.elements % 2, 0) << s.layer << "." << s.site << ": two steps' elements";
+    EXPECT_GT(s.elements, 0) << s.layer << "." << s.site;
+  }
 }

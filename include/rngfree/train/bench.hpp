@@ -1,6 +1,6 @@
 // `rngfree bench train`: training throughput (images/s) of fp32 and the int8-sr presets, measured
-// in one process, interleaved round by round so that a busy machine slows every preset alike; the
-// median round counts. No libtorch in this header.
+// in one process, interleaved round by round (each round starting one preset later) so that a busy
+// machine slows every preset alike; the median round counts. No libtorch in this header.
 #pragma once
 #include <string>
 #include <vector>
@@ -23,7 +23,7 @@ struct BenchTrainRow {
   std::string preset;
   double images_per_s = 0;             // median over rounds
   std::vector<double> rounds;          // each round's images/s
-  StepBreakdown breakdown;             // summed over the timed rounds (not the warm-up)
+  StepBreakdown breakdown;             // one round's, each number the median over the timed rounds
 };
 
 std::vector<BenchTrainRow> bench_train(const BenchTrainOptions& options);
