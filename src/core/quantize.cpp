@@ -23,17 +23,19 @@
 namespace rngfree {
 namespace detail {
 
+// The portable entry points are not inlined into the dispatch below, so that no FP32 operation of
+// theirs moves across the change of the FP environment around the call (DefaultFpEnvironment).
 #if RNGFREE_X86
 namespace {
 void stream_sse(float* dst, const float* src, int64_t count) {
   for (int64_t i = 0; i < count; i += 4) _mm_stream_ps(dst + i, _mm_load_ps(src + i));
 }
 }  // namespace
-void run_loop_portable(const LoopArgs& a) { run_loop_streaming<stream_sse>(a); }
+[[gnu::noinline]] void run_loop_portable(const LoopArgs& a) { run_loop_streaming<stream_sse>(a); }
 #else
-void run_loop_portable(const LoopArgs& a) { run_loop(a); }
+[[gnu::noinline]] void run_loop_portable(const LoopArgs& a) { run_loop(a); }
 #endif
-void run_blocks_portable(const LoopArgs& a, int64_t b, int m, int r) { run_blocks<4>(a, b, m, r); }
+[[gnu::noinline]] void run_blocks_portable(const LoopArgs& a, int64_t b, int m, int r) { run_blocks<4>(a, b, m, r); }
 uint32_t max_finite_bits_portable(const float* x, int64_t n) { return max_finite_bits(x, n); }
 
 }  // namespace detail
@@ -46,7 +48,37 @@ constexpr int64_t kParallelThreshold = 32768;  // below this, no OpenMP region (
 constexpr int64_t kChunk = 8192;               // static partition unit
 constexpr int64_t kStreamThreshold = 1 << 22;  // out-of-place spans this large (16 MiB) bypass the cache on output
 
+// The FP32-arithmetic kernels (kFloatSplit, kFixedScaled, kBfpScaled) need IEEE round-to-nearest
+// with subnormals; a caller may have set flush-to-zero, denormals-are-zero or another rounding
+// direction (MXCSR, per thread: torch.set_flush_denormal(True) does, and some libraries do). For the
+// duration of one kernel call this thread's MXCSR gets those three fields at their defaults, and
+// the caller's value (flags and exception masks included) is put back after: the caller's setting
+// no longer sends every element to the integer kernel (about 3x slower). Elsewhere nothing is
+// changed. The kernels still check (fast_grid_usable) and take the integer path if it is not so.
+class DefaultFpEnvironment {
+ public:
+#if RNGFREE_X86
+  DefaultFpEnvironment() : saved_(_mm_getcsr()) {
+    if ((saved_ & kFields) != 0) _mm_setcsr(saved_ & ~kFields);
+  }
+  ~DefaultFpEnvironment() {
+    if ((saved_ & kFields) != 0) _mm_setcsr(saved_);
+  }
+#else
+  DefaultFpEnvironment() = default;  // no portable way to set it: the kernels take the integer path
+#endif
+  DefaultFpEnvironment(const DefaultFpEnvironment&) = delete;
+  DefaultFpEnvironment& operator=(const DefaultFpEnvironment&) = delete;
+
+#if RNGFREE_X86
+ private:
+  static constexpr unsigned kFields = 0xE040u;  // rounding control (bits 13-14), FTZ (15), DAZ (6)
+  unsigned saved_;
+#endif
+};
+
 void run_span_words(const LoopArgs& a) {
+  const DefaultFpEnvironment fp_environment;
   switch (simd_level()) {
     case SimdLevel::kAvx512: return run_loop_avx512(a);
     case SimdLevel::kAvx2: return run_loop_avx2(a);
@@ -86,6 +118,7 @@ void run_span(const LoopArgs& a) {
 }
 
 void run_blocks_span(const LoopArgs& a, int64_t block, int mantissa_bits, int r_bits) {
+  const DefaultFpEnvironment fp_environment;
   switch (simd_level()) {
     case SimdLevel::kAvx512: return run_blocks_avx512(a, block, mantissa_bits, r_bits);
     case SimdLevel::kAvx2: return run_blocks_avx2(a, block, mantissa_bits, r_bits);

@@ -249,7 +249,8 @@ BfpSpan make_bfp_span(int mantissa_bits, int64_t block, int r_bits, std::mt19937
 #if defined(__x86_64__) || defined(__i386__)
 // The FP32-arithmetic kernels (fp16/e4m3/e5m2 below their normal range, fixed point) rely on
 // IEEE round-to-nearest with subnormals; a caller that set flush-to-zero, denormals-are-zero and
-// round-toward-zero (MXCSR, per thread) must still get the reference's bits, on every target.
+// round-toward-zero (MXCSR, per thread) must still get the reference's bits, on every target, and
+// its MXCSR back (the kernels set the default mode for their own calls only).
 TEST_P(EveryTarget, EqualsReferenceUnderFlushToZeroAndRoundTowardZero) {
   std::mt19937_64 rng(777);
   for (const char* fs : {"fp16", "e4m3", "e5m2:ieee", "float:5:6", "fixed:8:4", "fixed:8:dyn", "fixed:16:20",
@@ -268,9 +269,13 @@ TEST_P(EveryTarget, EqualsReferenceUnderFlushToZeroAndRoundTowardZero) {
       const std::vector<float> expected = reference_results(in, random, format, rounding);
       std::vector<float> out(in.size());
       const unsigned saved = _mm_getcsr();
-      _mm_setcsr(saved | 0x8000u | 0x0040u | 0x6000u);  // FTZ, DAZ, round toward zero
+      const unsigned caller = saved | 0x8000u | 0x0040u | 0x6000u;  // FTZ, DAZ, round toward zero
+      _mm_setcsr(caller);
       quantize(in, out, format, rounding, random, QuantizeOptions{1});  // this thread's MXCSR
+      const unsigned after = _mm_getcsr();
       _mm_setcsr(saved);
+      ASSERT_EQ(after & 0xFFC0u, caller & 0xFFC0u) << fs << " " << rs << ": the caller's MXCSR (masks, FTZ, DAZ, "
+                                                   << "rounding direction) is not given back";
       for (size_t i = 0; i < in.size(); ++i) {
         ASSERT_TRUE(same_bits_or_both_nan(out[i], expected[i]))
             << fs << " " << rs << " x=" << std::hexfloat << in[i] << " fast=" << out[i] << " reference=" << expected[i];
