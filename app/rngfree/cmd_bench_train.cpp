@@ -11,10 +11,11 @@
 namespace rngfree::app {
 namespace {
 
-// Milliseconds per step, each the median over the rounds (BenchTrainRow::breakdown): the phases (forward includes the W and A sites, backward E and G, the
-// optimizer U and M), every site's quantization (`ms`; `op_ms`: the autograd op around it, with
-// its tap records, output allocation and copies, where the site has one), and their sums
-// (`quantize_op_ms` counts `op_ms` where a site has one, else `ms`).
+// Milliseconds per step, each the median over the rounds (BenchTrainRow::breakdown): the phases
+// (forward includes the W and A sites, backward E and G, the optimizer U and M), every site's
+// quantization (`ms`; `op_ms`: the autograd op around it, with its tap records, output allocation
+// and copies, where the site has one), and their sums (`quantize_op_ms` counts `op_ms` where a site
+// has one, else `ms`).
 nlohmann::ordered_json breakdown_json(const std::vector<train::BenchTrainRow>& rows, const std::string& preset) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (const auto& r : rows) {

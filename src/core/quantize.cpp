@@ -53,7 +53,7 @@ constexpr int64_t kStreamThreshold = 1 << 22;  // out-of-place spans this large 
 // direction (MXCSR, per thread: torch.set_flush_denormal(True) does, and some libraries do). For the
 // duration of one kernel call this thread's MXCSR gets those three fields at their defaults, and
 // the caller's value (flags and exception masks included) is put back after: the caller's setting
-// no longer sends every element to the integer kernel (about 3x slower). Elsewhere nothing is
+// no longer sends every element to the integer kernel (2-7x slower; docs/results.md). Elsewhere nothing is
 // changed. The kernels still check (fast_grid_usable) and take the integer path if it is not so.
 class DefaultFpEnvironment {
  public:

@@ -20,7 +20,8 @@ T* unpack(int64_t v) {
   return std::bit_cast<T*>(static_cast<uintptr_t>(v));
 }
 
-// Adds the wall time from construction to destruction to *seconds (when not null).
+// Adds the wall time from its construction to its destruction to *seconds (when not null): a
+// site's rounding (QuantSite::seconds) and the autograd op around it (QuantSite::op_seconds).
 class OpTimer {
  public:
   explicit OpTimer(double* seconds) : seconds_(seconds) {
@@ -130,12 +131,7 @@ bool gradient_is_exclusive(const torch::Tensor& g) {
 
 void QuantSite::apply(std::span<const float> in, std::span<float> out) {
   RNGFREE_CHECK(active, "apply on an inactive site");
-  const auto start = std::chrono::steady_clock::now();
-  struct Timer {  // adds this call's time to the site on every return path
-    QuantSite& site;
-    std::chrono::steady_clock::time_point start;
-    ~Timer() { site.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
-  } timer{*this, start};
+  const OpTimer timer(&seconds);  // this call's time, on every return path
   elements += static_cast<int64_t>(in.size());
   const QuantizeOptions options{threads};
   if (!rounding.is_stochastic()) {
