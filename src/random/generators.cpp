@@ -608,8 +608,9 @@ uint64_t lfsr_advance_impl(uint64_t s, const std::vector<LfsrMatrix>& powers, ui
   return s;
 }
 
+constexpr int64_t kLfsrBufWords = 4096;  // an lfsr cursor's buffer: whole rows, at least one
 // An lfsr take's cursor: the lanes' states, in units of rows past the take's unread words.
-using LfsrCursor = TakeCursor<std::vector<uint64_t>, 4096>;
+using LfsrCursor = TakeCursor<std::vector<uint64_t>, kLfsrBufWords>;
 std::atomic<uint64_t> lfsr_takes{0};
 
 class LfsrSource final : public BankSource {
@@ -661,7 +662,7 @@ class LfsrSource final : public BankSource {
       const auto make = [&](std::vector<uint64_t>& state, uint32_t* dst, int64_t rows) {
         detail::lfsr_rows(state.data(), mask, static_cast<int>(lanes), dst, rows);
       };
-      const int64_t buffered = std::max<int64_t>(1, 4096 / lanes);
+      const int64_t buffered = std::max<int64_t>(1, kLfsrBufWords / lanes);
       serve_take(c, id, first + static_cast<int64_t>(done) - u, out.subspan(done), lanes, 1, buffered, jump, make);
     };
   }

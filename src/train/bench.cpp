@@ -73,10 +73,7 @@ std::vector<BenchTrainRow> bench_train(const BenchTrainOptions& o) {
     trainers.push_back(std::make_unique<Trainer>(c));
     rows.push_back({p, 0, {}, {}});
   }
-  for (auto& t : trainers) {
-    t->train_steps(std::max(2, steps / 4));  // warm-up: allocations, first-touch
-    t->reset_breakdown();
-  }
+  for (auto& t : trainers) t->train_steps(std::max(2, steps / 4));  // warm-up: allocations, first-touch
   std::vector<std::vector<StepBreakdown>> per_round(trainers.size());
   for (int r = 0; r < o.rounds; ++r) {
     for (size_t k = 0; k < trainers.size(); ++k) {
