@@ -480,7 +480,15 @@ TEST_P(EveryTarget, FixedShiftFloatKernelsEqualReferenceForEveryR) {
 // finite value (NaN; inf and zeros: copied, then rounded again) with the max only in the second of
 // two parts, and a span without one (unchanged). Words given and from a RandomFill (asked again for
 // re-rounded ranges: the same words).
-TEST(QuantizeKernel, FixedDynamicOneReadEqualsReference) {
+// Each call rounds 2^22 values, and the sanitizer build runs the kernels ~5x slower (73 s for all
+// 180 calls), so the sanitizer tier checks three arrangements that reach every part of the path
+// (a short prefix re-rounded; all of it; a part copied then rounded) with two roundings, and the
+// suite named Long (release tiers only, CMakePresets.json) all six with every format and rounding.
+struct OneReadCase {
+  const char* format;
+  const char* rounding;
+};
+void check_fixed_dynamic_one_read(std::initializer_list<int> arrangements, std::initializer_list<OneReadCase> cases) {
   std::mt19937_64 rng(1415);
   const int64_t n = (int64_t{1} << 22) + 4099;
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -490,7 +498,7 @@ TEST(QuantizeKernel, FixedDynamicOneReadEqualsReference) {
   const RandomFill fill = [&](int64_t first, std::span<uint32_t> words) {
     for (size_t j = 0; j < words.size(); ++j) words[j] = word_of(first + static_cast<int64_t>(j));
   };
-  for (int arrangement = 0; arrangement < 6; ++arrangement) {
+  for (const int arrangement : arrangements) {
     std::vector<float> in(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
       float x = normal(rng);
@@ -506,9 +514,6 @@ TEST(QuantizeKernel, FixedDynamicOneReadEqualsReference) {
     }
     if (arrangement == 2) in.back() = -1000.5f;
     if (arrangement == 4) in[static_cast<size_t>(n * 5 / 8)] = 7.0e4f;  // only in the second of two parts
-    const std::pair<const char*, const char*> cases[] = {{"fixed:8:dyn", "stochastic:8"}, {"fixed:8:dyn", "nearest-even"},
-                                                         {"fixed:8:dyn", "nearest-away"}, {"fixed:2:dyn", "stochastic:16"},
-                                                         {"fixed:25:dyn", "nearest-even"}};
     for (const auto& [fs, rs] : cases) {
       const Format format = Format::parse(fs);
       {
@@ -533,6 +538,18 @@ TEST(QuantizeKernel, FixedDynamicOneReadEqualsReference) {
       }
     }
   }
+}
+
+TEST(QuantizeKernel, FixedDynamicOneReadEqualsReference) {
+  check_fixed_dynamic_one_read({0, 1, 4}, {{"fixed:8:dyn", "stochastic:8"}, {"fixed:8:dyn", "nearest-even"}});
+}
+
+TEST(QuantizeKernelLong, FixedDynamicOneReadEqualsReferenceForEveryArrangementFormatAndRounding) {
+  check_fixed_dynamic_one_read({0, 1, 2, 3, 4, 5}, {{"fixed:8:dyn", "stochastic:8"},
+                                                    {"fixed:8:dyn", "nearest-even"},
+                                                    {"fixed:8:dyn", "nearest-away"},
+                                                    {"fixed:2:dyn", "stochastic:16"},
+                                                    {"fixed:25:dyn", "nearest-even"}});
 }
 
 TEST(QuantizeKernel, ResultsDoNotDependOnThreadCount) {
