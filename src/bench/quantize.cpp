@@ -38,7 +38,7 @@ constexpr QuantizeBenchCase kCases[] = {
 // Sources timed for a case whose every_source is false.
 bool in_short_list(const std::string& source) {
   return source == "given" || source == "philox" || source == "lfsr:32" || source == "harvest-fused:self" ||
-         source == "harvest-fused-sum";
+         source == "harvest-fused-sum" || source.starts_with("take:");
 }
 
 void parallel_copy(const float* in, float* out, int64_t n) {
@@ -76,10 +76,11 @@ void parallel_copy_non_temporal(const float* in, float* out, int64_t n) {
 // Generators and the harvester produce their words on the fly, chunk by chunk inside
 // quantize_with_source (each call: up to 2048 words, generated into an L1-resident buffer and then
 // consumed). philox is counter based, so its words depend only on the element index (philox_fill).
-// The sequential generators cannot jump to an index cheaply: each thread runs its own stream (site =
-// thread number) and fills the chunks it is handed in order, as a per-thread (or per-site) generator
-// in hardware or in a training engine would; their word values therefore depend on the partition,
-// which a throughput measurement does not care about. The harvester reads a second tensor of the
+// The rows named after a sequential generator run one stream per thread (site = thread number), each
+// filling the chunks its thread is handed in order, as a per-thread generator in hardware would; their
+// word values depend on the partition, which a throughput measurement does not care about. The
+// `take:G` rows are what training's sites pay: one stream of G whose words any thread gets by index
+// (RandomSource::take: xoshiro128pp's one lane in blocks, the lfsr bank jumping by matrix powers). The harvester reads a second tensor of the
 // same size (an aligned tap, bits 0-15 of each FP32 pattern: `harvest`), or — `harvest:self` — the
 // chunk being rounded itself, paired with the element half a chunk away (self pairing per chunk).
 // `harvest-fused` is the library's fused path: harvest::harvest_fill over the same aligned tap (words
@@ -140,6 +141,14 @@ std::vector<QuantizeBenchSource> quantize_bench_sources(std::span<const float> i
   sources.push_back({"harvest-fused-sum", false, [fused_sum, tap, tap2](int64_t first, std::span<uint32_t> words) {
                        fused_sum(first, words);
                      }});
+  // take:G — one generator's words by index, as training's sites take them (the rows above give each
+  // thread its own stream, or philox_fill without a generator object).
+  for (const char* spec : {"philox", "xoshiro128pp", "lfsr:32"}) {
+    std::shared_ptr<random::RandomSource> gen = random::make_generator(spec, kSeed, 0);
+    QuantizeBenchSource taken{std::string("take:") + spec, false, {}, {}};
+    taken.take = [gen, m] { return RandomFill(gen->take(m)); };
+    sources.push_back(taken);
+  }
   QuantizeBenchSource materialized{"harvest-materialized", false, {}, {}};
   materialized.materialize = [=](std::span<uint32_t> words) { harvest::harvest_words(*tap, low16, aligned, words); };
   sources.push_back(materialized);
@@ -222,7 +231,9 @@ QuantizeBenchResult bench_quantize(int repeats, int log2_elements, const Quantiz
       if (!c.every_source && !in_short_list(src.name)) continue;
       if (!wanted(filter.sources, src.name)) continue;
       double s = 0;
-      if (src.materialize) {
+      if (src.take) {
+        s = best_seconds(repeats, [&] { quantize_with_source(in, out, format, rounding, src.take()); });
+      } else if (src.materialize) {
         s = best_seconds(repeats, [&] {
           src.materialize(words);
           quantize(in, out, format, rounding, words);

@@ -23,6 +23,10 @@ struct QuantizeBenchSource {
   // Set: the timed region is materialize(words) for the whole tensor, then quantize() reading them
   // (a word tensor written and read back); `fill` is unused.
   std::function<void(std::span<uint32_t>)> materialize = {};
+  // Set: each timed call rounds with the words of a fresh take() of one generator — one stream, its
+  // words by index, any thread anywhere in it: what a training site's E, G or U pays
+  // (RandomSource::take); `fill` is unused.
+  std::function<RandomFill()> take = {};
 };
 
 // Every source timed with stochastic rounding, for the tensor `in` being quantized (which the
