@@ -258,20 +258,66 @@ template <int L>
 }
 
 // W <= 32 runs on 32-bit lanes (twice the SIMD width), W > 32 on 64-bit lanes.
-template <int L, typename T>
+// Four rows per pass, each from the pass's first state x: the step T is linear over GF(2) and
+// T^k(x) = (x >> k) ^ XOR_{j<k} [bit j of x] T^k(e_j) (the bits at k and above only shift down for
+// k steps, e_j = bit j alone), so rows 1..4 need 1..4 masked constants each and no row waits for
+// the one before: the loop-carried chain is one row's (x -> T^4(x)), not four.
+// kFour false: one row at a time (where four per pass measured slower: the targets whose vectors are
+// too narrow for the extra operations, docs/results.md).
+template <int L, typename T, bool kFour>
 [[gnu::always_inline]] inline void lfsr_t(uint64_t* s, uint64_t mask64, uint32_t* out, int64_t rows) {
-  T x[L];
   const T mask = static_cast<T>(mask64);
-  for (int j = 0; j < L; ++j) x[j] = static_cast<T>(s[j]);
-  for (int64_t r = 0; r < rows; ++r) {
-    uint32_t* o = out + r * L;
-    for (int j = 0; j < L; ++j) {
-      const T v = (x[j] >> 1) ^ ((T{0} - (x[j] & T{1})) & mask);
-      x[j] = v;
-      o[j] = static_cast<uint32_t>(v);
+  T g[4][4] = {};  // g[k-1][j] = T^k(e_j), j < k
+  for (int j = 0; j < 4; ++j) {
+    T e = T{1} << j;
+    for (int k = 0; k < 4; ++k) {
+      e = (e >> 1) ^ ((T{0} - (e & T{1})) & mask);
+      if (j <= k) g[k][j] = e;
     }
   }
-  for (int j = 0; j < L; ++j) s[j] = x[j];
+  // Lanes in groups of at most 16, each group's states in registers through all its rows (with all
+  // 64 lanes of 64 bits at once, GCC 12's AVX2 code for the four-row pass gave wrong words: caught by
+  // Streams.EverySimdLevelGivesTheSameWords).
+  constexpr int G = L < 16 ? L : 16;
+  for (int j0 = 0; j0 < L; j0 += G) {
+    T x[G];
+    for (int j = 0; j < G; ++j) x[j] = static_cast<T>(s[j0 + j]);
+    int64_t r = 0;
+    for (; kFour && r + 4 <= rows; r += 4) {
+      uint32_t* o = out + r * L + j0;
+      for (int j = 0; j < G; ++j) {
+        const T v = x[j];
+        const T m0 = T{0} - (v & T{1}), m1 = T{0} - ((v >> 1) & T{1});
+        const T m2 = T{0} - ((v >> 2) & T{1}), m3 = T{0} - ((v >> 3) & T{1});
+        const T y1 = (v >> 1) ^ (m0 & g[0][0]);
+        const T y2 = (v >> 2) ^ (m0 & g[1][0]) ^ (m1 & g[1][1]);
+        const T y3 = (v >> 3) ^ (m0 & g[2][0]) ^ (m1 & g[2][1]) ^ (m2 & g[2][2]);
+        const T y4 = (v >> 4) ^ ((m0 & g[3][0]) ^ (m1 & g[3][1])) ^ ((m2 & g[3][2]) ^ (m3 & g[3][3]));
+        o[j] = static_cast<uint32_t>(y1);
+        o[L + j] = static_cast<uint32_t>(y2);
+        o[2 * L + j] = static_cast<uint32_t>(y3);
+        o[3 * L + j] = static_cast<uint32_t>(y4);
+        x[j] = y4;
+      }
+    }
+    for (; r < rows; ++r) {
+      uint32_t* o = out + r * L + j0;
+      for (int j = 0; j < G; ++j) {
+        const T v = (x[j] >> 1) ^ ((T{0} - (x[j] & T{1})) & mask);
+        x[j] = v;
+        o[j] = static_cast<uint32_t>(v);
+      }
+    }
+    for (int j = 0; j < G; ++j) s[j0 + j] = x[j];
+  }
+}
+
+// One lane (the single-stream lfsr:W:1) is bound by the chain's latency on every target: four rows
+// per pass there too.
+template <int L, bool kFour32, bool kFour64>
+[[gnu::always_inline]] inline void lfsr_lanes(bool narrow, uint64_t* s, uint64_t mask, uint32_t* out, int64_t rows) {
+  if (narrow) return lfsr_t<L, uint32_t, kFour32 || L == 1>(s, mask, out, rows);
+  lfsr_t<L, uint64_t, kFour64 || L == 1>(s, mask, out, rows);
 }
 
 // ---- One xoshiro128++ stream in blocks (kernels.hpp) ---------------------------------------------
@@ -354,7 +400,7 @@ void xoshiro_blocks_portable(const uint32_t* t, uint32_t* s, uint32_t* out, int6
   xoshiro_blocks_t<4>(t, s, out, blocks);
 }
 
-#define RNGFREE_BANK_VARIANTS(SUFFIX, ATTR)                                                           \
+#define RNGFREE_BANK_VARIANTS(SUFFIX, ATTR, FOUR32, FOUR64)                                                           \
   ATTR void xoshiro_##SUFFIX(uint32_t* s0, uint32_t* s1, uint32_t* s2, uint32_t* s3, int lanes,       \
                              uint32_t* out, int64_t rows) {                                            \
     switch (lanes) {                                                                                   \
@@ -383,20 +429,20 @@ void xoshiro_blocks_portable(const uint32_t* t, uint32_t* s, uint32_t* out, int6
   ATTR void lfsr_##SUFFIX(uint64_t* s, uint64_t mask, int lanes, uint32_t* out, int64_t rows) {        \
     const bool narrow = (mask >> 32) == 0;                                                             \
     switch (lanes) {                                                                                   \
-      case 1: narrow ? lfsr_t<1, uint32_t>(s, mask, out, rows) : lfsr_t<1, uint64_t>(s, mask, out, rows); break;     \
-      case 2: narrow ? lfsr_t<2, uint32_t>(s, mask, out, rows) : lfsr_t<2, uint64_t>(s, mask, out, rows); break;     \
-      case 4: narrow ? lfsr_t<4, uint32_t>(s, mask, out, rows) : lfsr_t<4, uint64_t>(s, mask, out, rows); break;     \
-      case 8: narrow ? lfsr_t<8, uint32_t>(s, mask, out, rows) : lfsr_t<8, uint64_t>(s, mask, out, rows); break;     \
-      case 16: narrow ? lfsr_t<16, uint32_t>(s, mask, out, rows) : lfsr_t<16, uint64_t>(s, mask, out, rows); break;  \
-      case 32: narrow ? lfsr_t<32, uint32_t>(s, mask, out, rows) : lfsr_t<32, uint64_t>(s, mask, out, rows); break;  \
-      case 64: narrow ? lfsr_t<64, uint32_t>(s, mask, out, rows) : lfsr_t<64, uint64_t>(s, mask, out, rows); break;  \
+      case 1: lfsr_lanes<1, FOUR32, FOUR64>(narrow, s, mask, out, rows); break;                        \
+      case 2: lfsr_lanes<2, FOUR32, FOUR64>(narrow, s, mask, out, rows); break;                        \
+      case 4: lfsr_lanes<4, FOUR32, FOUR64>(narrow, s, mask, out, rows); break;                        \
+      case 8: lfsr_lanes<8, FOUR32, FOUR64>(narrow, s, mask, out, rows); break;                        \
+      case 16: lfsr_lanes<16, FOUR32, FOUR64>(narrow, s, mask, out, rows); break;                      \
+      case 32: lfsr_lanes<32, FOUR32, FOUR64>(narrow, s, mask, out, rows); break;                      \
+      case 64: lfsr_lanes<64, FOUR32, FOUR64>(narrow, s, mask, out, rows); break;                      \
       default: RNGFREE_CHECK(false, "lane count must be a power of two in 1..64");                     \
     }                                                                                                  \
   }
 
-RNGFREE_BANK_VARIANTS(avx512, RNGFREE_TARGET_AVX512)
-RNGFREE_BANK_VARIANTS(avx2, RNGFREE_TARGET_AVX2)
-RNGFREE_BANK_VARIANTS(portable, )
+RNGFREE_BANK_VARIANTS(avx512, RNGFREE_TARGET_AVX512, true, true)
+RNGFREE_BANK_VARIANTS(avx2, RNGFREE_TARGET_AVX2, true, false)
+RNGFREE_BANK_VARIANTS(portable, , false, false)
 
 // ---- MT19937 (Matsumoto & Nishimura 1998) ---------------------------------------------------------
 constexpr int kMtN = 624, kMtM = 397;

@@ -204,29 +204,46 @@ TEST(Banks, WordIComesFromLaneIModL) {
 TEST(Lfsr, WordsAreLowBitsOfEachLaneStateAfterOneStep) {
   // lfsr:W:L — lane j's initial state = low W bits of the (j+1)-th SplitMix64 output (1 if 0);
   // one Galois step per word; word = low 32 bits of the new state. Masks from XAPP052's taps.
+  // Every SIMD level (the banks make four rows per pass from one state on some: kernels.cpp), one
+  // lane and several, a row count that is not a multiple of four.
   struct Case {
     int w;
     uint64_t mask;  // taps t -> bit t-1
   };
-  for (Case c : {Case{16, 0xD008ull /*16,15,13,4*/}, Case{32, 0x80200003ull /*32,22,2,1*/},
-                 Case{64, 0xD800000000000000ull /*64,63,61,60*/}, Case{5, 0x14ull /*5,3*/}}) {
-    EXPECT_EQ(lfsr_galois_mask(c.w), c.mask) << c.w;
-    const std::string spec = "lfsr:" + std::to_string(c.w) + ":4";
-    const auto v = words(spec, 3, 0, 4 * 100);
-    SplitMix64 sm(3);
-    for (int lane = 0; lane < 4; ++lane) {
-      uint64_t s = sm.next();
-      if (c.w < 64) s &= (uint64_t{1} << c.w) - 1;
-      if (s == 0) s = 1;
-      for (size_t r = 0; r < 100; ++r) {
-        s = (s >> 1) ^ ((s & 1) ? c.mask : 0);
-        ASSERT_EQ(v[4 * r + static_cast<size_t>(lane)], static_cast<uint32_t>(s)) << spec << " " << lane << " " << r;
-      }
+  const SimdLevel best = simd_level_supported();
+  for (SimdLevel level : {SimdLevel::kPortable, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (static_cast<int>(level) > static_cast<int>(best)) {
+      std::printf("SIMD level %s not supported here: skipped\n", simd_level_name(level).c_str());
+      continue;
     }
-    // `rngfree random` prints lane 0's states.
-    const auto ref = reference_sequence("lfsr:" + std::to_string(c.w), 3, 100);
-    for (size_t r = 0; r < 100; ++r) ASSERT_EQ(static_cast<uint32_t>(ref[r]), v[4 * r]);
+    set_simd_level(level);
+    SCOPED_TRACE(simd_level_name(level));
+    for (Case c : {Case{16, 0xD008ull /*16,15,13,4*/}, Case{32, 0x80200003ull /*32,22,2,1*/},
+                   Case{64, 0xD800000000000000ull /*64,63,61,60*/}, Case{5, 0x14ull /*5,3*/}}) {
+      EXPECT_EQ(lfsr_galois_mask(c.w), c.mask) << c.w;
+      for (const int lanes : {1, 4, 64}) {
+        const std::string spec = "lfsr:" + std::to_string(c.w) + ":" + std::to_string(lanes);
+        constexpr size_t kRows = 103;
+        const auto v = words(spec, 3, 0, static_cast<size_t>(lanes) * kRows);
+        SplitMix64 sm(3);
+        for (int lane = 0; lane < lanes; ++lane) {
+          uint64_t st = sm.next();
+          if (c.w < 64) st &= (uint64_t{1} << c.w) - 1;
+          if (st == 0) st = 1;
+          for (size_t r = 0; r < kRows; ++r) {
+            st = (st >> 1) ^ ((st & 1) ? c.mask : 0);
+            ASSERT_EQ(v[static_cast<size_t>(lanes) * r + static_cast<size_t>(lane)], static_cast<uint32_t>(st))
+                << spec << " " << lane << " " << r;
+          }
+        }
+      }
+      // `rngfree random` prints lane 0's states.
+      const auto ref = reference_sequence("lfsr:" + std::to_string(c.w), 3, 100);
+      const auto v = words("lfsr:" + std::to_string(c.w) + ":4", 3, 0, 4 * 100);
+      for (size_t r = 0; r < 100; ++r) ASSERT_EQ(static_cast<uint32_t>(ref[r]), v[4 * r]);
+    }
   }
+  set_simd_level(best);
 }
 
 TEST(ReferenceSequence, IsTheSingleLaneStream) {
