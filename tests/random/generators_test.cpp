@@ -11,6 +11,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <random>
 #include <set>
 #include <string>
@@ -201,6 +202,22 @@ TEST(Banks, WordIComesFromLaneIModL) {
   }
 }
 
+// Runs body at every SIMD level this CPU supports (portable, AVX2, AVX-512), the level named in a
+// failure's trace, and sets the best level again after.
+void at_every_simd_level(const std::function<void()>& body) {
+  const SimdLevel best = simd_level_supported();
+  for (SimdLevel level : {SimdLevel::kPortable, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (static_cast<int>(level) > static_cast<int>(best)) {
+      std::printf("SIMD level %s not supported here: skipped\n", simd_level_name(level).c_str());
+      continue;
+    }
+    set_simd_level(level);
+    SCOPED_TRACE(simd_level_name(level));
+    body();
+  }
+  set_simd_level(best);
+}
+
 TEST(Lfsr, WordsAreLowBitsOfEachLaneStateAfterOneStep) {
   // lfsr:W:L — lane j's initial state = low W bits of the (j+1)-th SplitMix64 output (1 if 0);
   // one Galois step per word; word = low 32 bits of the new state. Masks from XAPP052's taps.
@@ -210,14 +227,7 @@ TEST(Lfsr, WordsAreLowBitsOfEachLaneStateAfterOneStep) {
     int w;
     uint64_t mask;  // taps t -> bit t-1
   };
-  const SimdLevel best = simd_level_supported();
-  for (SimdLevel level : {SimdLevel::kPortable, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (static_cast<int>(level) > static_cast<int>(best)) {
-      std::printf("SIMD level %s not supported here: skipped\n", simd_level_name(level).c_str());
-      continue;
-    }
-    set_simd_level(level);
-    SCOPED_TRACE(simd_level_name(level));
+  at_every_simd_level([&] {
     for (Case c : {Case{16, 0xD008ull /*16,15,13,4*/}, Case{32, 0x80200003ull /*32,22,2,1*/},
                    Case{64, 0xD800000000000000ull /*64,63,61,60*/}, Case{5, 0x14ull /*5,3*/}}) {
       EXPECT_EQ(lfsr_galois_mask(c.w), c.mask) << c.w;
@@ -242,8 +252,7 @@ TEST(Lfsr, WordsAreLowBitsOfEachLaneStateAfterOneStep) {
       const auto v = words("lfsr:" + std::to_string(c.w) + ":4", 3, 0, 4 * 100);
       for (size_t r = 0; r < 100; ++r) ASSERT_EQ(static_cast<uint32_t>(ref[r]), v[4 * r]);
     }
-  }
-  set_simd_level(best);
+  });
 }
 
 TEST(ReferenceSequence, IsTheSingleLaneStream) {
@@ -455,14 +464,7 @@ TEST(Xoshiro128pp, BlocksAcrossTheLanesEqualTheReferenceCodeAtEveryLevel) {
     s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t;
     s[3] = rotl(s[3], 11);
   }
-  const SimdLevel best = simd_level_supported();
-  for (SimdLevel level : {SimdLevel::kPortable, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (static_cast<int>(level) > static_cast<int>(best)) {
-      std::printf("SIMD level %s not supported here: skipped\n", simd_level_name(level).c_str());
-      continue;
-    }
-    set_simd_level(level);
-    SCOPED_TRACE(simd_level_name(level));
+  at_every_simd_level([&] {
     auto g = make_generator("xoshiro128pp", 0, 0);
     g->load_state("xoshiro128pp 1 2 3 4 1 0");
     std::vector<uint32_t> whole(ref.size());
@@ -482,8 +484,7 @@ TEST(Xoshiro128pp, BlocksAcrossTheLanesEqualTheReferenceCodeAtEveryLevel) {
     take(0, std::span(taken).first(4096 * 2 + 3));  // two blocks straight, then from a block buffer
     take(4096 * 2 + 3, std::span(taken).subspan(4096 * 2 + 3));
     EXPECT_EQ(taken, ref);
-  }
-  set_simd_level(best);
+  });
 }
 
 // Supply: bits of randomness per word a spec gives. Known answers from the definitions (an lfsr:W word
