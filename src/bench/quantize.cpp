@@ -80,8 +80,9 @@ void parallel_copy_non_temporal(const float* in, float* out, int64_t n) {
 // filling the chunks its thread is handed in order, as a per-thread generator in hardware would; their
 // word values depend on the partition, which a throughput measurement does not care about. The
 // `take:G` rows are what training's sites pay: one stream of G whose words any thread gets by index
-// (RandomSource::take: xoshiro128pp's one lane in blocks, the lfsr bank jumping by matrix powers). The harvester reads a second tensor of the
-// same size (an aligned tap, bits 0-15 of each FP32 pattern: `harvest`), or — `harvest:self` — the
+// (RandomSource::take: xoshiro128pp's one lane in blocks, the lfsr bank jumping by matrix powers).
+// The harvester reads a second tensor of the same size (an aligned tap, bits 0-15 of each FP32
+// pattern: `harvest`), or — `harvest:self` — the
 // chunk being rounded itself, paired with the element half a chunk away (self pairing per chunk).
 // `harvest-fused` is the library's fused path: harvest::harvest_fill over the same aligned tap (words
 // [first, first + count) of the whole site, resolved once); `harvest-fused:self` is harvest_fill on

@@ -267,11 +267,12 @@ template <int L>
 template <int L, typename T, bool kFour>
 [[gnu::always_inline]] inline void lfsr_t(uint64_t* s, uint64_t mask64, uint32_t* out, int64_t rows) {
   const T mask = static_cast<T>(mask64);
+  const auto step = [mask](T v) { return (v >> 1) ^ ((T{0} - (v & T{1})) & mask); };
   T g[4][4] = {};  // g[k-1][j] = T^k(e_j), j < k
   for (int j = 0; j < 4; ++j) {
     T e = T{1} << j;
     for (int k = 0; k < 4; ++k) {
-      e = (e >> 1) ^ ((T{0} - (e & T{1})) & mask);
+      e = step(e);
       if (j <= k) g[k][j] = e;
     }
   }
@@ -303,9 +304,8 @@ template <int L, typename T, bool kFour>
     for (; r < rows; ++r) {
       uint32_t* o = out + r * L + j0;
       for (int j = 0; j < G; ++j) {
-        const T v = (x[j] >> 1) ^ ((T{0} - (x[j] & T{1})) & mask);
-        x[j] = v;
-        o[j] = static_cast<uint32_t>(v);
+        x[j] = step(x[j]);
+        o[j] = static_cast<uint32_t>(x[j]);
       }
     }
     for (int j = 0; j < G; ++j) s[j0 + j] = x[j];
@@ -400,7 +400,7 @@ void xoshiro_blocks_portable(const uint32_t* t, uint32_t* s, uint32_t* out, int6
   xoshiro_blocks_t<4>(t, s, out, blocks);
 }
 
-#define RNGFREE_BANK_VARIANTS(SUFFIX, ATTR, FOUR32, FOUR64)                                                           \
+#define RNGFREE_BANK_VARIANTS(SUFFIX, ATTR, FOUR32, FOUR64)                                           \
   ATTR void xoshiro_##SUFFIX(uint32_t* s0, uint32_t* s1, uint32_t* s2, uint32_t* s3, int lanes,       \
                              uint32_t* out, int64_t rows) {                                            \
     switch (lanes) {                                                                                   \

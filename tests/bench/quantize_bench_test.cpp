@@ -53,8 +53,8 @@ TEST(QuantizeBenchSources, TakeRowsRoundWithTheGeneratorsStreamForAnyThreadCount
       const auto sources = quantize_bench_sources(in);
       const QuantizeBenchSource& taken = source_named(sources, "take:" + g);
       ASSERT_TRUE(taken.take) << g;
-      EXPECT_TRUE(same(round_with(in, taken.take(), threads), first)) << g << ", " << threads << " threads, first call";
-      EXPECT_TRUE(same(round_with(in, taken.take(), threads), second)) << g << ", " << threads << " threads, second call";
+      EXPECT_TRUE(same(round_with(in, taken.take(), threads), first)) << g << ", " << threads << " threads, call 1";
+      EXPECT_TRUE(same(round_with(in, taken.take(), threads), second)) << g << ", " << threads << " threads, call 2";
     }
   }
 }
