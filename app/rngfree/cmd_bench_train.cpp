@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "command.hpp"
 #include "rngfree/train/bench.hpp"
 #include "rngfree/train/config.hpp"
@@ -47,6 +49,7 @@ nlohmann::ordered_json breakdown_json(const std::vector<train::BenchTrainRow>& r
 const RegisterCommand kBenchTrain("bench", "train", [](CLI::App& bench) {
   auto o = std::make_shared<train::BenchTrainOptions>();
   auto json = std::make_shared<bool>(false);
+  auto presets = std::make_shared<std::vector<std::string>>();
   auto* cmd = bench.add_subcommand(
       "train",
       "Training throughput (images/s) of fp32 and of every int8-sr preset (every int8 site quantized), measured in "
@@ -59,10 +62,23 @@ const RegisterCommand kBenchTrain("bench", "train", [](CLI::App& bench) {
                    IntRange<int>{1, 1'000'000});
   add_integer_flag(cmd, "--rounds", o->rounds, "Rounds; the median counts", IntRange<int>{1, 1000});
   add_integer_flag(cmd, "--threads", o->threads, "Threads", train::limits::kThreads);
+  cmd->add_option("--preset", *presets,
+                  "A preset to run (repeatable; default: fp32 and the four int8-sr presets); fp32 always runs, as the "
+                  "baseline of the ratios");
+  cmd->add_option("--config", o->configs,
+                  "A TOML config (docs/training.md's keys) to run as one more row, named by its file's stem "
+                  "(repeatable); --model, --data, --batch and --threads replace its own")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--json", *json,
                 "Print {\"model\", \"fp32\": {\"images_per_s\", \"breakdown\"}, \"presets\": {...}}; breakdown: ms per "
                 "step forward/backward/optimizer and per site");
-  cmd->callback([o, json] {
+  cmd->callback([o, json, presets] {
+    if (!presets->empty()) {
+      o->presets = {"fp32"};
+      for (const auto& p : *presets) {
+        if (std::find(o->presets.begin(), o->presets.end(), p) == o->presets.end()) o->presets.push_back(p);
+      }
+    }
     auto rows = train::bench_train(*o);
     double fp32 = 0;
     for (const auto& r : rows) {

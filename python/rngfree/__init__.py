@@ -95,7 +95,8 @@ def quantize(x: torch.Tensor, format: str, rounding: str, words: Optional[torch.
           reads the low R bits of words[i] (C order). Same words -> the same result as
           ``rngfree quantize --random given``.
       source: a generator spec (``philox``, ``mt19937``, ``xoshiro128pp[:L]``, ``xorshift32[:L]``,
-          ``lfsr:W[:L]``) with ``seed`` (required) and ``site`` (the stream, default 0): element i
+          ``lfsr:W[:L]``, or any of them as ``GEN/R``: 32/R words of R bits from each word) with
+          ``seed`` (required) and ``site`` (the stream, default 0): element i
           reads word i of the stream, ``random_words(source, seed, site, x.numel())``.
           ``"self"``: harvest from x itself (``Harvest(x, "self")``).
           A ``Harvest``: words harvested from its tap tensors.

@@ -112,6 +112,16 @@ def test_philox_known_answer():
     assert rngfree.random_words("philox", 0, 0, 4).tolist() == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
 
 
+def test_packed_words_split_each_word_lowest_bits_first():
+    # GEN/R (docs/random.md): word i = bits R*(i mod 32/R) .. of GEN's word i // (32/R).
+    assert rngfree.random_words("philox/8", 0, 0, 5).tolist() == [0xD5, 0xE8, 0x27, 0x66, 0x8D]
+    assert rngfree.random_words("philox/16", 0, 0, 3).tolist() == [0xE8D5, 0x6627, 0xC58D]
+    x = torch.linspace(-3, 3, 4099)
+    words = rngfree.random_words("xoshiro128pp/8", 7, 3, x.numel())
+    assert torch.equal(rngfree.quantize(x, "fixed:8:4", "stochastic:8", source="xoshiro128pp/8", seed=7, site=3),
+                       rngfree.quantize(x, "fixed:8:4", "stochastic:8", words=words))
+
+
 def field_mix(w, width):
     # docs/random.md, the field mix, written out from its definition.
     mask = (1 << width) - 1

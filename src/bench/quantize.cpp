@@ -144,10 +144,12 @@ std::vector<QuantizeBenchSource> quantize_bench_sources(std::span<const float> i
                      }});
   // take:G — one generator's words by index, as training's sites take them (the rows above give each
   // thread its own stream, or philox_fill without a generator object).
-  for (const char* spec : {"philox", "xoshiro128pp", "lfsr:32"}) {
+  // With /8, each 32-bit word serves four roundings with stochastic:8 (timed for those cases only).
+  for (const char* spec : {"philox", "xoshiro128pp", "lfsr:32", "philox/8", "xoshiro128pp/8", "lfsr:32/8"}) {
     std::shared_ptr<random::RandomSource> gen = random::make_generator(spec, kSeed, 0);
     QuantizeBenchSource taken{std::string("take:") + spec, false, {}, {}};
     taken.take = [gen, m] { return RandomFill(gen->take(m)); };
+    taken.random_bits = random::generator_random_bits(spec);
     sources.push_back(taken);
   }
   QuantizeBenchSource materialized{"harvest-materialized", false, {}, {}};
@@ -230,7 +232,7 @@ QuantizeBenchResult bench_quantize(int repeats, int log2_elements, const Quantiz
     }
     for (const QuantizeBenchSource& src : sources) {
       if (!c.every_source && !in_short_list(src.name)) continue;
-      if (!wanted(filter.sources, src.name)) continue;
+      if (!wanted(filter.sources, src.name) || rounding.random_bits > src.random_bits) continue;
       double s = 0;
       if (src.take) {
         s = best_seconds(repeats, [&] { quantize_with_source(in, out, format, rounding, src.take()); });

@@ -76,7 +76,8 @@ struct GenSpec {
 
 const char* kAllowed =
     "allowed: philox, mt19937, xoshiro128pp[:L], xorshift32[:L], lfsr:W[:L] "
-    "(W = 3..64; L = lanes, a power of two 1..64)";
+    "(W = 3..64; L = lanes, a power of two 1..64), each optionally followed by /R (R = 1, 2, 4, 8 or 16: "
+    "32/R words of R random bits from each word; lfsr:W with W >= 32)";
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
@@ -134,6 +135,28 @@ GenSpec parse_spec(std::string_view spec) {
     return g;
   }
   throw Error(fmt::format("random source '{}': unknown generator; {}", spec, kAllowed));
+}
+
+// "GEN/R": the base generator's spec and R; bits 0 without "/R". Checks R and that every base word
+// has 32 random bits (lfsr:W with W < 32 has fewer: its top bits would make words that are always 0).
+struct PackedSpec {
+  std::string_view base;
+  int bits = 0;
+};
+int base_random_bits(const GenSpec& g) { return g.kind == GenKind::kLfsr ? std::min(g.width, 32) : 32; }
+PackedSpec split_packed(std::string_view spec) {
+  const size_t slash = spec.find('/');
+  if (slash == std::string_view::npos) return {spec, 0};
+  const std::string_view base = spec.substr(0, slash), r = spec.substr(slash + 1);
+  const int bits = parse_int(spec, "bits R", r, 1, 16);
+  if ((bits & (bits - 1)) != 0) {
+    throw Error(fmt::format("random source '{}': bits R = {} does not divide 32; {}", spec, bits, kAllowed));
+  }
+  if (const int have = base_random_bits(parse_spec(base)); have != 32) {
+    throw Error(fmt::format("random source '{}': /R splits 32-bit words, but '{}' gives {} random bits per word; {}",
+                            spec, base, have, kAllowed));
+  }
+  return {base, bits};
 }
 
 // ---- State text: "<name> <hex> <hex> ..." ----------------------------------------------------------
@@ -685,6 +708,116 @@ class LfsrSource final : public BankSource {
   std::vector<uint64_t> s_;
 };
 
+// ---- Packed words: GEN/R ------------------------------------------------------------------------------
+// Word i of the stream is bits [R·(i mod k), R·(i mod k) + R) of the base generator's word floor(i / k),
+// k = 32/R, in the low bits: each base word serves k roundings with stochastic:R. The base's word
+// being split is kept with how many of its k words are still to come.
+class PackedSource final : public RandomSource {
+ public:
+  PackedSource(std::unique_ptr<RandomSource> base, int bits) : base_(std::move(base)), bits_(bits), per_(32 / bits) {}
+  PackedSource(const PackedSource& o)
+      : RandomSource(o), base_(o.base_->clone()), bits_(o.bits_), per_(o.per_), word_(o.word_), left_(o.left_) {}
+  PackedSource& operator=(const PackedSource&) = delete;
+  std::string name() const override { return fmt::format("{}/{}", base_->name(), bits_); }
+  void fill(std::span<uint32_t> out) override {
+    size_t done = from_word(out);
+    const auto whole = static_cast<int64_t>((out.size() - done) / static_cast<size_t>(per_));
+    for (int64_t w = 0; w < whole;) {
+      const int64_t c = std::min<int64_t>(kChunk, whole - w);
+      buf_.resize(static_cast<size_t>(c));
+      base_->fill(buf_);
+      detail::unpack_words(bits_, buf_.data(), c, out.data() + done);
+      done += static_cast<size_t>(c * per_), w += c;
+    }
+    if (done < out.size()) {
+      base_->fill(std::span<uint32_t>(&word_, 1));
+      left_ = per_;
+      from_word(out.subspan(done));
+    }
+  }
+  // Words [0, n) of the take: the split word's remaining ones first, then base words by index
+  // (base take of ceil(rest / k) words); the last base word, if not used up, is kept split.
+  IndexedWords take(int64_t n) override {
+    RNGFREE_CHECK(n >= 0, "take of a negative count");
+    const int64_t head = std::min<int64_t>(left_, n), rest = n - head;
+    const int64_t base_words = (rest + per_ - 1) / per_;
+    IndexedWords base;
+    if (base_words > 0 && !(base = base_->take(base_words))) return {};  // the base has no words by index
+    const uint32_t word = word_;
+    const int skip = per_ - left_;  // words of `word` already given before this take
+    left_ -= static_cast<int>(head);
+    if (base_words > 0) {
+      base(base_words - 1, std::span<uint32_t>(&word_, 1));
+      left_ = static_cast<int>(base_words * per_ - rest);
+    }
+    return [base = std::move(base), word, skip, head, bits = bits_, per = per_](int64_t first, std::span<uint32_t> out) {
+      const uint32_t mask = (uint32_t{1} << bits) - 1;
+      size_t done = 0;
+      for (; done < out.size() && first + static_cast<int64_t>(done) < head; ++done) {
+        out[done] = (word >> (bits * (skip + first + static_cast<int>(done)))) & mask;
+      }
+      thread_local std::vector<uint32_t> buf;
+      while (done < out.size()) {
+        const int64_t at = first + static_cast<int64_t>(done) - head;  // word `at` of the base words' split
+        const auto left = static_cast<int64_t>(out.size() - done);
+        const int64_t w = at / per, from = at % per;
+        if (from == 0 && left >= per) {  // whole base words, split straight into out
+          const int64_t c = std::min<int64_t>(kChunk, left / per);
+          buf.resize(static_cast<size_t>(c));
+          base(w, buf);
+          detail::unpack_words(bits, buf.data(), c, out.data() + done);
+          done += static_cast<size_t>(c * per);
+          continue;
+        }
+        uint32_t one = 0;  // a base word of which only part is asked for
+        base(w, std::span<uint32_t>(&one, 1));
+        for (int64_t j = from; j < per && done < out.size(); ++j) out[done++] = (one >> (bits * j)) & mask;
+      }
+    };
+  }
+  std::string save_state() const override {
+    return fmt::format("{} {:x} {:x} {}", name(), left_, word_, base_->save_state());
+  }
+  void load_state(std::string_view state) override {
+    const auto parts = split(state, ' ');
+    const std::string me = name();
+    if (parts.size() < 4 || parts[0] != me) {
+      throw Error(fmt::format("random source state '{}': not a state of generator '{}' (expected '{}', two hex "
+                              "numbers and the state of '{}')",
+                              state.substr(0, 60), me, me, base_->name()));
+    }
+    uint64_t v[2] = {0, 0};
+    for (int i = 0; i < 2; ++i) {
+      const auto t = parts[static_cast<size_t>(i) + 1];
+      auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v[i], 16);
+      if (ec != std::errc() || ptr != t.data() + t.size() || v[i] > (i == 0 ? static_cast<uint64_t>(per_ - 1) : 0xffffffffu)) {
+        throw Error(fmt::format("random source state for '{}': field {} = '{}' is not a hex number in range", me, i + 1, t));
+      }
+    }
+    const size_t base_at = parts[0].size() + parts[1].size() + parts[2].size() + 3;
+    base_->load_state(state.substr(base_at));
+    left_ = static_cast<int>(v[0]), word_ = static_cast<uint32_t>(v[1]);
+  }
+  std::unique_ptr<RandomSource> clone() const override { return std::make_unique<PackedSource>(*this); }
+
+ private:
+  // Base words per call of the base, through a buffer (xoshiro128pp fills whole blocks of 4,096 in
+  // its vector lanes, fewer one word at a time).
+  static constexpr int64_t kChunk = 4096;
+  // Gives the split word's remaining words to the front of out; returns how many.
+  size_t from_word(std::span<uint32_t> out) {
+    const uint32_t mask = (uint32_t{1} << bits_) - 1;
+    size_t i = 0;
+    for (; i < out.size() && left_ > 0; ++i, --left_) out[i] = (word_ >> (bits_ * (per_ - left_))) & mask;
+    return i;
+  }
+  std::unique_ptr<RandomSource> base_;
+  int bits_, per_;
+  uint32_t word_ = 0;  // the base word being split
+  int left_ = 0;       // its words still to give (0..per_ - 1 between calls)
+  std::vector<uint32_t> buf_;
+};
+
 }  // namespace
 
 std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> x, std::array<uint32_t, 2> key) {
@@ -734,6 +867,9 @@ const uint32_t* xoshiro_lane_table(int lanes) {
 }  // namespace detail
 
 std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t seed, uint64_t site) {
+  if (const PackedSpec p = split_packed(spec); p.bits > 0) {
+    return std::make_unique<PackedSource>(make_generator(p.base, seed, site), p.bits);
+  }
   const GenSpec g = parse_spec(spec);
   switch (g.kind) {
     case GenKind::kPhilox: return std::make_unique<PhiloxSource>(seed, site);
@@ -746,16 +882,24 @@ std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t see
 }
 
 int generator_random_bits(std::string_view spec) {
-  const GenSpec g = parse_spec(spec);
-  return g.kind == GenKind::kLfsr ? std::min(g.width, 32) : 32;
+  if (const PackedSpec p = split_packed(spec); p.bits > 0) return p.bits;
+  return base_random_bits(parse_spec(spec));
 }
 
 std::vector<std::string> generator_specs() {
-  return {"philox", "mt19937", "xoshiro128pp[:L]", "xorshift32[:L]", "lfsr:W[:L]"};
+  return {"philox", "mt19937", "xoshiro128pp[:L]", "xorshift32[:L]", "lfsr:W[:L]", "GEN/R"};
 }
 
 std::vector<uint64_t> reference_sequence(std::string_view spec, uint64_t seed, int64_t count) {
   if (count < 0) throw Error(fmt::format("count = {}: must be >= 0", count));
+  if (const PackedSpec p = split_packed(spec); p.bits > 0) {  // the base's words (low 32 bits), split
+    const int64_t per = 32 / p.bits;
+    const std::vector<uint64_t> base = reference_sequence(p.base, seed, (count + per - 1) / per);
+    std::vector<uint32_t> words(base.size()), split(base.size() * static_cast<size_t>(per));
+    for (size_t i = 0; i < base.size(); ++i) words[i] = static_cast<uint32_t>(base[i]);
+    detail::unpack_words(p.bits, words.data(), static_cast<int64_t>(words.size()), split.data());
+    return {split.begin(), split.begin() + count};
+  }
   const GenSpec g = parse_spec(spec);
   std::vector<uint64_t> out(static_cast<size_t>(count));
   if (g.kind == GenKind::kLfsr) {  // lane 0's successive W-bit states

@@ -10,6 +10,7 @@
 #endif
 #include <immintrin.h>
 
+#include <bit>
 #include <cstring>
 #include <utility>
 
@@ -476,6 +477,47 @@ RNGFREE_TARGET_AVX512 void mt_avx512(uint32_t* mt, uint32_t* out) { mt_block_t(m
 RNGFREE_TARGET_AVX2 void mt_avx2(uint32_t* mt, uint32_t* out) { mt_block_t(mt, out); }
 void mt_portable(uint32_t* mt, uint32_t* out) { mt_block_t(mt, out); }
 
+// ---- Packed words (GEN/R): 32/R words of R bits from each 32-bit word --------------------------
+using AliasingU16 = uint16_t __attribute__((may_alias));  // reads a word's halves in place
+template <int kBits>
+[[gnu::always_inline]] inline void unpack_t(const uint32_t* __restrict in, int64_t words, uint32_t* __restrict out) {
+  constexpr int kPer = 32 / kBits;
+  constexpr uint32_t kMask = (uint32_t{1} << kBits) - 1;
+  if constexpr (std::endian::native == std::endian::little && kBits == 8) {
+    // Field j of a word is its j-th byte in memory: one zero extension per field.
+    const auto* b = reinterpret_cast<const unsigned char*>(in);
+    for (int64_t t = 0; t < words * 4; ++t) out[t] = b[t];
+  } else if constexpr (std::endian::native == std::endian::little && kBits == 16) {
+    const auto* h = reinterpret_cast<const AliasingU16*>(in);
+    for (int64_t t = 0; t < words * 2; ++t) out[t] = h[t];
+  } else {
+    for (int64_t i = 0; i < words; ++i) {
+      const uint32_t w = in[i];
+      for (int j = 0; j < kPer; ++j) out[i * kPer + j] = (w >> (kBits * j)) & kMask;
+    }
+  }
+}
+template <int kBits>
+RNGFREE_TARGET_AVX512 void unpack_avx512(const uint32_t* in, int64_t words, uint32_t* out) {
+  unpack_t<kBits>(in, words, out);
+}
+template <int kBits>
+RNGFREE_TARGET_AVX2 void unpack_avx2(const uint32_t* in, int64_t words, uint32_t* out) {
+  unpack_t<kBits>(in, words, out);
+}
+template <int kBits>
+void unpack_portable(const uint32_t* in, int64_t words, uint32_t* out) {
+  unpack_t<kBits>(in, words, out);
+}
+template <int kBits>
+void unpack_dispatch(const uint32_t* in, int64_t words, uint32_t* out) {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return unpack_avx512<kBits>(in, words, out);
+    case SimdLevel::kAvx2: return unpack_avx2<kBits>(in, words, out);
+    default: return unpack_portable<kBits>(in, words, out);
+  }
+}
+
 }  // namespace
 
 void philox_blocks(uint64_t first_block, uint64_t site, uint32_t k0, uint32_t k1, uint32_t* out, int64_t blocks) {
@@ -519,6 +561,16 @@ void lfsr_rows(uint64_t* s, uint64_t mask, int lanes, uint32_t* out, int64_t row
     case SimdLevel::kAvx512: return lfsr_avx512(s, mask, lanes, out, rows);
     case SimdLevel::kAvx2: return lfsr_avx2(s, mask, lanes, out, rows);
     default: return lfsr_portable(s, mask, lanes, out, rows);
+  }
+}
+void unpack_words(int bits, const uint32_t* in, int64_t words, uint32_t* out) {
+  switch (bits) {
+    case 1: return unpack_dispatch<1>(in, words, out);
+    case 2: return unpack_dispatch<2>(in, words, out);
+    case 4: return unpack_dispatch<4>(in, words, out);
+    case 8: return unpack_dispatch<8>(in, words, out);
+    case 16: return unpack_dispatch<16>(in, words, out);
+    default: RNGFREE_CHECK(false, "unpack_words: bits must be 1, 2, 4, 8 or 16");
   }
 }
 void mt19937_block(uint32_t* mt, uint32_t* out) {

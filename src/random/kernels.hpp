@@ -30,6 +30,9 @@ void xoshiro_blocks(int lanes, const uint32_t* table, uint32_t* s, uint32_t* out
 const uint32_t* xoshiro_lane_table(int lanes);  // defined in generators.cpp
 void lfsr_rows(uint64_t* s, uint64_t mask, int lanes, uint32_t* out, int64_t rows);
 
+// Packed words (GEN/R, generators.cpp): each of `words` input words gives 32/bits output words,
+// out[i·(32/bits) + j] = (in[i] >> (bits·j)) & (2^bits - 1). bits: 1, 2, 4, 8 or 16.
+void unpack_words(int bits, const uint32_t* in, int64_t words, uint32_t* out);
 // MT19937: regenerates the 624-word state block (the "twist") and tempers it into out[0..623].
 void mt19937_block(uint32_t* mt, uint32_t* out);
 

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <utility>
 
@@ -62,9 +63,26 @@ std::vector<BenchTrainRow> bench_train(const BenchTrainOptions& o) {
   std::string data = o.data.empty() ? (small ? "fashion-mnist" : "synthetic:3:32") : o.data;
   std::vector<std::unique_ptr<Trainer>> trainers;
   std::vector<BenchTrainRow> rows;
+  std::vector<std::pair<std::string, TrainConfig>> runs;  // row name, its configuration
   for (const auto& p : o.presets) {
     TrainConfig c;
     apply_preset(c, p);
+    runs.emplace_back(p, std::move(c));
+  }
+  for (const auto& path : o.configs) {
+    TrainConfig c;
+    apply_toml_file(c, path);
+    std::string name = std::filesystem::path(path).stem().string();
+    for (const auto& [other, unused] : runs) {
+      if (other == name) {
+        throw Error(fmt::format("--config '{}': its row name '{}' is already taken (by a preset or another config); "
+                                "rename the file",
+                                path, name));
+      }
+    }
+    runs.emplace_back(std::move(name), std::move(c));
+  }
+  for (auto& [p, c] : runs) {
     c.model = o.model;
     c.data = data;
     c.batch = o.batch;

@@ -59,5 +59,38 @@ TEST(QuantizeBenchSources, TakeRowsRoundWithTheGeneratorsStreamForAnyThreadCount
   }
 }
 
+// take:G/8: each word of G's stream gives four words of 8 bits, lowest byte first, for rounding
+// with stochastic:8; the second call starts inside a word (n = 1 mod 4).
+TEST(QuantizeBenchSources, PackedTakeRowsSplitEachGeneratorWordIntoFourBytes) {
+  const size_t n = (size_t{1} << 17) + 77;
+  std::vector<float> in(n);
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto& x : in) x = normal(rng);
+  for (const std::string g : {"philox", "xoshiro128pp", "lfsr:32"}) {
+    std::vector<uint32_t> base(n / 2 + 2);  // 2n + 8 bytes: both calls' words
+    source_named(quantize_bench_sources(in), g).fill(0, base);
+    const auto bytes_from = [&base](int64_t offset) -> RandomFill {
+      return [&base, offset](int64_t at, std::span<uint32_t> words) {
+        for (size_t k = 0; k < words.size(); ++k) {
+          const auto i = static_cast<size_t>(offset + at) + k;
+          words[k] = (base[i / 4] >> (8 * (i % 4))) & 0xffu;
+        }
+      };
+    };
+    const std::vector<float> first = round_with(in, bytes_from(0), 1);
+    const std::vector<float> second = round_with(in, bytes_from(static_cast<int64_t>(n)), 1);
+    ASSERT_FALSE(same(first, second)) << g;
+    for (const int threads : {1, 2, 3}) {
+      const auto sources = quantize_bench_sources(in);
+      const QuantizeBenchSource& taken = source_named(sources, "take:" + g + "/8");
+      ASSERT_TRUE(taken.take) << g;
+      EXPECT_EQ(taken.random_bits, 8) << g;
+      EXPECT_TRUE(same(round_with(in, taken.take(), threads), first)) << g << ", " << threads << " threads, call 1";
+      EXPECT_TRUE(same(round_with(in, taken.take(), threads), second)) << g << ", " << threads << " threads, call 2";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rngfree::bench

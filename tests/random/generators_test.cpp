@@ -41,6 +41,15 @@ std::string fmt_hex(uint32_t x) {
 const std::vector<std::string> kAllSpecs = {"philox",         "mt19937",      "xoshiro128pp", "xoshiro128pp:16",
                                             "xorshift32",     "xorshift32:8", "lfsr:32",      "lfsr:7:4",
                                             "lfsr:64:1",      "lfsr:48:64",   "xoshiro128pp:64"};
+// Packed words (GEN/R): a word of R bits each; sites may share words by chance, so the tests of
+// distinct and uncorrelated sites keep to kAllSpecs.
+const std::vector<std::string> kPackedSpecs = {"philox/8", "philox/1", "xoshiro128pp/16", "lfsr:32/8",
+                                               "lfsr:64:1/4", "mt19937/2", "xorshift32:8/8"};
+std::vector<std::string> specs_with_packed() {
+  std::vector<std::string> v = kAllSpecs;
+  v.insert(v.end(), kPackedSpecs.begin(), kPackedSpecs.end());
+  return v;
+}
 
 TEST(SplitMix64, ReferenceOutputsForSeedZero) {
   // Vigna's splitmix64.c with x = 0.
@@ -263,7 +272,7 @@ TEST(ReferenceSequence, IsTheSingleLaneStream) {
 }
 
 TEST(Streams, FillInPiecesEqualsOneFill) {
-  for (const auto& spec : kAllSpecs) {
+  for (const auto& spec : specs_with_packed()) {
     const auto whole = words(spec, 42, 3, 5000);
     auto g = make_generator(spec, 42, 3);
     std::vector<uint32_t> pieces;
@@ -283,14 +292,15 @@ TEST(Streams, FillInPiecesEqualsOneFill) {
 // continues after them. The generators whose words only follow one another give nothing and keep
 // their stream.
 TEST(Streams, TakeGivesFillsWordsByIndexAndAdvancesTheStream) {
-  for (const auto& spec : kAllSpecs) {
+  for (const auto& spec : specs_with_packed()) {
     SCOPED_TRACE(spec);
     const auto whole = words(spec, 42, 3, 40000);
     auto g = make_generator(spec, 42, 3);
     std::vector<uint32_t> head(7);
     g->fill(head);  // take after an odd start
     const RandomSource::IndexedWords take = g->take(30000);
-    const bool indexed = spec == "philox" || spec == "xoshiro128pp" || spec.starts_with("lfsr:");
+    const std::string base = spec.substr(0, spec.find('/'));
+    const bool indexed = base == "philox" || base == "xoshiro128pp" || base.starts_with("lfsr:");
     ASSERT_EQ(indexed, static_cast<bool>(take));
     if (take) {
       std::vector<uint32_t> got(30000);
@@ -347,7 +357,7 @@ TEST(Lfsr, AdvanceEqualsStepsAndHasTheFullPeriod) {
 }
 
 TEST(Streams, SaveLoadContinuesBitIdentically) {
-  for (const auto& spec : kAllSpecs) {
+  for (const auto& spec : specs_with_packed()) {
     auto g = make_generator(spec, 1234, 5);
     std::vector<uint32_t> a(777);
     g->fill(a);
@@ -436,15 +446,16 @@ TEST(Streams, EverySimdLevelGivesTheSameWords) {
   const SimdLevel best = simd_level_supported();
   std::vector<std::vector<uint32_t>> base;
   set_simd_level(SimdLevel::kPortable);
-  for (const auto& spec : kAllSpecs) base.push_back(words(spec, 11, 2, 3001));
+  const std::vector<std::string> specs = specs_with_packed();
+  for (const auto& spec : specs) base.push_back(words(spec, 11, 2, 3001));
   for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (static_cast<int>(level) > static_cast<int>(best)) {
       std::printf("SIMD level %s not supported here: skipped\n", simd_level_name(level).c_str());
       continue;
     }
     set_simd_level(level);
-    for (size_t k = 0; k < kAllSpecs.size(); ++k) {
-      EXPECT_EQ(words(kAllSpecs[k], 11, 2, 3001), base[k]) << kAllSpecs[k] << " " << simd_level_name(level);
+    for (size_t k = 0; k < specs.size(); ++k) {
+      EXPECT_EQ(words(specs[k], 11, 2, 3001), base[k]) << specs[k] << " " << simd_level_name(level);
     }
   }
   set_simd_level(best);
@@ -506,9 +517,48 @@ TEST(Supply, GeneratorRandomBitsAreTheBitsTheWordsUse) {
   }
 }
 
+// GEN/R: word i is bits [R·(i mod k), R·(i mod k) + R) of the base's word i / k (k = 32/R), for the
+// site's own stream, by fill and by take, continuing across a take that ends inside a base word; the
+// reference sequence splits the base's; R random bits per word.
+TEST(PackedWords, AreTheBaseWordsBitFieldsLowestFirst) {
+  for (const char* base : {"philox", "xoshiro128pp", "lfsr:32", "lfsr:64:1", "mt19937", "xorshift32:8"}) {
+    const std::vector<uint32_t> b = words(base, 7, 4, 4000);
+    for (int bits : {1, 2, 4, 8, 16}) {
+      const std::string spec = fmt::format("{}/{}", base, bits);
+      SCOPED_TRACE(spec);
+      const int per = 32 / bits;
+      const uint32_t mask = (1u << bits) - 1;
+      const size_t n = 4000 * static_cast<size_t>(per) - 5;  // more than the pieces below
+      std::vector<uint32_t> expect(n);
+      for (size_t i = 0; i < n; ++i) expect[i] = (b[i / static_cast<size_t>(per)] >> (bits * static_cast<int>(i % static_cast<size_t>(per)))) & mask;
+      ASSERT_EQ(words(spec, 7, 4, n), expect);
+      EXPECT_EQ(generator_random_bits(spec), bits);
+      EXPECT_EQ(make_generator(spec, 7, 4)->name(), spec.starts_with("lfsr:32") ? fmt::format("lfsr:32/{}", bits) : spec);
+      auto g = make_generator(spec, 7, 4);
+      std::vector<uint32_t> got(n);
+      size_t at = 0;
+      for (size_t piece : {size_t{3}, static_cast<size_t>(per == 1 ? 0 : per - 1), size_t{1000}, size_t{1}, size_t{4097}}) {
+        if (const RandomSource::IndexedWords take = g->take(static_cast<int64_t>(piece))) {
+          take(0, std::span(got).subspan(at, piece));
+        } else {
+          g->fill(std::span(got).subspan(at, piece));
+        }
+        at += piece;
+      }
+      g->fill(std::span(got).subspan(at, n - at));
+      EXPECT_EQ(got, expect);
+    }
+  }
+  const auto ref = reference_sequence("lfsr:32/8", 3, 10);
+  const auto lfsr = reference_sequence("lfsr:32", 3, 3);
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(ref[i], (lfsr[i / 4] >> (8 * (i % 4))) & 0xff) << i;
+  EXPECT_EQ(reference_sequence("philox/16", 0, 2), (std::vector<uint64_t>{0xE8D5, 0x6627}));  // 0x6627E8D5
+}
+
 TEST(Specs, BadSpecsNameTheAllowedValues) {
   for (const char* bad : {"", "philox:2", "lfsr", "lfsr:2", "lfsr:65", "lfsr:32:3", "lfsr:32:128", "xoshiro128pp:0",
-                          "xorshift32:x", "mt", "xoshiro128pp:4:4", "lfsr:32:16:1"}) {
+                          "xorshift32:x", "mt", "xoshiro128pp:4:4", "lfsr:32:16:1", "philox/3", "philox/32",
+                          "philox/0", "philox/", "/8", "philox/8/2", "lfsr:16/8", "lfsr:31:4/1", "pcg/8"}) {
     try {
       make_generator(bad, 0, 0);
       ADD_FAILURE() << "accepted '" << bad << "'";

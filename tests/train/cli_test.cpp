@@ -89,7 +89,8 @@ TEST(TrainCommandLong, EveryNumericFlagOutOfRangeIsRefusedNamingFlagValueAndRang
       {"bench quantize --log2-elements 10 --format bf16 --source nope",
        "--source 'nope': unknown; allowed: given, philox, xoshiro128pp, xoshiro128pp:16, xorshift32, xorshift32:16, "
        "mt19937, lfsr:32, lfsr:32:1, harvest, harvest:self, harvest-fused, harvest-fused:self, harvest-fused-sum, "
-       "take:philox, take:xoshiro128pp, take:lfsr:32, harvest-materialized"},
+       "take:philox, take:xoshiro128pp, take:lfsr:32, take:philox/8, take:xoshiro128pp/8, take:lfsr:32/8, "
+       "harvest-materialized"},
       {"bench random --repeats 1001", "--repeats 1001: allowed 1..1000"},
       {"bench nist --threads 0", "--threads 0: allowed 1..1024"},
       {"bench nist --sequences 0", "--sequences 0: allowed 1..100000"},

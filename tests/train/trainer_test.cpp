@@ -20,6 +20,7 @@
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/train/bench.hpp"
 #include "rngfree/train/trainer.hpp"
+#include "support/errors.hpp"
 #include "support/files.hpp"
 
 namespace fs = std::filesystem;
@@ -328,4 +329,38 @@ TEST(BenchTrain, BreakdownIsOneRoundsMedians) {
     EXPECT_EQ(s.elements % 2, 0) << s.layer << "." << s.site << ": two steps' elements";
     EXPECT_GT(s.elements, 0) << s.layer << "." << s.site;
   }
+}
+
+// --config files run as more rows, named by their stems, with their own settings: a config of the
+// fp32 preset rounds nothing, one with packed generator words (E and G take 8-bit words, U 16-bit)
+// rounds every site; a config the site plan refuses (U's stochastic:16 from 8-bit words) stops the
+// bench with the plan's message, as does a stem that names an existing row.
+TEST(BenchTrain, ConfigFilesRunAsRowsNamedByTheirStems) {
+  const std::filesystem::path dir = rngfree::testing::fresh_test_dir("bench_train", "configs");
+  const auto write = [&dir](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  };
+  BenchTrainOptions o;
+  o.model = "mlp";
+  o.data = synthetic_mnist();
+  o.presets = {"fp32"};
+  o.batch = 16;
+  o.steps = 2;
+  o.rounds = 1;
+  o.threads = 1;
+  o.configs = {write("plain.toml", "preset = \"fp32\"\n"),
+               write("packed.toml", "preset = \"int8-sr-philox\"\n[quant.E]\nsource = \"philox/8\"\n"
+                                    "[quant.G]\nsource = \"philox/8\"\n[quant.U]\nsource = \"philox/16\"\n")};
+  const std::vector<BenchTrainRow> rows = bench_train(o);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1].preset, "plain");
+  EXPECT_EQ(rows[2].preset, "packed");
+  EXPECT_TRUE(rows[1].breakdown.sites.empty());
+  EXPECT_FALSE(rows[2].breakdown.sites.empty());
+  for (const auto& s : rows[2].breakdown.sites) EXPECT_GT(s.elements, 0) << s.layer << "." << s.site;
+  o.configs = {write("short.toml", "preset = \"int8-sr-philox\"\n[quant.U]\nsource = \"philox/8\"\n")};
+  EXPECT_NE(rngfree::testing::error_of([&] { bench_train(o); }).find("philox/8"), std::string::npos);
+  o.configs = {write("fp32.toml", "preset = \"int8-sr-lfsr\"\n")};
+  EXPECT_NE(rngfree::testing::error_of([&] { bench_train(o); }).find("row name 'fp32' is already taken"), std::string::npos);
 }

@@ -27,6 +27,8 @@ struct QuantizeBenchSource {
   // words by index, any thread anywhere in it: what a training site's E, G or U pays
   // (RandomSource::take); `fill` is unused.
   std::function<RandomFill()> take = {};
+  // Random bits per word (a packed generator GEN/R has R): timed only for stochastic:R' with R' <= it.
+  int random_bits = 32;
 };
 
 // Every source timed with stochastic rounding, for the tensor `in` being quantized (which the

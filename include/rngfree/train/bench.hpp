@@ -13,6 +13,9 @@ struct BenchTrainOptions {
   std::string model = "lenet5";  // lenet5 or resnet20 (any model works)
   std::string data;              // "" = fashion-mnist for 1-channel models, synthetic:3:32 for resnet20/vgg7
   std::vector<std::string> presets = {"fp32", "int8-sr-lfsr", "int8-sr-xoshiro", "int8-sr-philox", "int8-sr-harvest"};
+  // TOML configs (docs/training.md's keys) run as further rows, each named by its file's stem; the
+  // bench's model, data, batch and threads replace theirs.
+  std::vector<std::string> configs;
   int batch = 128;
   int steps = 0;   // steps per round (0: 40 for lenet5/mlp, 4 otherwise)
   int rounds = 5;
