@@ -87,17 +87,17 @@ def forward_acts(model, x):
 
 
 def test_generator_sites_read_the_engines_streams():
-    # int8-sr-philox: E of layer 1 reads philox stream 1 + 1*6 + 2 = 9; its bias gradient is the sum of
-    # the rounded error. G of layer 1 reads stream 1 + 6 + 3 = 10.
+    # int8-sr-philox: E of layer 1 reads philox stream 1 + 1*6 + 2 = 9, four 8-bit words per philox word
+    # (philox/8); its bias gradient is the sum of the rounded error. G of layer 1 reads stream 1 + 6 + 3 = 10.
     model = mlp()
     rnn.quantize_model(model, preset="int8-sr-philox", seed=42)
     x, r = torch.randn(8, 20), torch.randn(8, 10)
     (model(x) * r).sum().backward()
-    e = rngfree.quantize(r, INT8_E, "stochastic:8", source="philox", seed=42, site=9)
+    e = rngfree.quantize(r, INT8_E, "stochastic:8", source="philox/8", seed=42, site=9)
     assert torch.equal(model[2].bias.grad, e.sum(0))
     act0, _ = forward_acts(model, x)
     a1 = rngfree.quantize(F.relu(act0), INT8, "nearest-even")
-    g = rngfree.quantize(e.t().mm(a1), INT8, "stochastic:8", source="philox", seed=42, site=10)
+    g = rngfree.quantize(e.t().mm(a1), INT8, "stochastic:8", source="philox/8", seed=42, site=10)
     assert torch.equal(model[2].weight.grad, g)
 
 
@@ -118,7 +118,8 @@ def test_default_harvest_pairing_of_E():
 
 
 def test_sgd_rounds_master_weights_with_U():
-    # int8-sr-philox: U = fixed:16:8 stochastic:16 from stream 1 + layer*6 + 4; biases stay FP32.
+    # int8-sr-philox: U = fixed:16:8 stochastic:16 from stream 1 + layer*6 + 4 (philox/16: two words of
+    # 16 bits per philox word); biases stay FP32.
     model = mlp()
     rnn.quantize_model(model, preset="int8-sr-philox", seed=3)
     opt = rnn.SGD(model, lr=0.1)
@@ -127,9 +128,9 @@ def test_sgd_rounds_master_weights_with_U():
     g = grads(model)
     opt.step()
     assert torch.equal(model[0].weight, rngfree.quantize(before[0].sub(g[0], alpha=0.1), "fixed:16:8", "stochastic:16",
-                                                          source="philox", seed=3, site=5))
+                                                          source="philox/16", seed=3, site=5))
     assert torch.equal(model[2].weight, rngfree.quantize(before[2].sub(g[2], alpha=0.1), "fixed:16:8", "stochastic:16",
-                                                          source="philox", seed=3, site=11))
+                                                          source="philox/16", seed=3, site=11))
     assert torch.equal(model[0].bias, before[1].sub(g[1], alpha=0.1))
     assert model.rngfree.step == 1
 

@@ -133,8 +133,8 @@ def test_adamw_rounds_u_and_the_moments_as_documented():
         layer = q.layer_of.get(id(p))
         if layer is None:  # a bias: FP32
             assert torch.equal(bits(p.detach()), bits(new))
-        else:  # U: fixed:16:8 stochastic:16, the plan's stream 1 + layer*6 + 4 (first words)
-            expect = rngfree.quantize(new, "fixed:16:8", "stochastic:16", source="philox", seed=5,
+        else:  # U: fixed:16:8 stochastic:16, the plan's stream 1 + layer*6 + 4 (first words; philox/16)
+            expect = rngfree.quantize(new, "fixed:16:8", "stochastic:16", source="philox/16", seed=5,
                                       site=1 + layer * 6 + 4)
             assert torch.equal(bits(p.detach()), bits(expect))
             assert not torch.equal(bits(p.detach()), bits(new))  # U did round

@@ -248,10 +248,13 @@ void apply_preset(TrainConfig& cfg, std::string_view name) {
                            : name == "int8-sr-xoshiro" ? "xoshiro128pp"
                            : name.ends_with("philox")  ? "philox"
                                                        : "harvest";
+      // philox and xoshiro128pp give each rounding the R bits it reads, 32/R roundings per word
+      // (GEN/R, docs/random.md); lfsr:32 keeps one word per rounding (docs/training.md, "Presets").
+      const bool packed = source == "philox" || source == "xoshiro128pp";
       for (Site site : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
         auto& sc = s[static_cast<int>(site)];
         sc.rounding = site == Site::kUpdate ? kSrUpdate : kSrBackward;
-        sc.source = source;
+        sc.source = packed ? fmt::format("{}/{}", source, Rounding::parse(sc.rounding).random_bits) : source;
       }
     }
   }

@@ -33,13 +33,20 @@ bool same(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-TEST(QuantizeBenchSources, TakeRowsRoundWithTheGeneratorsStreamForAnyThreadCount) {
-  // above quantize's parallel threshold and not a multiple of its chunks: 2 threads split the span
-  const size_t n = (size_t{1} << 17) + 77;
-  std::vector<float> in(n);
-  std::mt19937 rng(3);
+// Above quantize's parallel threshold and not a multiple of its chunks (2 threads split the span),
+// and 1 mod 4 (a second call of 8-bit words starts inside a 32-bit word): N(0, 1) values.
+constexpr size_t kN = (size_t{1} << 17) + 77;
+std::vector<float> normal_input(unsigned seed) {
+  std::vector<float> in(kN);
+  std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (auto& x : in) x = normal(rng);
+  return in;
+}
+
+TEST(QuantizeBenchSources, TakeRowsRoundWithTheGeneratorsStreamForAnyThreadCount) {
+  const size_t n = kN;
+  const std::vector<float> in = normal_input(3);
   for (const std::string g : {"philox", "xoshiro128pp", "lfsr:32"}) {
     // Fresh sources, one thread: the row `g` is thread 0's stream filled in order (philox: its
     // words by index, the same at every call — the second call's are those from n on).
@@ -62,11 +69,8 @@ TEST(QuantizeBenchSources, TakeRowsRoundWithTheGeneratorsStreamForAnyThreadCount
 // take:G/8: each word of G's stream gives four words of 8 bits, lowest byte first, for rounding
 // with stochastic:8; the second call starts inside a word (n = 1 mod 4).
 TEST(QuantizeBenchSources, PackedTakeRowsSplitEachGeneratorWordIntoFourBytes) {
-  const size_t n = (size_t{1} << 17) + 77;
-  std::vector<float> in(n);
-  std::mt19937 rng(4);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (auto& x : in) x = normal(rng);
+  const size_t n = kN;
+  const std::vector<float> in = normal_input(4);
   for (const std::string g : {"philox", "xoshiro128pp", "lfsr:32"}) {
     std::vector<uint32_t> base(n / 2 + 2);  // 2n + 8 bytes: both calls' words
     source_named(quantize_bench_sources(in), g).fill(0, base);

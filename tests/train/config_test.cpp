@@ -2,6 +2,8 @@
 // override them, bad keys and values are rejected naming the key, JSON round-trips exactly.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "support/errors.hpp"
 
 #include "rngfree/error.hpp"
@@ -27,17 +29,19 @@ TEST(TrainConfig, PresetsQuantizeWhatTheySay) {
   }
   EXPECT_EQ(site(c, Site::kUpdate).rounding, "nearest-even");
   EXPECT_FALSE(site(c, Site::kUpdate).format.empty());
-  const std::pair<const char*, const char*> sr[] = {{"int8-sr-lfsr", "lfsr:32"},
-                                                     {"int8-sr-xoshiro", "xoshiro128pp"},
-                                                     {"int8-sr-philox", "philox"},
-                                                     {"int8-sr-harvest", "harvest"}};
-  for (auto [name, source] : sr) {
+  // philox and xoshiro128pp give E and G (stochastic:8) four 8-bit words per word, U (stochastic:16)
+  // two of 16 bits; lfsr:32 and harvest a word per rounding.
+  const std::array<const char*, 3> sr[] = {{"int8-sr-lfsr", "lfsr:32", "lfsr:32"},
+                                           {"int8-sr-xoshiro", "xoshiro128pp/8", "xoshiro128pp/16"},
+                                           {"int8-sr-philox", "philox/8", "philox/16"},
+                                           {"int8-sr-harvest", "harvest", "harvest"}};
+  for (auto [name, backward, update] : sr) {
     TrainConfig p;
     apply_preset(p, name);
     EXPECT_EQ(p.preset, name);
     for (Site s : {Site::kErrors, Site::kGradients, Site::kUpdate}) {
-      EXPECT_TRUE(site(p, s).rounding.starts_with("stochastic:")) << name;
-      EXPECT_EQ(site(p, s).source, source) << name;
+      EXPECT_EQ(site(p, s).rounding, s == Site::kUpdate ? "stochastic:16" : "stochastic:8") << name;
+      EXPECT_EQ(site(p, s).source, s == Site::kUpdate ? update : backward) << name;
     }
     // The U format is the same in every int8 preset: only the rounding differs from int8-rne.
     EXPECT_EQ(site(p, Site::kUpdate).format, site(c, Site::kUpdate).format);
@@ -65,7 +69,7 @@ whiten = false
   EXPECT_DOUBLE_EQ(c.lr, 0.01);
   EXPECT_FALSE(c.quant.last_layer);
   EXPECT_EQ(site(c, Site::kErrors).source, "harvest:err@-1");
-  EXPECT_EQ(site(c, Site::kGradients).source, "philox");  // untouched preset value
+  EXPECT_EQ(site(c, Site::kGradients).source, "philox/8");  // untouched preset value
   EXPECT_EQ(c.quant.harvest.mix, "none");  // `whiten = false`: the old spelling of mix = "none" (default "field")
   c.validate();
   // --preset beats the file's preset key.

@@ -49,6 +49,9 @@ class RandomSource {
 //   "lfsr:W[:L]"               maximal-length Galois LFSR of W bits (3..64), a bank of L lanes
 //                              (1..64, default 16); word i = low 32 bits of lane (i mod L)'s state
 //                              after one more step
+//   "GEN/R"                    any of the above whose words carry 32 random bits, split: each word
+//                              of GEN gives 32/R words of R bits (R = 1, 2, 4, 8, 16), lowest first:
+//                              word i = (g[i / k] >> (R·(i mod k))) & (2^R - 1), k = 32/R
 // With L = 1 (and for site 0) the stream is exactly the issue's single-stream definition.
 // Bad spec (unknown name, out-of-range W or L) -> rngfree::Error naming the allowed values.
 std::unique_ptr<RandomSource> make_generator(std::string_view spec, uint64_t seed, uint64_t site = 0);
@@ -62,7 +65,8 @@ void philox_fill(uint64_t seed, uint64_t site, uint64_t position, std::span<uint
 // stochastic:R compares against R): lfsr:W -> min(W, 32) — a word is the low 32 bits of a W-bit
 // state, so for W < 32 its top 32 - W bits are always 0 (and successive words of one lane are
 // shifts of each other: the count is an upper bound on fresh bits, docs/random.md); philox,
-// mt19937, xoshiro128pp[:L], xorshift32[:L] -> 32 (full 32-bit outputs). Lanes do not change it.
+// mt19937, xoshiro128pp[:L], xorshift32[:L] -> 32 (full 32-bit outputs); GEN/R -> R. Lanes do not
+// change it.
 // Bad spec -> rngfree::Error, as make_generator.
 int generator_random_bits(std::string_view spec);
 
