@@ -378,8 +378,8 @@ void quantize_impl(std::span<const float> in, std::span<float> out, const Format
       a.twos_complement_sr = true;
       // Only spans that do not fit in cache (on smaller ones the second read is a cache hit, cheaper
       // than rounding a prefix again). On one thread only without a given word span (nearest-even,
-      // or words from a RandomFill): at 2^24 there it ran 1.02-1.33x (nearest-even) and 1.11-1.26x
-      // (lfsr, philox/8 words) the two passes' rate, with given words 0.89-1.04x (docs/results.md,
+      // or words from a RandomFill): at 2^24 there it ran 1.02-1.47x (nearest-even) and 1.11-1.26x
+      // (lfsr, philox/8 words) the two passes' rate, with given words 0.89-1.16x (docs/results.md,
       // eighteenth session; the eleventh session had found it slower on one thread, 0.73x, when
       // this machine's memory ran at half today's rate).
       if (src != dst && n >= kStreamThreshold && (threads >= 2 || random == nullptr)) {
