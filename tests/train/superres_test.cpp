@@ -14,11 +14,13 @@
 #include "rngfree/train/image.hpp"
 #include "rngfree/train/superres.hpp"
 #include "rngfree/train/trainer.hpp"
+#include "support/errors.hpp"
 #include "support/files.hpp"
 
 namespace fs = std::filesystem;
 using namespace rngfree;
 using namespace rngfree::train;
+using rngfree::testing::error_of;
 using rngfree::testing::fresh_test_dir;
 using rngfree::testing::read_file;
 
@@ -35,15 +37,6 @@ const std::vector<uint8_t> kTinyPng = {
 void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
   std::ofstream out(p, std::ios::binary);
   out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "rngfree/random/random_source.hpp"
 #include "rngfree/train/bench.hpp"
 #include "rngfree/train/trainer.hpp"
+#include "support/errors.hpp"
 #include "support/files.hpp"
 
 namespace fs = std::filesystem;
@@ -358,16 +359,9 @@ TEST(BenchTrain, ConfigFilesRunAsRowsNamedByTheirStems) {
   EXPECT_TRUE(rows[1].breakdown.sites.empty());
   EXPECT_FALSE(rows[2].breakdown.sites.empty());
   for (const auto& s : rows[2].breakdown.sites) EXPECT_GT(s.elements, 0) << s.layer << "." << s.site;
-  const auto message = [&o] {
-    try {
-      bench_train(o);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("(no error)");
-  };
   o.configs = {write("short.toml", "preset = \"int8-sr-philox\"\n[quant.U]\nsource = \"philox/8\"\n")};
-  EXPECT_NE(message().find("philox/8"), std::string::npos) << message();
+  EXPECT_NE(rngfree::testing::error_of([&o] { bench_train(o); }).find("philox/8"), std::string::npos);
   o.configs = {write("fp32.toml", "preset = \"int8-sr-lfsr\"\n")};
-  EXPECT_NE(message().find("row name 'fp32' is already taken"), std::string::npos) << message();
+  EXPECT_NE(rngfree::testing::error_of([&o] { bench_train(o); }).find("row name 'fp32' is already taken"),
+            std::string::npos);
 }
